@@ -1,0 +1,3 @@
+export * from './diagnostics.ts';
+export * from './duration.ts';
+export * from './errors.ts';
