@@ -18,7 +18,8 @@ const UNIT_MS: Record<string, number> = {
  */
 export function parseDuration(input: string | number, field = 'duration'): number {
   if (typeof input === 'number') {
-    if (!Number.isFinite(input) || input < 0) throw invalidArgument(field, 'a non-negative number of milliseconds', input);
+    if (!Number.isFinite(input) || input < 0)
+      throw invalidArgument(field, 'a non-negative number of milliseconds', input);
     return input;
   }
   const text = input.trim();

@@ -156,9 +156,18 @@ export interface LogService {
   append(topic: string, partition: number, batches: Buffer): Promise<AppendResult>;
   read(topic: string, partition: number, fetchOffset: bigint, options: ReadOptions): Promise<ReadResult>;
   /** Resolves when any of the partitions gets data past the given offsets, or after timeoutMs, or on abort. */
-  waitForData(positions: { topic: string; partition: number; offset: bigint }[], timeoutMs: number, signal?: AbortSignal): Promise<void>;
+  waitForData(
+    positions: { topic: string; partition: number; offset: bigint }[],
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<void>;
   /** timestamp -2n = earliest, -1n = latest, else the first offset whose timestamp >= the timestamp (offset -1n if none). */
-  listOffset(topic: string, partition: number, timestamp: bigint, isolation: IsolationLevel): Promise<{ offset: bigint; timestamp: bigint }>;
+  listOffset(
+    topic: string,
+    partition: number,
+    timestamp: bigint,
+    isolation: IsolationLevel,
+  ): Promise<{ offset: bigint; timestamp: bigint }>;
   deleteRecords(topic: string, partition: number, beforeOffset: bigint): Promise<bigint>;
 
   // producers and transactions
@@ -167,7 +176,11 @@ export interface LogService {
     transactionTimeoutMs: number,
     current?: ProducerIdAndEpoch,
   ): Promise<ProducerIdAndEpoch>;
-  addPartitionsToTxn(transactionalId: string, producer: ProducerIdAndEpoch, partitions: TopicPartition[]): Promise<void>;
+  addPartitionsToTxn(
+    transactionalId: string,
+    producer: ProducerIdAndEpoch,
+    partitions: TopicPartition[],
+  ): Promise<void>;
   addOffsetsToTxn(transactionalId: string, producer: ProducerIdAndEpoch, groupId: string): Promise<void>;
   txnOffsetCommit(
     transactionalId: string,
@@ -280,7 +293,9 @@ export interface Admin {
   createTopic(name: string, options: { partitions: number; config?: TopicConfig }): Promise<void>;
   deleteTopic(name: string): Promise<void>;
   listTopics(): Promise<string[]>;
-  describeTopic(name: string): Promise<{ name: string; partitions: { partition: number; highWatermark: bigint; logStartOffset: bigint }[] }>;
+  describeTopic(
+    name: string,
+  ): Promise<{ name: string; partitions: { partition: number; highWatermark: bigint; logStartOffset: bigint }[] }>;
   createPartitions(name: string, totalCount: number): Promise<void>;
   listGroups(): Promise<string[]>;
   fetchOffsets(groupId: string): Promise<(TopicPartition & { offset: bigint })[]>;
