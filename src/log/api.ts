@@ -126,6 +126,23 @@ export interface JoinGroupRequest {
   requireKnownMemberId: boolean;
 }
 
+/**
+ * `joinGroup` throws this (a `TributaryError` with `kafkaErrorCode` 79 MEMBER_ID_REQUIRED) when
+ * `requireKnownMemberId` is set and the member joined with memberId ''; it must rejoin with `memberId`.
+ */
+export interface MemberIdRequiredError extends Error {
+  readonly kafkaErrorCode: 79;
+  readonly memberId: string;
+}
+
+export function isMemberIdRequired(err: unknown): err is MemberIdRequiredError {
+  return (
+    err instanceof Error &&
+    (err as { kafkaErrorCode?: unknown }).kafkaErrorCode === 79 &&
+    typeof (err as { memberId?: unknown }).memberId === 'string'
+  );
+}
+
 export interface JoinGroupResult {
   generationId: number;
   protocolType: string;
@@ -134,6 +151,17 @@ export interface JoinGroupResult {
   memberId: string;
   /** Filled for the leader only. */
   members: { memberId: string; groupInstanceId: string | null; metadata: Buffer }[];
+}
+
+/**
+ * Where the transaction coordinator hands transactional offset commits (TxnOffsetCommit). The group
+ * coordinator stages them per producer id; `complete` makes every group's staged offsets of that producer
+ * the committed offsets (commit) or drops them (abort) when the transaction ends. `GroupCoordinator`
+ * (src/log/groups.ts) implements it.
+ */
+export interface TxnOffsetSink {
+  stage(groupId: string, producerId: bigint, offsets: (TopicPartition & OffsetAndMetadata)[]): Promise<void>;
+  complete(producerId: bigint, commit: boolean): Promise<void>;
 }
 
 /**
