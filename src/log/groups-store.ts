@@ -30,6 +30,15 @@ type Line =
 
 const FILE = 'offsets.log';
 
+function getOrCreate<K, V>(map: Map<K, V>, k: K, make: () => V): V {
+  let v = map.get(k);
+  if (v === undefined) {
+    v = make();
+    map.set(k, v);
+  }
+  return v;
+}
+
 function key(topic: string, partition: number): string {
   return `${topic}\u0000${partition}`;
 }
@@ -131,22 +140,18 @@ export class OffsetStore {
 
   #apply(line: Line): void {
     if ('c' in line) {
-      let group = this.#committed.get(line.c);
-      if (!group) this.#committed.set(line.c, (group = new Map()));
+      const group = getOrCreate(this.#committed, line.c, () => new Map<string, StoredOffset>());
       for (const t of line.o) group.set(key(t[0], t[1]), fromTuple(t));
     } else if ('s' in line) {
-      let byGroup = this.#staged.get(line.p);
-      if (!byGroup) this.#staged.set(line.p, (byGroup = new Map()));
-      let group = byGroup.get(line.s);
-      if (!group) byGroup.set(line.s, (group = new Map()));
+      const byGroup = getOrCreate(this.#staged, line.p, () => new Map<string, Map<string, StoredOffset>>());
+      const group = getOrCreate(byGroup, line.s, () => new Map<string, StoredOffset>());
       for (const t of line.o) group.set(key(t[0], t[1]), fromTuple(t));
     } else if ('e' in line) {
       const byGroup = this.#staged.get(line.e);
       this.#staged.delete(line.e);
       if (!line.commit || !byGroup) return;
       for (const [groupId, offsets] of byGroup) {
-        let group = this.#committed.get(groupId);
-        if (!group) this.#committed.set(groupId, (group = new Map()));
+        const group = getOrCreate(this.#committed, groupId, () => new Map<string, StoredOffset>());
         for (const [k, o] of offsets) group.set(k, o);
       }
     } else {
