@@ -65,3 +65,52 @@ export function describeValue(value: unknown): string {
 export function isTributaryError(err: unknown, code?: ErrorCode): err is TributaryError {
   return err instanceof TributaryError && (code === undefined || err.code === code);
 }
+
+/**
+ * Kafka protocol errors the log raises, by Kafka's name: each maps to one of our codes and sets
+ * `kafkaErrorCode`, which the broker answers with.
+ */
+const KAFKA_ERRORS = {
+  OFFSET_OUT_OF_RANGE: [1, 'INVALID_ARGUMENT'],
+  CORRUPT_MESSAGE: [2, 'CORRUPT_DATA'],
+  UNKNOWN_TOPIC_OR_PARTITION: [3, 'NOT_FOUND'],
+  MESSAGE_TOO_LARGE: [10, 'INVALID_ARGUMENT'],
+  INVALID_TOPIC_EXCEPTION: [17, 'INVALID_ARGUMENT'],
+  TOPIC_ALREADY_EXISTS: [36, 'ALREADY_EXISTS'],
+  INVALID_PARTITIONS: [37, 'INVALID_ARGUMENT'],
+  INVALID_CONFIG: [40, 'INVALID_ARGUMENT'],
+  OUT_OF_ORDER_SEQUENCE_NUMBER: [45, 'OUT_OF_ORDER'],
+  DUPLICATE_SEQUENCE_NUMBER: [46, 'OUT_OF_ORDER'],
+  INVALID_PRODUCER_EPOCH: [47, 'FENCED'],
+  INVALID_TXN_STATE: [48, 'CONFLICT'],
+  INVALID_PRODUCER_ID_MAPPING: [49, 'NOT_FOUND'],
+  INVALID_TRANSACTION_TIMEOUT: [50, 'INVALID_ARGUMENT'],
+  CONCURRENT_TRANSACTIONS: [51, 'CONFLICT'],
+  UNKNOWN_PRODUCER_ID: [59, 'NOT_FOUND'],
+  UNSUPPORTED_COMPRESSION_TYPE: [76, 'UNSUPPORTED'],
+  INVALID_RECORD: [87, 'INVALID_ARGUMENT'],
+  PRODUCER_FENCED: [90, 'FENCED'],
+} as const satisfies Record<string, readonly [number, ErrorCode]>;
+
+export type KafkaErrorName = keyof typeof KAFKA_ERRORS;
+
+/** Kafka errors a client may retry as is (Kafka's RetriableException subclasses among the above). */
+const KAFKA_RETRIABLE: ReadonlySet<KafkaErrorName> = new Set([
+  'CORRUPT_MESSAGE',
+  'UNKNOWN_TOPIC_OR_PARTITION',
+  'CONCURRENT_TRANSACTIONS',
+]);
+
+/** A `TributaryError` carrying the Kafka error code `name` (e.g. `kafkaError('OFFSET_OUT_OF_RANGE', ...)`). */
+export function kafkaError(
+  name: KafkaErrorName,
+  message: string,
+  options: Omit<TributaryErrorOptions, 'kafkaErrorCode'> = {},
+): TributaryError {
+  const [kafkaErrorCode, code] = KAFKA_ERRORS[name];
+  return new TributaryError(code, message, {
+    retriable: KAFKA_RETRIABLE.has(name),
+    ...options,
+    kafkaErrorCode,
+  });
+}
