@@ -301,6 +301,10 @@ export interface ConsumerOptions {
   autoOffsetReset?: 'earliest' | 'latest';
   autoCommit?: boolean; // default false: the platform commits explicitly
   sessionTimeoutMs?: number;
+  /** How long the group waits for members to rejoin in a rebalance (Kafka's max.poll.interval.ms). */
+  rebalanceTimeoutMs?: number;
+  /** Kafka's heartbeat.interval.ms: how soon a member notices a rebalance. */
+  heartbeatIntervalMs?: number;
   maxPollRecords?: number;
 }
 

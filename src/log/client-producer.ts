@@ -1,0 +1,354 @@
+import { TributaryError } from '../core/index.ts';
+import type {
+  AppendResult,
+  LogService,
+  Producer,
+  ProducerIdAndEpoch,
+  ProducerOptions,
+  ProducerRecord,
+  RecordMetadata,
+  TopicPartition,
+} from './api.ts';
+import { partitionForKey, StickyPartitioner } from './client-partitioner.ts';
+import { encodeRecordBatch, type RecordToEncode } from './record-batch.ts';
+
+const DEFAULT_BATCH_SIZE = 512 * 1024;
+const MAX_RETRIES = 5;
+const INT32_MAX = 0x7fffffff;
+
+interface Pending {
+  key: Buffer | string | null;
+  value: Buffer | string | null;
+  headers: ProducerRecord['headers'];
+  timestamp: number | bigint;
+}
+
+/** A send() call: filled in by the batches its records went into. */
+interface Call {
+  results: RecordMetadata[];
+  remaining: number;
+  failed: boolean;
+  resolve(results: RecordMetadata[]): void;
+  reject(err: unknown): void;
+}
+
+/** Records for one partition, filling up until sealed. */
+interface OpenBatch {
+  topic: string;
+  partition: number;
+  records: Pending[];
+  calls: Call[];
+  indexes: number[];
+  bytes: number;
+  timer: NodeJS.Timeout | null;
+}
+
+interface PartitionQueue {
+  /** Appends to a partition run one after another: sequence numbers must arrive in order. */
+  tail: Promise<void>;
+  nextSequence: number;
+}
+
+function byteLength(v: Buffer | string | null | undefined): number {
+  if (v === null || v === undefined) return 0;
+  return typeof v === 'string' ? v.length * 3 : v.length;
+}
+
+/**
+ * The embedded producer: accumulates records per partition into record batches v2 (one encode and one
+ * append per batch, never per record), idempotent by default, transactional with a transactionalId.
+ */
+export class EmbeddedProducer implements Producer {
+  readonly #log: LogService;
+  readonly #idempotent: boolean;
+  readonly #transactionalId: string | null;
+  readonly #transactionTimeoutMs: number;
+  readonly #lingerMs: number;
+  readonly #batchSize: number;
+  readonly #compression: NonNullable<ProducerOptions['compression']>;
+  readonly #partitioner: ProducerOptions['partitioner'];
+  readonly #sticky = new StickyPartitioner();
+  readonly #open = new Map<string, OpenBatch>();
+  readonly #queues = new Map<string, PartitionQueue>();
+  readonly #inFlight = new Set<Promise<void>>();
+  #producer: ProducerIdAndEpoch | null = null;
+  #initializing: Promise<ProducerIdAndEpoch> | null = null;
+  #inTransaction = false;
+  #txnPartitions = new Set<string>();
+  #txnError: unknown = null;
+  #closed = false;
+
+  constructor(log: LogService, options: ProducerOptions = {}) {
+    this.#log = log;
+    this.#transactionalId = options.transactionalId ?? null;
+    this.#idempotent = this.#transactionalId !== null || (options.idempotent ?? true);
+    this.#transactionTimeoutMs = options.transactionTimeoutMs ?? 60_000;
+    this.#lingerMs = options.lingerMs ?? 0;
+    this.#batchSize = options.batchSize ?? DEFAULT_BATCH_SIZE;
+    this.#compression = options.compression ?? 'none';
+    this.#partitioner = options.partitioner;
+    if (this.#transactionalId === '') {
+      throw new TributaryError('INVALID_ARGUMENT', 'transactionalId: expected a non-empty string', {
+        field: 'transactionalId',
+      });
+    }
+  }
+
+  send(records: ProducerRecord[]): Promise<RecordMetadata[]> {
+    if (this.#closed) return Promise.reject(new TributaryError('UNAVAILABLE', 'the producer is closed'));
+    if (this.#transactionalId !== null && !this.#inTransaction) {
+      return Promise.reject(
+        new TributaryError('CONFLICT', 'a transactional producer sends only between beginTransaction and commit', {
+          kafkaErrorCode: 48,
+        }),
+      );
+    }
+    if (records.length === 0) return Promise.resolve([]);
+    let call!: Call;
+    const promise = new Promise<RecordMetadata[]>((resolve, reject) => {
+      call = { results: new Array(records.length), remaining: records.length, failed: false, resolve, reject };
+    });
+    const counts = new Map<string, number>();
+    const touched = new Set<OpenBatch>();
+    try {
+      for (let i = 0; i < records.length; i++) {
+        const r = records[i]!;
+        let count = counts.get(r.topic);
+        if (count === undefined) {
+          const described = this.#log.describeTopic(r.topic);
+          if (!described) {
+            throw new TributaryError(
+              'NOT_FOUND',
+              `records[${i}].topic: topic ${JSON.stringify(r.topic)} does not exist`,
+              {
+                field: `records[${i}].topic`,
+                kafkaErrorCode: 3,
+              },
+            );
+          }
+          count = described.partitions.length;
+          counts.set(r.topic, count);
+        }
+        const partition = this.#choosePartition(r, count, i);
+        const batch = this.#batchFor(r.topic, partition);
+        batch.records.push({
+          key: r.key ?? null,
+          value: r.value,
+          headers: r.headers,
+          timestamp: r.timestamp ?? Date.now(),
+        });
+        batch.calls.push(call);
+        batch.indexes.push(i);
+        batch.bytes += 16 + byteLength(r.key) + byteLength(r.value);
+        touched.add(batch);
+        if (batch.bytes >= this.#batchSize) {
+          this.#seal(batch, count);
+          touched.delete(batch);
+        }
+      }
+    } catch (err) {
+      // Records already queued from this call still go out; the call reports the failure.
+      call.failed = true;
+      for (const b of touched) this.#seal(b, 0);
+      call.reject(err);
+      return promise;
+    }
+    for (const b of touched) {
+      if (this.#lingerMs <= 0) this.#seal(b, counts.get(b.topic) ?? 0);
+      else b.timer ??= setTimeout(() => this.#seal(b, counts.get(b.topic) ?? 0), this.#lingerMs);
+    }
+    return promise;
+  }
+
+  async flush(): Promise<void> {
+    for (const b of [...this.#open.values()]) this.#seal(b, 0);
+    while (this.#inFlight.size > 0) await Promise.allSettled([...this.#inFlight]);
+  }
+
+  async beginTransaction(): Promise<void> {
+    this.#requireTransactional('beginTransaction');
+    if (this.#inTransaction) {
+      throw new TributaryError('CONFLICT', 'beginTransaction: a transaction is already open', { kafkaErrorCode: 48 });
+    }
+    await this.#init();
+    this.#inTransaction = true;
+    this.#txnPartitions = new Set();
+    this.#txnError = null;
+  }
+
+  async sendOffsetsToTransaction(groupId: string, offsets: (TopicPartition & { offset: bigint })[]): Promise<void> {
+    this.#requireOpenTransaction('sendOffsetsToTransaction');
+    const producer = await this.#init();
+    await this.#log.addOffsetsToTxn(this.#transactionalId!, producer, groupId);
+    await this.#log.txnOffsetCommit(
+      this.#transactionalId!,
+      groupId,
+      producer,
+      offsets.map((o) => ({ topic: o.topic, partition: o.partition, offset: o.offset, metadata: null })),
+    );
+  }
+
+  async commitTransaction(): Promise<void> {
+    this.#requireOpenTransaction('commitTransaction');
+    await this.flush();
+    if (this.#txnError !== null) {
+      throw new TributaryError('CONFLICT', 'commitTransaction: a send in this transaction failed; abort it', {
+        cause: this.#txnError,
+        kafkaErrorCode: 48,
+      });
+    }
+    await this.#log.endTxn(this.#transactionalId!, this.#producer!, true);
+    this.#inTransaction = false;
+  }
+
+  async abortTransaction(): Promise<void> {
+    this.#requireOpenTransaction('abortTransaction');
+    await this.flush();
+    await this.#log.endTxn(this.#transactionalId!, this.#producer!, false);
+    this.#inTransaction = false;
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    await this.flush();
+    this.#closed = true;
+  }
+
+  // ---- internals ----
+
+  #requireTransactional(method: string): void {
+    if (this.#transactionalId === null) {
+      throw new TributaryError('INVALID_ARGUMENT', `${method}: the producer has no transactionalId`, {
+        field: 'transactionalId',
+      });
+    }
+  }
+
+  #requireOpenTransaction(method: string): void {
+    this.#requireTransactional(method);
+    if (!this.#inTransaction) {
+      throw new TributaryError('CONFLICT', `${method}: no transaction is open (call beginTransaction)`, {
+        kafkaErrorCode: 48,
+      });
+    }
+  }
+
+  #init(): Promise<ProducerIdAndEpoch> {
+    if (this.#producer) return Promise.resolve(this.#producer);
+    this.#initializing ??= this.#log
+      .initProducerId(this.#transactionalId, this.#transactionTimeoutMs)
+      .then((p) => {
+        this.#producer = p;
+        return p;
+      })
+      .finally(() => {
+        this.#initializing = null;
+      });
+    return this.#initializing;
+  }
+
+  #choosePartition(r: ProducerRecord, count: number, i: number): number {
+    let p: number;
+    if (r.partition !== undefined) p = r.partition;
+    else if (this.#partitioner) p = this.#partitioner(r, count);
+    else if (r.key === null || r.key === undefined) p = this.#sticky.partition(r.topic, count);
+    else p = partitionForKey(typeof r.key === 'string' ? Buffer.from(r.key, 'utf8') : r.key, count);
+    if (!Number.isInteger(p) || p < 0 || p >= count) {
+      throw new TributaryError(
+        'NOT_FOUND',
+        `records[${i}].partition: topic ${JSON.stringify(r.topic)} has partitions 0..${count - 1}, got ${p}`,
+        { field: `records[${i}].partition`, kafkaErrorCode: 3 },
+      );
+    }
+    return p;
+  }
+
+  #batchFor(topic: string, partition: number): OpenBatch {
+    const k = `${topic}\u0000${partition}`;
+    let b = this.#open.get(k);
+    if (!b) {
+      b = { topic, partition, records: [], calls: [], indexes: [], bytes: 0, timer: null };
+      this.#open.set(k, b);
+    }
+    return b;
+  }
+
+  /** Closes the batch to new records and queues its append behind the partition's earlier batches. */
+  #seal(batch: OpenBatch, stickyCount: number): void {
+    const k = `${batch.topic}\u0000${batch.partition}`;
+    if (this.#open.get(k) !== batch) return;
+    this.#open.delete(k);
+    if (batch.timer) clearTimeout(batch.timer);
+    if (stickyCount > 0) this.#sticky.batchSealed(batch.topic, batch.partition, stickyCount);
+    let queue = this.#queues.get(k);
+    if (!queue) {
+      queue = { tail: Promise.resolve(), nextSequence: 0 };
+      this.#queues.set(k, queue);
+    }
+    const q = queue;
+    const run = q.tail.then(() => this.#append(batch, q));
+    q.tail = run;
+    this.#inFlight.add(run);
+    void run.finally(() => this.#inFlight.delete(run));
+  }
+
+  async #append(batch: OpenBatch, queue: PartitionQueue): Promise<void> {
+    let result: AppendResult;
+    try {
+      const producer = this.#idempotent ? await this.#init() : null;
+      if (this.#transactionalId !== null) {
+        const k = `${batch.topic}\u0000${batch.partition}`;
+        if (!this.#txnPartitions.has(k)) {
+          await this.#log.addPartitionsToTxn(this.#transactionalId, producer!, [
+            { topic: batch.topic, partition: batch.partition },
+          ]);
+          this.#txnPartitions.add(k);
+        }
+      }
+      const bytes = encodeRecordBatch(batch.records as RecordToEncode[], {
+        compression: this.#compression,
+        producerId: producer?.producerId ?? -1n,
+        producerEpoch: producer?.producerEpoch ?? -1,
+        baseSequence: producer ? queue.nextSequence : -1,
+        transactional: this.#transactionalId !== null,
+      });
+      result = await this.#appendWithRetry(batch, bytes);
+      // Sequences wrap at int32 max, as Kafka's do.
+      if (producer) queue.nextSequence = (queue.nextSequence + batch.records.length) % (INT32_MAX + 1);
+    } catch (err) {
+      if (this.#inTransaction) this.#txnError = err;
+      for (const call of new Set(batch.calls)) {
+        if (!call.failed) {
+          call.failed = true;
+          call.reject(err);
+        }
+      }
+      return;
+    }
+    const appendTime = result.logAppendTime;
+    for (let i = 0; i < batch.records.length; i++) {
+      const call = batch.calls[i]!;
+      if (call.failed) continue;
+      const ts = batch.records[i]!.timestamp;
+      call.results[batch.indexes[i]!] = {
+        topic: batch.topic,
+        partition: batch.partition,
+        offset: result.baseOffset + BigInt(i),
+        timestamp: appendTime >= 0n ? appendTime : BigInt(ts),
+      };
+      if (--call.remaining === 0) call.resolve(call.results);
+    }
+  }
+
+  async #appendWithRetry(batch: OpenBatch, bytes: Buffer): Promise<AppendResult> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.#log.append(batch.topic, batch.partition, bytes);
+      } catch (err) {
+        const retriable = err instanceof TributaryError && err.retriable;
+        if (!retriable || attempt >= MAX_RETRIES) throw err;
+        await new Promise((r) => setTimeout(r, 10 * 2 ** attempt));
+      }
+    }
+  }
+}
