@@ -107,7 +107,7 @@ function sameProtocols(a: Member['protocols'], b: Member['protocols']): boolean 
  * Kafka's classic group membership protocol (JoinGroup / SyncGroup / Heartbeat / LeaveGroup) and the
  * group's durable committed offsets, including offsets staged by transactions (visible only on commit).
  */
-export class GroupCoordinator {
+export class GroupCoordinator implements TxnOffsetSink {
   readonly #groups = new Map<string, Group>();
   readonly #store: OffsetStore;
   readonly #now: () => number;
