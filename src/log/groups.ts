@@ -1,7 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { type ErrorCode, TributaryError } from '../core/index.ts';
-import type { GroupDescription, JoinGroupRequest, JoinGroupResult, OffsetAndMetadata, TopicPartition } from './api.ts';
+import type {
+  GroupDescription,
+  JoinGroupRequest,
+  JoinGroupResult,
+  OffsetAndMetadata,
+  TopicPartition,
+  TxnOffsetSink,
+} from './api.ts';
 import { OffsetStore } from './groups-store.ts';
 
 export interface GroupCoordinatorOptions {
