@@ -1,4 +1,7 @@
 export * from './api.ts';
+export { type EmbeddedClientOptions, embeddedClient } from './client.ts';
+export { murmur2, partitionForKey } from './client-partitioner.ts';
 export * from './compression.ts';
 export * from './crc32c.ts';
+export { GroupCoordinator, type GroupCoordinatorOptions } from './groups.ts';
 export * from './record-batch.ts';
