@@ -1,0 +1,11 @@
+export {
+  type BrokerLogger,
+  type KafkaBroker,
+  type KafkaBrokerOptions,
+  parseTopicConfigs,
+  SUPPORTED_VERSIONS,
+  startKafkaBroker,
+} from './broker.ts';
+export { isValidTopicName, KafkaError, toKafkaErrorCode } from './errors.ts';
+export type { SaslMechanism, SaslOptions } from './sasl.ts';
+export { type MessageCodec, Reader, Writer } from './wire.ts';
