@@ -1,0 +1,237 @@
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { DuckDBConnection } from '@duckdb/node-api';
+import { isTributaryError, notFound, TributaryError } from '../core/index.ts';
+import { buildBatch, type RowStats, readerSql, resolveLocalFiles } from './ingest.ts';
+import { dataSourcesOf, runNative } from './query.ts';
+import { type IngestionSpec, parseIngestionSpec } from './spec.ts';
+import { type SegmentInfo, SegmentStore } from './store.ts';
+
+export interface OlapEngineOptions {
+  dataDir: string;
+  /** Where relative `baseDir`s of local input sources resolve (default: the process cwd). */
+  baseDirRoot?: string;
+  /** DuckDB threads (default: DuckDB's choice). */
+  threads?: number;
+  /** Max cached query results. */
+  cacheEntries?: number;
+}
+
+export type TaskStatusCode = 'RUNNING' | 'SUCCESS' | 'FAILED';
+
+export interface TaskState {
+  id: string;
+  type: string;
+  dataSource: string;
+  createdTime: string;
+  status: TaskStatusCode;
+  duration: number;
+  errorMsg: string | null;
+  rowStats: RowStats;
+  segments: SegmentInfo[];
+  done: Promise<void>;
+}
+
+export interface QueryOptions {
+  queryId?: string;
+  timeoutMs?: number;
+  useCache?: boolean;
+  populateCache?: boolean;
+}
+
+/** The embedded Druid-compatible engine: ingestion tasks, segments and native queries over DuckDB. */
+export class OlapEngine {
+  readonly store: SegmentStore;
+  readonly options: OlapEngineOptions;
+  readonly tasks = new Map<string, TaskState>();
+  private readonly running = new Map<string, DuckDBConnection>();
+  private readonly cache = new Map<string, { generations: string; result: unknown[] }>();
+
+  private constructor(store: SegmentStore, options: OlapEngineOptions) {
+    this.store = store;
+    this.options = options;
+  }
+
+  static async open(options: OlapEngineOptions): Promise<OlapEngine> {
+    const store = await SegmentStore.open(options.dataDir, options.threads ? { threads: options.threads } : {});
+    return new OlapEngine(store, options);
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled([...this.tasks.values()].map((t) => t.done));
+    this.store.instance.closeSync();
+  }
+
+  dataSources(): string[] {
+    return [...this.store.datasources.keys()].sort();
+  }
+
+  /** Validates a task spec and starts it; returns the task id. Throws INVALID_ARGUMENT on a bad spec. */
+  submitTask(body: unknown): string {
+    const spec = parseIngestionSpec(body);
+    if (spec.type === 'kafka')
+      throw new TributaryError('INVALID_ARGUMENT', 'task.type: kafka specs go to /druid/indexer/v1/supervisor');
+    const id = (body as { id?: unknown }).id;
+    const taskId =
+      typeof id === 'string' && id !== ''
+        ? id
+        : `${spec.type}_${spec.dataSchema.dataSource}_${new Date().toISOString().replace(/[:.]/g, '_')}_${randomUUID().slice(0, 8)}`;
+    if (this.tasks.has(taskId)) throw new TributaryError('ALREADY_EXISTS', `task ${taskId} already exists`);
+    const started = Date.now();
+    const task: TaskState = {
+      id: taskId,
+      type: spec.type,
+      dataSource: spec.dataSchema.dataSource,
+      createdTime: new Date(started).toISOString(),
+      status: 'RUNNING',
+      duration: -1,
+      errorMsg: null,
+      rowStats: { processed: 0, processedWithError: 0, thrownAway: 0, unparseable: 0 },
+      segments: [],
+      done: Promise.resolve(),
+    };
+    this.tasks.set(taskId, task);
+    task.done = this.ingest(spec).then(
+      (r) => {
+        task.status = 'SUCCESS';
+        task.rowStats = r.rowStats;
+        task.segments = r.segments;
+        task.duration = Date.now() - started;
+      },
+      (err: unknown) => {
+        task.status = 'FAILED';
+        task.errorMsg = (err as Error).message;
+        task.duration = Date.now() - started;
+      },
+    );
+    return taskId;
+  }
+
+  /** Runs a batch ingestion spec to completion. */
+  async ingest(specOrBody: IngestionSpec | unknown): Promise<{ rowStats: RowStats; segments: SegmentInfo[] }> {
+    const spec =
+      specOrBody && typeof specOrBody === 'object' && 'dataSchema' in specOrBody && 'inputFormat' in specOrBody
+        ? (specOrBody as IngestionSpec)
+        : parseIngestionSpec(specOrBody);
+    const src = spec.inputSource;
+    if (!src) throw new TributaryError('INVALID_ARGUMENT', 'spec.ioConfig.inputSource: expected an input source');
+    let tmp: string | undefined;
+    let files: string[];
+    if (src.type === 'inline') {
+      tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'olap-inline-'));
+      const ext = spec.inputFormat.type === 'parquet' ? 'parquet' : spec.inputFormat.type === 'json' ? 'json' : 'csv';
+      const f = path.join(tmp, `data.${ext}`);
+      fs.writeFileSync(f, src.data);
+      files = [f];
+    } else files = resolveLocalFiles(src, this.options.baseDirRoot);
+    try {
+      return await this.store.serialize(() =>
+        this.store.withConn(async (c) => {
+          const ds = spec.dataSchema.dataSource;
+          const batch = await buildBatch(
+            c,
+            spec,
+            readerSql(files, spec.inputFormat),
+            this.store.datasources.get(ds)?.columns,
+          );
+          const segments = await this.store.publish(c, ds, batch, {
+            append: spec.appendToExisting,
+            maxRowsPerSegment: spec.maxRowsPerSegment,
+            rollup: spec.dataSchema.rollup,
+            queryGranularity: spec.dataSchema.queryGranularity,
+          });
+          this.invalidate(ds);
+          return { rowStats: batch.stats, segments };
+        }),
+      );
+    } catch (err) {
+      if (isTributaryError(err)) throw err;
+      throw new TributaryError('INVALID_ARGUMENT', `ingestion failed: ${(err as Error).message}`, { cause: err });
+    } finally {
+      if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+    }
+  }
+
+  task(id: string): TaskState {
+    const t = this.tasks.get(id);
+    if (!t) throw notFound(`task ${id}`);
+    return t;
+  }
+
+  private invalidate(ds: string): void {
+    for (const [k, v] of this.cache) if (v.generations.includes(JSON.stringify(ds))) this.cache.delete(k);
+  }
+
+  private generations(names: string[]): string {
+    return JSON.stringify(names.map((n) => [n, this.store.datasources.get(n)?.generation ?? 0]));
+  }
+
+  /** Runs a native query. Honors queryId (for cancel), timeout, useCache and populateCache. */
+  async query(query: unknown, options: QueryOptions = {}): Promise<unknown[]> {
+    const ctx = ((query as { context?: unknown })?.context ?? {}) as Record<string, unknown>;
+    const queryId = options.queryId ?? (typeof ctx.queryId === 'string' ? ctx.queryId : randomUUID());
+    const timeoutMs = options.timeoutMs ?? (typeof ctx.timeout === 'number' ? ctx.timeout : undefined);
+    const useCache = options.useCache ?? ctx.useCache !== false;
+    const populateCache = options.populateCache ?? ctx.populateCache !== false;
+    const names = dataSourcesOf(query);
+    const { context: _c, ...rest } = (query ?? {}) as Record<string, unknown>;
+    const key = JSON.stringify(rest);
+    const gens = this.generations(names);
+    if (useCache) {
+      const hit = this.cache.get(key);
+      if (hit && hit.generations === gens) return hit.result;
+    }
+    const result = await this.withQueryConnection(queryId, timeoutMs, (conn) =>
+      runNative({ store: this.store, conn, temp: { n: 0 } }, query),
+    );
+    if (populateCache && this.generations(names) === gens) {
+      this.cache.set(key, { generations: gens, result });
+      const max = this.options.cacheEntries ?? 1000;
+      while (this.cache.size > max) this.cache.delete(this.cache.keys().next().value!);
+    }
+    return result;
+  }
+
+  /** Runs fn on a fresh connection registered under queryId, interrupting it on timeout or cancel. */
+  async withQueryConnection<T>(
+    queryId: string,
+    timeoutMs: number | undefined,
+    fn: (c: DuckDBConnection) => Promise<T>,
+  ): Promise<T> {
+    if (this.running.has(queryId)) throw new TributaryError('ALREADY_EXISTS', `a query with id ${queryId} is running`);
+    const conn = await this.store.instance.connect();
+    this.running.set(queryId, conn);
+    let timedOut = false;
+    const timer =
+      timeoutMs !== undefined && timeoutMs > 0
+        ? setTimeout(() => {
+            timedOut = true;
+            conn.interrupt();
+          }, timeoutMs)
+        : undefined;
+    try {
+      return await fn(conn);
+    } catch (err) {
+      if (timedOut)
+        throw new TributaryError('TIMEOUT', `Query [${queryId}] timed out after ${timeoutMs} ms`, { cause: err });
+      if (!this.running.has(queryId) || (err as Error).message === 'Query interrupted')
+        throw new TributaryError('CONFLICT', `Query [${queryId}] was cancelled`, { cause: err, retriable: false });
+      throw err;
+    } finally {
+      if (timer) clearTimeout(timer);
+      this.running.delete(queryId);
+      conn.closeSync();
+    }
+  }
+
+  /** Cancels a running query; false when no such query runs. */
+  cancel(queryId: string): boolean {
+    const c = this.running.get(queryId);
+    if (!c) return false;
+    this.running.delete(queryId);
+    c.interrupt();
+    return true;
+  }
+}

@@ -1,0 +1,3 @@
+export { OlapEngine, type OlapEngineOptions, type QueryOptions, type TaskState } from './engine.ts';
+export { csvField, toDruidJson } from './json.ts';
+export { type IngestionSpec, parseIngestionSpec } from './spec.ts';

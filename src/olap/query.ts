@@ -1,0 +1,1011 @@
+import type { DuckDBConnection } from '@duckdb/node-api';
+import { z } from 'zod';
+import { invalidArgument, TributaryError } from '../core/index.ts';
+import { type AggContext, aggregateSql, type OutKind } from './aggregators.ts';
+import type { ColumnInfo, ColumnKind } from './columns.ts';
+import { druidType } from './columns.ts';
+import { exprToSql, jodaToStrftime } from './expr.ts';
+import { type FilterColumns, filterSql } from './filters.ts';
+import { evalHaving, evalPostAgg, finalizeValue, postAggName, type Row } from './postaggs.ts';
+import { isSketch, type SketchState, sketchBase64 } from './sketches.ts';
+import { type AggregatorSpec, parseAggregator } from './spec.ts';
+import { ident, lit, num, scalar } from './sql.ts';
+import type { SegmentInfo, SegmentStore } from './store.ts';
+import { tableSql } from './store.ts';
+import {
+  bucketSql,
+  bucketStart,
+  ETERNITY,
+  formatInterval,
+  type Granularity,
+  type Interval,
+  isoMillis,
+  nextBucket,
+  parseGranularity,
+  parseInterval,
+} from './time.ts';
+import { parseWith } from './validate.ts';
+
+export interface QueryRuntime {
+  store: SegmentStore;
+  conn: DuckDBConnection;
+  temp: { n: number };
+}
+
+interface Source {
+  /** A SQL relation (table or subquery) with a `__time` TIMESTAMP column. */
+  from: string;
+  columns: Map<string, ColumnInfo>;
+  segments: SegmentInfo[];
+  dataSource: string;
+}
+
+const QUERY_TYPES = [
+  'timeseries',
+  'topN',
+  'groupBy',
+  'scan',
+  'search',
+  'timeBoundary',
+  'segmentMetadata',
+  'dataSourceMetadata',
+] as const;
+
+const baseQuery = z.looseObject({
+  queryType: z.enum(QUERY_TYPES),
+  dataSource: z.union([z.string().min(1), z.looseObject({ type: z.string() })]),
+  intervals: z
+    .union([z.array(z.string()), z.string(), z.looseObject({ type: z.string(), intervals: z.array(z.string()) })])
+    .optional(),
+  filter: z.unknown().optional(),
+  granularity: z.unknown().optional(),
+  aggregations: z.array(z.unknown()).default([]),
+  postAggregations: z.array(z.unknown()).default([]),
+  virtualColumns: z
+    .array(
+      z.looseObject({
+        type: z.literal('expression'),
+        name: z.string().min(1),
+        expression: z.string(),
+        outputType: z.string().optional(),
+      }),
+    )
+    .default([]),
+  context: z.record(z.string(), z.unknown()).default({}),
+  descending: z.boolean().default(false),
+});
+
+type BaseQuery = z.output<typeof baseQuery>;
+
+function intervalsOf(q: BaseQuery): Interval[] {
+  const iv = q.intervals;
+  if (iv === undefined) return [ETERNITY];
+  const list = typeof iv === 'string' ? [iv] : Array.isArray(iv) ? iv : iv.intervals;
+  return list.map((s, i) => parseInterval(s, `query.intervals[${i}]`));
+}
+
+function kindOfType(t: string | undefined): ColumnKind {
+  switch ((t ?? '').toUpperCase()) {
+    case 'LONG':
+      return 'long';
+    case 'DOUBLE':
+      return 'double';
+    case 'FLOAT':
+      return 'float';
+    default:
+      return 'string';
+  }
+}
+
+/** Converts a value from DuckDB to the engine's representation for an aggregator output. */
+function convertAgg(v: unknown, out: OutKind): unknown {
+  switch (out.kind) {
+    case 'long':
+      return v === null || v === undefined ? null : typeof v === 'bigint' ? v : BigInt(Math.trunc(Number(v)));
+    case 'double':
+    case 'float':
+      return v === null || v === undefined ? null : Number(v);
+    case 'string':
+      return v ?? null;
+    case 'theta':
+      return { kind: 'theta', hashes: (v as bigint[] | null) ?? [], k: out.k } satisfies SketchState;
+    case 'hll':
+      return {
+        kind: 'hll',
+        entries: (v as number[] | null) ?? [],
+        flavor: out.flavor,
+        round: out.round,
+      } satisfies SketchState;
+    case 'quantiles':
+      return { kind: 'quantiles', values: (v as number[] | null) ?? [], k: out.k } satisfies SketchState;
+  }
+}
+
+function emptyAgg(out: OutKind): unknown {
+  switch (out.kind) {
+    case 'long':
+      return 0n;
+    case 'double':
+    case 'float':
+      return 0;
+    case 'string':
+      return null;
+    default:
+      return convertAgg(null, out);
+  }
+}
+
+function isPlainNumeric(out: OutKind): boolean {
+  return out.kind === 'long' || out.kind === 'double' || out.kind === 'float';
+}
+
+/** Runs SQL and returns plain JS rows. */
+async function rows(rt: QueryRuntime, sql: string): Promise<Record<string, unknown>[]> {
+  try {
+    const r = await rt.conn.runAndReadAll(sql);
+    return r.getRowObjectsJS() as Record<string, unknown>[];
+  } catch (err) {
+    const msg = (err as Error).message;
+    if (/interrupt/i.test(msg)) throw new TributaryError('TIMEOUT', 'Query interrupted', { cause: err });
+    throw new TributaryError('INVALID_ARGUMENT', `query failed: ${msg}`, { cause: err });
+  }
+}
+
+async function resolveSource(rt: QueryRuntime, ds: unknown, field: string): Promise<Source | undefined> {
+  if (typeof ds === 'string' || (ds && typeof ds === 'object' && (ds as { type?: unknown }).type === 'table')) {
+    const name = typeof ds === 'string' ? ds : String((ds as { name?: unknown }).name ?? '');
+    const meta = rt.store.datasources.get(name);
+    if (!meta) return undefined;
+    return {
+      from: tableSql(name),
+      columns: new Map(meta.columns.map((c) => [c.name, c])),
+      segments: meta.segments,
+      dataSource: name,
+    };
+  }
+  const o = ds as Record<string, unknown>;
+  if (o.type === 'query') {
+    const inner = await runNative(rt, o.query, `${field}.query`);
+    return materialize(rt, flattenResults(o.query as Record<string, unknown>, inner), `${field}.query`);
+  }
+  if (o.type === 'inline') {
+    const names = parseWith(z.array(z.string().min(1)), o.columnNames, `${field}.columnNames`);
+    const data = parseWith(z.array(z.array(z.unknown())), o.rows, `${field}.rows`);
+    const recs = data.map((r) => Object.fromEntries(names.map((n, i) => [n, r[i] ?? null])));
+    return materialize(rt, recs, field);
+  }
+  if (o.type === 'union') {
+    const parts = parseWith(z.array(z.unknown()).min(1), o.dataSources, `${field}.dataSources`);
+    const srcs = (await Promise.all(parts.map((p, i) => resolveSource(rt, p, `${field}.dataSources[${i}]`)))).filter(
+      (s): s is Source => s !== undefined,
+    );
+    if (srcs.length === 0) return undefined;
+    const columns = new Map<string, ColumnInfo>();
+    for (const s of srcs) for (const [k, v] of s.columns) if (!columns.has(k)) columns.set(k, v);
+    return {
+      from: `(${srcs.map((s) => `SELECT * FROM ${s.from}`).join(' UNION ALL BY NAME ')})`,
+      columns,
+      segments: srcs.flatMap((s) => s.segments),
+      dataSource: srcs.map((s) => s.dataSource).join(','),
+    };
+  }
+  throw invalidArgument(`${field}.type`, 'a dataSource of type table, query, inline or union', o.type);
+}
+
+/** Turns a query's results into flat records with `__time` (for query data sources). */
+function flattenResults(q: Record<string, unknown>, results: unknown[]): Row[] {
+  const out: Row[] = [];
+  for (const r of results as Record<string, unknown>[]) {
+    const t = r.timestamp === undefined ? undefined : Date.parse(String(r.timestamp));
+    if (r.event) out.push({ __time: t, ...(r.event as Row) });
+    else if (Array.isArray(r.result)) for (const x of r.result as Row[]) out.push({ __time: t, ...x });
+    else if (r.result && typeof r.result === 'object') out.push({ __time: t, ...(r.result as Row) });
+    else if (Array.isArray(r.events))
+      for (const e of r.events as Row[]) out.push({ ...e, __time: e.__time === undefined ? 0 : Number(e.__time) });
+  }
+  void q;
+  return out;
+}
+
+async function materialize(rt: QueryRuntime, recs: Row[], field: string): Promise<Source> {
+  const name = `olap_q${rt.temp.n++}`;
+  const columns = new Map<string, ColumnInfo>();
+  for (const r of recs)
+    for (const [k, v] of Object.entries(r)) {
+      if (k === '__time') continue;
+      const final = finalizeValue(v);
+      const kind: ColumnKind =
+        typeof final === 'bigint'
+          ? 'long'
+          : typeof final === 'number'
+            ? 'double'
+            : Array.isArray(final)
+              ? 'mv'
+              : 'string';
+      const prev = columns.get(k);
+      if (!prev || (prev.kind === 'long' && kind === 'double') || final === null) {
+        if (!prev || final !== null) columns.set(k, { name: k, kind: final === null && prev ? prev.kind : kind });
+      }
+    }
+  const cols = [...columns.values()];
+  const typeOf = (c: ColumnInfo) =>
+    c.kind === 'long' ? 'BIGINT' : c.kind === 'double' ? 'DOUBLE' : c.kind === 'mv' ? 'VARCHAR[]' : 'VARCHAR';
+  await rt.conn.run(
+    `CREATE TEMP TABLE ${ident(name)} ("__time" TIMESTAMP${cols.map((c) => `, ${ident(c.name)} ${typeOf(c)}`).join('')})`,
+  );
+  for (let i = 0; i < recs.length; i += 500) {
+    const chunk = recs.slice(i, i + 500);
+    const values = chunk.map((r) => {
+      const t = r.__time === undefined || r.__time === null ? 0 : Number(r.__time);
+      const vals = cols.map((c) => {
+        const v = finalizeValue(r[c.name]);
+        if (v === null || v === undefined) return 'NULL';
+        if (c.kind === 'mv')
+          return Array.isArray(v) ? `[${v.map((x) => scalar(x)).join(', ')}]::VARCHAR[]` : `[${scalar(v)}]`;
+        if (c.kind === 'string') return lit(String(v));
+        return `${scalar(typeof v === 'bigint' ? v : Number(v))}::${typeOf(c)}`;
+      });
+      return `(make_timestamp(${num(t)} * 1000)${vals.map((v) => `, ${v}`).join('')})`;
+    });
+    await rt.conn.run(`INSERT INTO ${ident(name)} VALUES ${values.join(', ')}`);
+  }
+  void field;
+  return { from: ident(name), columns, segments: [], dataSource: name };
+}
+
+/** Column access for a query over a source with virtual columns. */
+function columnsFor(src: Source, vcs: BaseQuery['virtualColumns']): FilterColumns & AggContext {
+  const vcMap = new Map(vcs.map((v) => [v.name, v]));
+  const column = (name: string): { sql: string; col: ColumnInfo | undefined } => {
+    if (name === '__time') return { sql: 'epoch_ms("__time")', col: { name, kind: 'time' } };
+    const vc = vcMap.get(name);
+    if (vc) return { sql: ident(name), col: { name, kind: kindOfType(vc.outputType) } };
+    const c = src.columns.get(name);
+    if (c) return { sql: ident(name), col: c };
+    return { sql: 'NULL', col: undefined };
+  };
+  const resolve = (name: string) => {
+    const c = column(name);
+    if (c.col?.kind === 'mv') return `${c.sql}[1]`;
+    return c.sql;
+  };
+  const self: FilterColumns & AggContext = {
+    column,
+    input: column,
+    expr: (e, f) => exprToSql(e, resolve, f),
+    filter: (flt, f) => filterSql(flt, self, f),
+    timeMs: 'epoch_ms("__time")',
+  };
+  return self;
+}
+
+/** `SELECT *, virtual columns FROM source WHERE intervals` */
+function baseRelation(src: Source, q: BaseQuery, intervals: Interval[]): string {
+  const cols = columnsFor(src, []);
+  const vcs = q.virtualColumns.map(
+    (v, i) =>
+      `${exprToSql(v.expression, (n) => (cols.column(n).col?.kind === 'mv' ? `${cols.column(n).sql}[1]` : cols.column(n).sql), `query.virtualColumns[${i}].expression`)} AS ${ident(v.name)}`,
+  );
+  const ivs = intervals
+    .filter((iv) => !(iv.start <= ETERNITY.start && iv.end >= ETERNITY.end))
+    .map(
+      (iv) =>
+        `("__time" >= make_timestamp(${num(iv.start)} * 1000) AND "__time" < make_timestamp(${num(Math.min(iv.end, 8.64e15))} * 1000))`,
+    );
+  const where = ivs.length === intervals.length && ivs.length ? ` WHERE ${ivs.join(' OR ')}` : '';
+  return `(SELECT *${vcs.map((v) => `, ${v}`).join('')} FROM ${src.from}${where})`;
+}
+
+interface DimOut {
+  name: string;
+  sql: string;
+  mv: boolean;
+  kind: 'string' | 'long' | 'double';
+}
+
+function parseDimension(d: unknown, cols: FilterColumns, field: string): DimOut {
+  const spec =
+    typeof d === 'string'
+      ? { type: 'default', dimension: d, outputName: d }
+      : parseWith(
+          z.looseObject({
+            type: z.enum(['default', 'extraction']).default('default'),
+            dimension: z.string().min(1),
+            outputName: z.string().min(1).optional(),
+            outputType: z.string().optional(),
+            extractionFn: z.looseObject({ type: z.string() }).optional(),
+          }),
+          d,
+          field,
+        );
+  const c = cols.column(spec.dimension);
+  const outputName = ('outputName' in spec && spec.outputName) || spec.dimension;
+  const outputType = 'outputType' in spec ? spec.outputType : undefined;
+  const mv = c.col?.kind === 'mv';
+  let sql = c.sql;
+  const kind = kindOfType(outputType) as DimOut['kind'];
+  if ('extractionFn' in spec && spec.extractionFn) {
+    const fn = spec.extractionFn as Record<string, unknown>;
+    const x = mv ? 'x' : sql;
+    let e: string;
+    switch (fn.type) {
+      case 'timeFormat': {
+        const ms = c.col?.kind === 'time' ? x : `TRY_CAST(${x} AS BIGINT)`;
+        let t = ms;
+        if (fn.granularity !== undefined)
+          t = bucketSql(
+            parseGranularity(fn.granularity, `${field}.extractionFn.granularity`),
+            `make_timestamp((${ms}) * 1000)`,
+          );
+        const fmt = typeof fn.format === 'string' ? jodaToStrftime(fn.format) : '%Y-%m-%dT%H:%M:%S.%gZ';
+        e = `strftime(make_timestamp((${t}) * 1000), ${lit(fmt)})`;
+        break;
+      }
+      case 'substring':
+        e = `substring(CAST(${x} AS VARCHAR), ${num(Number(fn.index ?? 0) + 1)}${fn.length !== undefined && fn.length !== null ? `, ${num(Number(fn.length))}` : ''})`;
+        break;
+      case 'upper':
+      case 'lower':
+        e = `${fn.type}(CAST(${x} AS VARCHAR))`;
+        break;
+      case 'strlen':
+        e = `length(CAST(${x} AS VARCHAR))`;
+        break;
+      case 'regex':
+        e = `nullif(regexp_extract(CAST(${x} AS VARCHAR), ${lit(String(fn.expr ?? ''))}, ${num(Number(fn.index ?? 1))}), '')`;
+        break;
+      default:
+        throw invalidArgument(
+          `${field}.extractionFn.type`,
+          'timeFormat, substring, upper, lower, strlen or regex',
+          fn.type,
+        );
+    }
+    if (mv) sql = `list_transform(${sql}, lambda x: ${e})`;
+    else sql = e;
+  }
+  return { name: outputName, sql, mv, kind };
+}
+
+function dimValueSql(d: DimOut, expr: string, col: ColumnInfo | undefined): string {
+  if (d.kind === 'long') return `TRY_CAST(${expr} AS BIGINT)`;
+  if (d.kind === 'double') return `TRY_CAST(${expr} AS DOUBLE)`;
+  if (col?.kind === 'string' || col === undefined) return expr;
+  return `CAST(${expr} AS VARCHAR)`;
+}
+
+function convertDim(v: unknown, d: DimOut): unknown {
+  if (v === null || v === undefined) return null;
+  if (d.kind === 'long') return typeof v === 'bigint' ? v : BigInt(Number(v));
+  if (d.kind === 'double') return Number(v);
+  return String(v);
+}
+
+interface AggPlan {
+  specs: AggregatorSpec[];
+  sqls: string[];
+  outs: OutKind[];
+}
+
+function planAggs(q: BaseQuery, ctx: AggContext): AggPlan {
+  const specs = q.aggregations.map((a, i) => parseAggregator(a, `query.aggregations[${i}]`));
+  const names = new Set<string>();
+  specs.forEach((s, i) => {
+    if (names.has(s.name)) throw invalidArgument(`query.aggregations[${i}].name`, 'a unique output name', s.name);
+    names.add(s.name);
+  });
+  const built = specs.map((s, i) => aggregateSql(s, ctx, 'query', `query.aggregations[${i}]`));
+  return { specs, sqls: built.map((b) => b.sql), outs: built.map((b) => b.out) };
+}
+
+function applyPostAggs(row: Row, q: BaseQuery): void {
+  q.postAggregations.forEach((pa, i) => {
+    const field = `query.postAggregations[${i}]`;
+    row[postAggName(pa, field)] = evalPostAgg(pa, row, field);
+  });
+}
+
+function finalizeRow(row: Row, finalize: boolean): Row {
+  const out: Row = {};
+  for (const [k, v] of Object.entries(row)) {
+    if (isSketch(v)) out[k] = finalize ? finalizeValue(v) : sketchBase64(v as SketchState);
+    else if (v && typeof v === 'object' && 'theta' in (v as object)) out[k] = finalizeValue(v);
+    else out[k] = v;
+  }
+  return out;
+}
+
+/** Timestamp Druid reports for granularity `all`: the first interval's start, clipped to the data. */
+function allTimestamp(src: Source, intervals: Interval[]): number {
+  const start = Math.min(...intervals.map((i) => i.start));
+  const segs = src.segments.filter((s) => intervals.some((i) => s.interval.start < i.end && i.start < s.interval.end));
+  const segStart = segs.length ? Math.min(...segs.map((s) => s.interval.start)) : start;
+  return Math.max(start, segStart);
+}
+
+interface Grouped {
+  buckets: (number | null)[];
+  rows: Row[];
+}
+
+/** The shared aggregation core of timeseries, topN and groupBy. */
+async function aggregate(
+  rt: QueryRuntime,
+  src: Source,
+  q: BaseQuery,
+  gran: Granularity,
+  dims: DimOut[],
+  plan: AggPlan,
+  intervals: Interval[],
+  extra: { qualify?: string; alwaysOneRow?: boolean } = {},
+): Promise<Grouped> {
+  const cols = columnsFor(src, q.virtualColumns);
+  const where = filterSql(q.filter, cols, 'query.filter');
+  let rel = `(SELECT * FROM ${baseRelation(src, q, intervals)} WHERE ${where})`;
+  const mvDims = dims.map((d, i) => (d.mv ? i : -1)).filter((i) => i >= 0);
+  if (mvDims.length) {
+    const unn = mvDims.map(
+      (i) =>
+        `unnest(CASE WHEN ${dims[i]!.sql} IS NULL OR len(${dims[i]!.sql}) = 0 THEN [NULL::VARCHAR] ELSE ${dims[i]!.sql} END) AS ${ident(`__mv${i}`)}`,
+    );
+    rel = `(SELECT *, ${unn.join(', ')} FROM ${rel})`;
+  }
+  const bucket = bucketSql(gran, '"__time"');
+  const dimSqls = dims.map((d, i) => {
+    const expr = d.mv ? ident(`__mv${i}`) : d.sql;
+    return `${dimValueSql(d, expr, d.mv ? { name: '', kind: 'string' } : (cols.column(q.virtualColumns.length ? d.name : d.name).col ?? (d.sql === 'NULL' ? undefined : { name: '', kind: 'string' })))} AS ${ident(`d${i}`)}`;
+  });
+  const aggSqls = plan.sqls.map((s, i) => `${s} AS ${ident(`a${i}`)}`);
+  const select = [`${bucket} AS "__bucket"`, ...dimSqls, ...aggSqls].join(', ');
+  const groupBy = gran.kind === 'all' && dims.length === 0 && extra.alwaysOneRow ? '' : ' GROUP BY ALL';
+  const order = ` ORDER BY "__bucket"${dims.map((_, i) => `, ${ident(`d${i}`)} NULLS FIRST`).join('')}`;
+  const inner = `SELECT ${select} FROM ${rel}${groupBy}`;
+  const sql = extra.qualify ? `SELECT * FROM (${inner}) QUALIFY ${extra.qualify}${order}` : `${inner}${order}`;
+  const raw = await rows(rt, sql);
+  const allTs = allTimestamp(src, intervals);
+  const out: Row[] = [];
+  const buckets: (number | null)[] = [];
+  for (const r of raw) {
+    const row: Row = {};
+    dims.forEach((d, i) => {
+      row[d.name] = convertDim(r[`d${i}`], d);
+    });
+    plan.specs.forEach((s, i) => {
+      row[s.name] = convertAgg(r[`a${i}`], plan.outs[i]!);
+    });
+    out.push(row);
+    buckets.push(r.__bucket === null || r.__bucket === undefined ? allTs : Number(r.__bucket));
+  }
+  return { buckets, rows: out };
+}
+
+function sortRows(
+  rows: { t: number; row: Row }[],
+  columns: { dimension: string; direction: string; dimensionOrder: string }[],
+) {
+  const cmp = (a: unknown, b: unknown, order: string): number => {
+    const fa = finalizeValue(a);
+    const fb = finalizeValue(b);
+    if (fa === null || fa === undefined) return fb === null || fb === undefined ? 0 : -1;
+    if (fb === null || fb === undefined) return 1;
+    if (order === 'numeric' || typeof fa === 'number' || typeof fa === 'bigint') {
+      const x = Number(fa);
+      const y = Number(fb);
+      return x < y ? -1 : x > y ? 1 : 0;
+    }
+    if (order === 'strlen')
+      return String(fa).length - String(fb).length || (String(fa) < String(fb) ? -1 : String(fa) > String(fb) ? 1 : 0);
+    const x = String(fa);
+    const y = String(fb);
+    return x < y ? -1 : x > y ? 1 : 0;
+  };
+  rows.sort((a, b) => {
+    for (const c of columns) {
+      const r = cmp(a.row[c.dimension], b.row[c.dimension], c.dimensionOrder);
+      if (r !== 0) return c.direction.toLowerCase().startsWith('desc') ? -r : r;
+    }
+    return 0;
+  });
+}
+
+async function timeseries(rt: QueryRuntime, q: BaseQuery, src: Source | undefined): Promise<unknown[]> {
+  if (!src) return [];
+  const intervals = intervalsOf(q);
+  const gran = parseGranularity(q.granularity, 'query.granularity');
+  const cols = columnsFor(src, q.virtualColumns);
+  const plan = planAggs(q, cols);
+  const hasSegments =
+    src.segments.length === 0 ||
+    src.segments.some((s) => intervals.some((i) => s.interval.start < i.end && i.start < s.interval.end));
+  if (!hasSegments) return [];
+  const g = await aggregate(rt, src, q, gran, [], plan, intervals, { alwaysOneRow: true });
+  let entries = g.rows.map((row, i) => ({ t: g.buckets[i]!, row }));
+  const skipEmpty = q.context.skipEmptyBuckets === true || q.context.skipEmptyBuckets === 'true';
+  if (gran.kind !== 'all' && gran.kind !== 'none' && !skipEmpty && entries.length) {
+    const first = entries[0]!.t;
+    const last = entries[entries.length - 1]!.t;
+    const have = new Map(entries.map((e) => [e.t, e]));
+    const filled: typeof entries = [];
+    let t: number | undefined = bucketStart(gran, first) === first ? first : undefined;
+    let guard = 0;
+    while (t !== undefined && t <= last && guard++ < 100_000) {
+      filled.push(
+        have.get(t) ?? { t, row: Object.fromEntries(plan.specs.map((s, i) => [s.name, emptyAgg(plan.outs[i]!)])) },
+      );
+      t = nextBucket(gran, t);
+    }
+    if (t !== undefined && guard < 100_000) entries = filled;
+  }
+  for (const e of entries) applyPostAggs(e.row, q);
+  if (q.descending) entries.reverse();
+  const limit =
+    typeof (q as Record<string, unknown>).limit === 'number'
+      ? ((q as Record<string, unknown>).limit as number)
+      : undefined;
+  if (limit !== undefined) entries = entries.slice(0, limit);
+  const finalize = q.context.finalize !== false;
+  return entries.map((e) => ({ timestamp: isoMillis(e.t), result: finalizeRow(e.row, finalize) }));
+}
+
+function topNMetric(m: unknown, field: string): { metric?: string; inverted: boolean; dimensionOrder?: string } {
+  if (typeof m === 'string') return { metric: m, inverted: false };
+  if (m && typeof m === 'object') {
+    const o = m as Record<string, unknown>;
+    if (o.type === 'numeric') return { metric: String(o.metric), inverted: false };
+    if (o.type === 'inverted') {
+      const inner = topNMetric(o.metric, `${field}.metric`);
+      return { ...inner, inverted: !inner.inverted };
+    }
+    if (o.type === 'dimension' || o.type === 'lexicographic' || o.type === 'alphaNumeric')
+      return {
+        inverted: false,
+        dimensionOrder: String(o.ordering ?? (o.type === 'alphaNumeric' ? 'alphanumeric' : 'lexicographic')),
+      };
+  }
+  throw invalidArgument(field, 'a metric name or {type: numeric|inverted|dimension}', m);
+}
+
+async function topN(rt: QueryRuntime, q: BaseQuery, src: Source | undefined): Promise<unknown[]> {
+  const o = q as Record<string, unknown>;
+  const t = parseWith(
+    z.looseObject({ dimension: z.unknown(), threshold: z.number().int().positive(), metric: z.unknown() }),
+    q,
+    'query',
+  );
+  if (t.dimension === undefined) throw invalidArgument('query.dimension', 'a dimension spec');
+  if (!src) return [];
+  void o;
+  const intervals = intervalsOf(q);
+  const gran = parseGranularity(q.granularity, 'query.granularity');
+  const cols = columnsFor(src, q.virtualColumns);
+  const plan = planAggs(q, cols);
+  const dim = parseDimension(t.dimension, cols, 'query.dimension');
+  const metric = topNMetric(t.metric, 'query.metric');
+  let qualify: string | undefined;
+  const mi = metric.metric === undefined ? -1 : plan.specs.findIndex((s) => s.name === metric.metric);
+  if (mi >= 0 && isPlainNumeric(plan.outs[mi]!)) {
+    qualify = `row_number() OVER (PARTITION BY "__bucket" ORDER BY ${ident(`a${mi}`)} ${metric.inverted ? 'ASC' : 'DESC'} NULLS LAST, "d0" NULLS FIRST) <= ${num(t.threshold)}`;
+  } else if (
+    metric.metric !== undefined &&
+    mi < 0 &&
+    !q.postAggregations.some((p, i) => postAggName(p, `query.postAggregations[${i}]`) === metric.metric)
+  ) {
+    throw invalidArgument('query.metric', 'the name of an aggregator or post-aggregator', metric.metric);
+  }
+  const g = await aggregate(rt, src, q, gran, [dim], plan, intervals, qualify ? { qualify } : {});
+  const byBucket = new Map<number, Row[]>();
+  g.rows.forEach((row, i) => {
+    applyPostAggs(row, q);
+    const b = g.buckets[i]!;
+    if (!byBucket.has(b)) byBucket.set(b, []);
+    byBucket.get(b)!.push(row);
+  });
+  const finalize = q.context.finalize !== false;
+  const out: unknown[] = [];
+  const keys = [...byBucket.keys()].sort((a, b) => a - b);
+  if (q.descending) keys.reverse();
+  for (const b of keys) {
+    const list = byBucket.get(b)!.map((row) => ({ t: b, row }));
+    if (metric.metric !== undefined)
+      sortRows(list, [
+        {
+          dimension: metric.metric,
+          direction: metric.inverted ? 'ascending' : 'descending',
+          dimensionOrder: 'numeric',
+        },
+        { dimension: dim.name, direction: 'ascending', dimensionOrder: 'lexicographic' },
+      ]);
+    else
+      sortRows(list, [
+        {
+          dimension: dim.name,
+          direction: metric.inverted ? 'descending' : 'ascending',
+          dimensionOrder: metric.dimensionOrder ?? 'lexicographic',
+        },
+      ]);
+    out.push({ timestamp: isoMillis(b), result: list.slice(0, t.threshold).map((e) => finalizeRow(e.row, finalize)) });
+  }
+  return out;
+}
+
+const limitSpecSchema = z.looseObject({
+  type: z.literal('default').default('default'),
+  limit: z.number().int().nonnegative().optional(),
+  offset: z.number().int().nonnegative().optional(),
+  columns: z
+    .array(
+      z.union([
+        z.string().min(1),
+        z.looseObject({
+          dimension: z.string().min(1),
+          direction: z.string().default('ascending'),
+          dimensionOrder: z
+            .union([z.string(), z.looseObject({ type: z.string() })])
+            .optional()
+            .transform((d) => (typeof d === 'object' ? d.type : d) ?? 'lexicographic'),
+        }),
+      ]),
+    )
+    .default([]),
+});
+
+async function groupBy(rt: QueryRuntime, q: BaseQuery, src: Source | undefined): Promise<unknown[]> {
+  const o = parseWith(
+    z.looseObject({
+      dimensions: z.array(z.unknown()).default([]),
+      having: z.unknown().optional(),
+      limitSpec: limitSpecSchema.optional(),
+      subtotalsSpec: z.array(z.array(z.string())).optional(),
+    }),
+    q,
+    'query',
+  );
+  if (!src) return [];
+  const intervals = intervalsOf(q);
+  const gran = parseGranularity(q.granularity, 'query.granularity');
+  const cols = columnsFor(src, q.virtualColumns);
+  const plan = planAggs(q, cols);
+  const dims = o.dimensions.map((d, i) => parseDimension(d, cols, `query.dimensions[${i}]`));
+  const sets = o.subtotalsSpec ?? [dims.map((d) => d.name)];
+  o.subtotalsSpec?.forEach((s, i) => {
+    s.forEach((n, j) => {
+      if (!dims.some((d) => d.name === n))
+        throw invalidArgument(`query.subtotalsSpec[${i}][${j}]`, 'an output name of query.dimensions', n);
+    });
+  });
+  let all: { t: number; row: Row }[] = [];
+  for (const set of sets) {
+    const use = dims.filter((d) => set.includes(d.name));
+    const g = await aggregate(rt, src, q, gran, use, plan, intervals);
+    let part = g.rows.map((row, i) => {
+      const full: Row = {};
+      for (const d of dims) full[d.name] = null;
+      Object.assign(full, row);
+      if (o.subtotalsSpec) for (const d of dims) if (!set.includes(d.name)) delete full[d.name];
+      return { t: g.buckets[i]!, row: full };
+    });
+    for (const e of part) applyPostAggs(e.row, q);
+    if (o.having !== undefined && o.having !== null)
+      part = part.filter((e) => evalHaving(o.having, e.row, 'query.having'));
+    all = all.concat(part);
+  }
+  if (o.limitSpec) {
+    const columns = o.limitSpec.columns.map((c) =>
+      typeof c === 'string' ? { dimension: c, direction: 'ascending', dimensionOrder: 'lexicographic' } : c,
+    );
+    if (columns.length) {
+      const byTime = gran.kind !== 'all' && q.context.sortByDimsFirst !== true;
+      sortRows(all, columns);
+      // Druid orders by time first unless sortByDimsFirst (Array.sort is stable).
+      if (byTime) all.sort((a, b) => a.t - b.t);
+    }
+    const offset = o.limitSpec.offset ?? 0;
+    all = all.slice(offset, o.limitSpec.limit === undefined ? undefined : offset + o.limitSpec.limit);
+  }
+  const finalize = q.context.finalize !== false;
+  return all.map((e) => ({ version: 'v1', timestamp: isoMillis(e.t), event: finalizeRow(e.row, finalize) }));
+}
+
+function outputValue(v: unknown, c: ColumnInfo | undefined): unknown {
+  if (v === null || v === undefined) return null;
+  if (!c) return typeof v === 'bigint' ? v : v;
+  switch (c.kind) {
+    case 'time':
+    case 'long':
+      return typeof v === 'bigint' ? v : BigInt(Math.trunc(Number(v)));
+    case 'double':
+    case 'float':
+      return Number(v);
+    case 'mv': {
+      const a = v as string[];
+      return a.length === 0 ? null : a.length === 1 ? a[0] : a;
+    }
+    case 'first': {
+      const s = v as { t: bigint; v: unknown };
+      return { lhs: s.t, rhs: typeof s.v === 'number' && c.valueKind !== 'string' ? s.v : s.v };
+    }
+    case 'theta':
+      return sketchBase64({ kind: 'theta', hashes: v as bigint[], k: 16384 });
+    case 'hll':
+      return sketchBase64({ kind: 'hll', entries: v as number[], flavor: 'sketch', round: false });
+    case 'quantiles':
+      return sketchBase64({ kind: 'quantiles', values: v as number[], k: 128 });
+    case 'json':
+      return typeof v === 'string' ? JSON.parse(v) : v;
+    default:
+      return v;
+  }
+}
+
+async function scan(rt: QueryRuntime, q: BaseQuery, src: Source | undefined): Promise<unknown[]> {
+  const o = parseWith(
+    z.looseObject({
+      columns: z.array(z.string()).default([]),
+      limit: z.number().int().nonnegative().optional(),
+      offset: z.number().int().nonnegative().default(0),
+      order: z.enum(['none', 'ascending', 'descending']).default('none'),
+      resultFormat: z.enum(['list', 'compactedList']).default('list'),
+    }),
+    q,
+    'query',
+  );
+  if (!src) return [];
+  const intervals = intervalsOf(q);
+  const cols = columnsFor(src, q.virtualColumns);
+  const names = o.columns.length ? o.columns : ['__time', ...src.columns.keys()];
+  const where = filterSql(q.filter, cols, 'query.filter');
+  const vcNames = new Set(q.virtualColumns.map((v) => v.name));
+  const sel = names.map((n, i) => {
+    const c = cols.column(n);
+    const sql = n === '__time' ? 'epoch_ms("__time")' : vcNames.has(n) ? ident(n) : c.sql;
+    return `${sql} AS ${ident(`c${i}`)}`;
+  });
+  const order = o.order === 'none' ? '' : ` ORDER BY "__time" ${o.order === 'ascending' ? 'ASC' : 'DESC'}`;
+  const limit = o.limit !== undefined ? ` LIMIT ${num(o.limit)}` : '';
+  const offset = o.offset ? ` OFFSET ${num(o.offset)}` : '';
+  const raw = await rows(
+    rt,
+    `SELECT epoch_ms("__time") AS "__olap_t", ${sel.join(', ')} FROM ${baseRelation(src, q, intervals)} WHERE ${where}${order}${limit}${offset}`,
+  );
+  const kinds = names.map((n) => (n === '__time' ? ({ name: n, kind: 'time' } as ColumnInfo) : cols.column(n).col));
+  const batches = new Map<string, unknown[]>();
+  const segFor = (t: number) =>
+    src.segments.find((s) => s.interval.start <= t && t < s.interval.end)?.id ?? src.dataSource;
+  for (const r of raw) {
+    const values = names.map((_, i) => outputValue(r[`c${i}`], kinds[i]));
+    const ev = o.resultFormat === 'list' ? Object.fromEntries(names.map((n, i) => [n, values[i]])) : values;
+    const id = segFor(Number(r.__olap_t));
+    if (!batches.has(id)) batches.set(id, []);
+    batches.get(id)!.push(ev);
+  }
+  return [...batches.entries()].map(([segmentId, events]) => ({ segmentId, columns: names, events }));
+}
+
+async function search(rt: QueryRuntime, q: BaseQuery, src: Source | undefined): Promise<unknown[]> {
+  const o = parseWith(
+    z.looseObject({
+      searchDimensions: z.array(z.string()).optional(),
+      query: z.looseObject({
+        type: z.enum(['insensitive_contains', 'contains', 'fragment', 'regex']),
+        value: z.string().optional(),
+        values: z.array(z.string()).optional(),
+        pattern: z.string().optional(),
+        caseSensitive: z.boolean().optional(),
+      }),
+      limit: z.number().int().positive().default(1000),
+      sort: z.looseObject({ type: z.string() }).optional(),
+    }),
+    q,
+    'query',
+  );
+  if (!src) return [];
+  const intervals = intervalsOf(q);
+  const gran = parseGranularity(q.granularity, 'query.granularity');
+  const cols = columnsFor(src, q.virtualColumns);
+  const where = filterSql(q.filter, cols, 'query.filter');
+  const dims =
+    o.searchDimensions ??
+    [...src.columns.values()].filter((c) => c.kind === 'string' || c.kind === 'mv').map((c) => c.name);
+  if (dims.length === 0) return [];
+  const sq = o.query;
+  const match = (v: string) => {
+    if (sq.type === 'regex') return `regexp_matches(${v}, ${lit(sq.pattern ?? sq.value ?? '')})`;
+    if (sq.type === 'fragment')
+      return (
+        (sq.values ?? [])
+          .map((x) =>
+            sq.caseSensitive ? `contains(${v}, ${lit(x)})` : `contains(lower(${v}), ${lit(x.toLowerCase())})`,
+          )
+          .join(' AND ') || 'TRUE'
+      );
+    const value = sq.value ?? '';
+    return sq.type === 'contains' && sq.caseSensitive !== false
+      ? `contains(${v}, ${lit(value)})`
+      : `contains(lower(${v}), ${lit(value.toLowerCase())})`;
+  };
+  const parts = dims.map((d) => {
+    const c = cols.column(d);
+    const valueSql =
+      c.col?.kind === 'mv' ? `unnest(${c.sql})` : c.col?.kind === 'string' ? c.sql : `CAST(${c.sql} AS VARCHAR)`;
+    return `SELECT "__bucket", ${lit(d)} AS dimension, v AS value, count(*)::BIGINT AS count FROM (SELECT ${bucketSql(gran, '"__time"')} AS "__bucket", ${valueSql} AS v FROM ${baseRelation(src, q, intervals)} WHERE ${where}) WHERE v IS NOT NULL AND ${match('v')} GROUP BY ALL`;
+  });
+  const raw = await rows(rt, parts.join(' UNION ALL '));
+  const allTs = allTimestamp(src, intervals);
+  const byBucket = new Map<number, { dimension: string; value: string; count: bigint }[]>();
+  for (const r of raw) {
+    const b = r.__bucket === null ? allTs : Number(r.__bucket);
+    if (!byBucket.has(b)) byBucket.set(b, []);
+    byBucket.get(b)!.push({ dimension: String(r.dimension), value: String(r.value), count: r.count as bigint });
+  }
+  const sort = o.sort?.type ?? 'lexicographic';
+  const cmp = (a: { value: string; dimension: string }, b: { value: string; dimension: string }) => {
+    let r = 0;
+    if (sort === 'strlen') r = a.value.length - b.value.length;
+    else if (sort === 'numeric') r = Number(a.value) - Number(b.value);
+    if (r === 0) r = a.value < b.value ? -1 : a.value > b.value ? 1 : 0;
+    if (r === 0) r = a.dimension < b.dimension ? -1 : a.dimension > b.dimension ? 1 : 0;
+    return r;
+  };
+  return [...byBucket.keys()]
+    .sort((a, b) => a - b)
+    .map((b) => ({ timestamp: isoMillis(b), result: byBucket.get(b)!.sort(cmp).slice(0, o.limit) }));
+}
+
+async function timeBoundary(rt: QueryRuntime, q: BaseQuery, src: Source | undefined): Promise<unknown[]> {
+  const o = parseWith(z.looseObject({ bound: z.enum(['minTime', 'maxTime']).optional() }), q, 'query');
+  if (!src) return [];
+  const cols = columnsFor(src, q.virtualColumns);
+  const where = filterSql(q.filter, cols, 'query.filter');
+  const r = (
+    await rows(
+      rt,
+      `SELECT epoch_ms(min("__time")) AS mn, epoch_ms(max("__time")) AS mx FROM ${baseRelation(src, q, intervalsOf(q))} WHERE ${where}`,
+    )
+  )[0]!;
+  if (r.mn === null || r.mn === undefined) return [];
+  const mn = isoMillis(Number(r.mn));
+  const mx = isoMillis(Number(r.mx));
+  if (o.bound === 'minTime') return [{ timestamp: mn, result: { minTime: mn } }];
+  if (o.bound === 'maxTime') return [{ timestamp: mx, result: { maxTime: mx } }];
+  return [{ timestamp: mn, result: { minTime: mn, maxTime: mx } }];
+}
+
+async function segmentMetadata(rt: QueryRuntime, q: BaseQuery, src: Source | undefined): Promise<unknown[]> {
+  const o = parseWith(
+    z.looseObject({
+      merge: z.boolean().default(false),
+      analysisTypes: z.array(z.string()).default(['cardinality', 'interval', 'minmax']),
+    }),
+    q,
+    'query',
+  );
+  if (!src) return [];
+  const intervals = intervalsOf(q);
+  const meta = rt.store.datasources.get(src.dataSource);
+  const segs = src.segments.filter((s) => intervals.some((i) => s.interval.start < i.end && i.start < s.interval.end));
+  const groups = o.merge
+    ? [segs]
+    : [...new Set(segs.map((s) => s.interval.start))].map((st) => segs.filter((s) => s.interval.start === st));
+  const out: unknown[] = [];
+  for (const group of groups) {
+    if (group.length === 0) continue;
+    const start = Math.min(...group.map((s) => s.interval.start));
+    const end = Math.max(...group.map((s) => s.interval.end));
+    const range = `"__time" >= make_timestamp(${num(start)} * 1000) AND "__time" < make_timestamp(${num(Math.min(end, 8.64e15))} * 1000)`;
+    const strCols = [...src.columns.values()].filter((c) => c.kind === 'string' || c.kind === 'mv');
+    const stats = strCols.length
+      ? (
+          await rows(
+            rt,
+            `SELECT ${strCols
+              .map((c, i) => {
+                const v = c.kind === 'mv' ? `flatten(list(${ident(c.name)}))` : `list(${ident(c.name)})`;
+                return `len(list_distinct(${v})) AS ${ident(`n${i}`)}, list_min(${v}) AS ${ident(`mn${i}`)}, list_max(${v}) AS ${ident(`mx${i}`)}, count(*) FILTER (WHERE ${ident(c.name)} IS NULL) > 0 AS ${ident(`h${i}`)}`;
+              })
+              .join(', ')} FROM ${src.from} WHERE ${range}`,
+          )
+        )[0]!
+      : {};
+    const columns: Record<string, unknown> = {
+      __time: colMeta('LONG', false, false, null, null, null),
+    };
+    for (const c of src.columns.values()) {
+      const i = strCols.indexOf(c);
+      if (i >= 0) {
+        columns[c.name] = colMeta(
+          'STRING',
+          c.kind === 'mv',
+          Boolean(stats[`h${i}`]),
+          o.analysisTypes.includes('cardinality') ? BigInt(Number(stats[`n${i}`] ?? 0)) : null,
+          o.analysisTypes.includes('minmax') ? (stats[`mn${i}`] ?? null) : null,
+          o.analysisTypes.includes('minmax') ? (stats[`mx${i}`] ?? null) : null,
+        );
+      } else {
+        const t = druidType(c);
+        columns[c.name] = colMeta(t, false, false, null, null, null);
+      }
+    }
+    const numRows = group.reduce((a, s) => a + s.rows, 0);
+    const entry: Record<string, unknown> = {
+      id: o.merge ? 'merged' : group[0]!.id,
+      intervals: o.analysisTypes.includes('interval') ? [formatInterval({ start, end })] : null,
+      columns,
+      size: BigInt(group.reduce((a, s) => a + s.size, 0)),
+      numRows: BigInt(numRows),
+      aggregators: o.analysisTypes.includes('aggregators')
+        ? Object.fromEntries((meta?.columns ?? []).filter((c) => c.aggregator).map((c) => [c.name, c.aggregator]))
+        : null,
+      timestampSpec: null,
+      queryGranularity: o.analysisTypes.includes('queryGranularity') ? (meta?.queryGranularity ?? null) : null,
+      rollup: o.analysisTypes.includes('rollup') ? (meta?.rollup ?? null) : null,
+    };
+    out.push(entry);
+  }
+  return out;
+}
+
+function colMeta(type: string, mv: boolean, hasNulls: boolean, card: bigint | null, min: unknown, max: unknown) {
+  return {
+    typeSignature: type,
+    type,
+    hasMultipleValues: mv,
+    hasNulls,
+    size: 0n,
+    cardinality: card,
+    minValue: min,
+    maxValue: max,
+    errorMessage: null,
+  };
+}
+
+async function dataSourceMetadata(rt: QueryRuntime, q: BaseQuery, src: Source | undefined): Promise<unknown[]> {
+  if (!src) return [];
+  const meta = rt.store.datasources.get(src.dataSource);
+  let t = meta?.maxIngestedEventTime;
+  if (t === undefined) {
+    const r = (await rows(rt, `SELECT epoch_ms(max("__time")) AS m FROM ${src.from}`))[0]!;
+    t = r.m === null ? undefined : Number(r.m);
+  }
+  if (t === undefined || t <= ETERNITY.start) return [];
+  void q;
+  return [{ timestamp: isoMillis(t), result: { maxIngestedEventTime: isoMillis(t) } }];
+}
+
+/** Validates and runs one native query; returns Druid's result array (longs as bigint). */
+export async function runNative(rt: QueryRuntime, query: unknown, field = 'query'): Promise<unknown[]> {
+  const q = parseWith(baseQuery, query, field);
+  const src = await resolveSource(rt, q.dataSource, `${field}.dataSource`);
+  switch (q.queryType) {
+    case 'timeseries':
+      return timeseries(rt, q, src);
+    case 'topN':
+      return topN(rt, q, src);
+    case 'groupBy':
+      return groupBy(rt, q, src);
+    case 'scan':
+      return scan(rt, q, src);
+    case 'search':
+      return search(rt, q, src);
+    case 'timeBoundary':
+      return timeBoundary(rt, q, src);
+    case 'segmentMetadata':
+      return segmentMetadata(rt, q, src);
+    case 'dataSourceMetadata':
+      return dataSourceMetadata(rt, q, src);
+  }
+}
+
+/** The datasource names a query reads (for cache invalidation). */
+export function dataSourcesOf(query: unknown): string[] {
+  const ds = (query as { dataSource?: unknown } | null)?.dataSource;
+  const walk = (d: unknown): string[] => {
+    if (typeof d === 'string') return [d];
+    if (!d || typeof d !== 'object') return [];
+    const o = d as Record<string, unknown>;
+    if (o.type === 'table') return [String(o.name)];
+    if (o.type === 'query') return dataSourcesOf(o.query);
+    if (o.type === 'union' && Array.isArray(o.dataSources)) return o.dataSources.flatMap(walk);
+    return [];
+  };
+  return walk(ds);
+}

@@ -1,0 +1,228 @@
+import { randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
+import { TributaryError } from '../core/index.ts';
+import { type ColumnInfo, sqlType } from './columns.ts';
+import type { BuiltBatch } from './ingest.ts';
+import { ident, lit, num } from './sql.ts';
+import { formatInterval, type Interval } from './time.ts';
+
+export interface SegmentInfo {
+  id: string;
+  interval: Interval;
+  version: string;
+  partition: number;
+  rows: number;
+  size: number;
+  /** Relative to the datasource directory. */
+  file: string;
+}
+
+export interface DatasourceMeta {
+  name: string;
+  columns: ColumnInfo[];
+  segments: SegmentInfo[];
+  rollup: boolean;
+  queryGranularity: unknown;
+  /** Bumped on every publish; result cache keys include it. */
+  generation: number;
+  maxIngestedEventTime?: number;
+}
+
+/** SQL for a datasource's table (schema `druid`, so datasource names never collide with anything else). */
+export function tableSql(name: string): string {
+  return `druid.${ident(name)}`;
+}
+
+const MACROS = [
+  // HLL coupon: 26 address bits (top 12 = register) and a 6-bit rank from the low 52 bits.
+  `CREATE OR REPLACE MACRO druid_hll(h) AS ((((h >> 38)::UINTEGER) << 6) | (CASE WHEN (h & 4503599627370495::UBIGINT) = 0 THEN 53 ELSE 52 - floor(log2((h & 4503599627370495::UBIGINT)::DOUBLE))::INTEGER END)::UINTEGER)`,
+];
+
+/** The DuckDB database holding every datasource's rows, plus segment files and metadata on disk. */
+export class SegmentStore {
+  readonly dataDir: string;
+  readonly instance: DuckDBInstance;
+  readonly datasources = new Map<string, DatasourceMeta>();
+  private queue: Promise<unknown> = Promise.resolve();
+
+  private constructor(dataDir: string, instance: DuckDBInstance) {
+    this.dataDir = dataDir;
+    this.instance = instance;
+  }
+
+  static async open(dataDir: string, options: { threads?: number } = {}): Promise<SegmentStore> {
+    fs.mkdirSync(path.join(dataDir, 'olap'), { recursive: true });
+    const config: Record<string, string> = {};
+    if (options.threads) config.threads = String(options.threads);
+    const instance = await DuckDBInstance.create(':memory:', config);
+    const store = new SegmentStore(dataDir, instance);
+    await store.withConn(async (c) => {
+      await c.run("SET GLOBAL TimeZone = 'UTC'");
+      await c.run('CREATE SCHEMA IF NOT EXISTS druid');
+      for (const m of MACROS) await c.run(m);
+      for (const dir of fs.readdirSync(path.join(dataDir, 'olap'))) {
+        const metaFile = path.join(dataDir, 'olap', dir, 'datasource.json');
+        if (!fs.existsSync(metaFile)) continue;
+        const meta = JSON.parse(fs.readFileSync(metaFile, 'utf8')) as DatasourceMeta;
+        await store.createTable(c, meta.name, meta.columns);
+        const files = meta.segments.map((s) => path.join(store.dsDir(meta.name), s.file));
+        if (files.length)
+          await c.run(
+            `INSERT INTO ${tableSql(meta.name)} BY NAME SELECT * FROM read_parquet([${files.map(lit).join(', ')}], union_by_name = true)`,
+          );
+        store.datasources.set(meta.name, meta);
+      }
+    });
+    return store;
+  }
+
+  async withConn<T>(fn: (c: DuckDBConnection) => Promise<T>): Promise<T> {
+    const c = await this.instance.connect();
+    try {
+      return await fn(c);
+    } finally {
+      c.closeSync();
+    }
+  }
+
+  /** Runs writers one at a time (metadata and tables change together). */
+  serialize<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn, fn);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  dsDir(name: string): string {
+    return path.join(this.dataDir, 'olap', Buffer.from(name, 'utf8').toString('hex'));
+  }
+
+  private async createTable(c: DuckDBConnection, name: string, columns: ColumnInfo[]): Promise<void> {
+    const cols = [`"__time" TIMESTAMP`, ...columns.map((col) => `${ident(col.name)} ${sqlType(col)}`)];
+    await c.run(`CREATE TABLE IF NOT EXISTS ${tableSql(name)} (${cols.join(', ')})`);
+  }
+
+  /**
+   * Publishes the batch in temp table `olap_rolled` on `c`: writes one Parquet file per segment partition,
+   * then swaps rows and metadata. Without append, segments of the same interval are replaced (overshadowed).
+   */
+  async publish(
+    c: DuckDBConnection,
+    dataSource: string,
+    batch: BuiltBatch,
+    options: { append: boolean; maxRowsPerSegment: number; rollup: boolean; queryGranularity: unknown },
+  ): Promise<SegmentInfo[]> {
+    const dir = this.dsDir(dataSource);
+    fs.mkdirSync(path.join(dir, 'segments'), { recursive: true });
+    const prev = this.datasources.get(dataSource);
+    const columns = mergeColumns(prev?.columns ?? [], batch.columns);
+    const version = new Date().toISOString();
+    const order = [
+      '"__time"',
+      ...batch.columns.filter((x) => x.kind === 'string' || x.kind === 'long').map((x) => ident(x.name)),
+    ].join(', ');
+    const segments: SegmentInfo[] = [];
+    for (const b of batch.buckets) {
+      const parts = Math.max(1, Math.ceil(b.rows / options.maxRowsPerSegment));
+      const basePartition = options.append
+        ? Math.max(-1, ...(prev?.segments ?? []).filter((s) => s.interval.start === b.start).map((s) => s.partition)) +
+          1
+        : 0;
+      for (let p = 0; p < parts; p++) {
+        const partition = basePartition + p;
+        const intervalText = formatInterval({ start: b.start, end: b.end });
+        const id = `${dataSource}_${intervalText.replace('/', '_')}_${version}${partition ? `_${partition}` : ''}`;
+        const file = path.join('segments', `${randomUUID()}.parquet`);
+        const abs = path.join(dir, file);
+        await c.run(
+          `COPY (SELECT * EXCLUDE (__olap_seg) FROM olap_rolled WHERE __olap_seg = ${num(b.seg)} ORDER BY ${order} LIMIT ${num(options.maxRowsPerSegment)} OFFSET ${num(p * options.maxRowsPerSegment)}) TO ${lit(abs)} (FORMAT parquet)`,
+        );
+        const rows = Math.min(options.maxRowsPerSegment, b.rows - p * options.maxRowsPerSegment);
+        segments.push({
+          id,
+          interval: { start: b.start, end: b.end },
+          version,
+          partition,
+          rows,
+          size: fs.statSync(abs).size,
+          file,
+        });
+      }
+    }
+    const replaced = options.append
+      ? []
+      : (prev?.segments ?? []).filter((s) =>
+          batch.buckets.some((b) => b.start < s.interval.end && s.interval.start < b.end),
+        );
+    const kept = (prev?.segments ?? []).filter((s) => !replaced.includes(s));
+    await c.run('BEGIN TRANSACTION');
+    try {
+      await this.createTable(c, dataSource, columns);
+      for (const col of columns) {
+        const old = prev?.columns.find((x) => x.name === col.name);
+        if (!old && prev)
+          await c.run(`ALTER TABLE ${tableSql(dataSource)} ADD COLUMN ${ident(col.name)} ${sqlType(col)}`);
+        else if (old && old.kind === 'string' && col.kind === 'mv')
+          await c.run(
+            `ALTER TABLE ${tableSql(dataSource)} ALTER ${ident(col.name)} TYPE VARCHAR[] USING CASE WHEN ${ident(col.name)} IS NULL THEN NULL ELSE [${ident(col.name)}] END`,
+          );
+      }
+      for (const s of replaced) {
+        await c.run(
+          `DELETE FROM ${tableSql(dataSource)} WHERE "__time" >= make_timestamp(${num(s.interval.start)} * 1000) AND "__time" < make_timestamp(${num(Math.min(s.interval.end, 8.64e15))} * 1000)`,
+        );
+      }
+      await c.run(`INSERT INTO ${tableSql(dataSource)} BY NAME SELECT * EXCLUDE (__olap_seg) FROM olap_rolled`);
+      const maxT = (await c.runAndReadAll(`SELECT epoch_ms(max("__time")) AS m FROM olap_rolled`)).getRowObjectsJS()[0]
+        ?.m;
+      const meta: DatasourceMeta = {
+        name: dataSource,
+        columns,
+        segments: [...kept, ...segments].sort(
+          (a, b) => a.interval.start - b.interval.start || a.partition - b.partition,
+        ),
+        rollup: options.rollup,
+        queryGranularity: options.queryGranularity,
+        generation: (prev?.generation ?? 0) + 1,
+        maxIngestedEventTime: Math.max(
+          prev?.maxIngestedEventTime ?? -8.64e15,
+          maxT === null || maxT === undefined ? -8.64e15 : Number(maxT),
+        ),
+      };
+      // The metadata file is the commit point: segments not listed in it are ignored on restart.
+      const metaFile = path.join(dir, 'datasource.json');
+      fs.writeFileSync(`${metaFile}.tmp`, JSON.stringify(meta, null, 1));
+      fs.renameSync(`${metaFile}.tmp`, metaFile);
+      await c.run('COMMIT');
+      this.datasources.set(dataSource, meta);
+    } catch (err) {
+      await c.run('ROLLBACK').catch(() => undefined);
+      throw err instanceof TributaryError
+        ? err
+        : new TributaryError('INTERNAL', `publishing segments failed: ${(err as Error).message}`, { cause: err });
+    }
+    for (const s of replaced) fs.rmSync(path.join(dir, s.file), { force: true });
+    return segments;
+  }
+
+  async dropDatasource(name: string): Promise<void> {
+    await this.serialize(() =>
+      this.withConn(async (c) => {
+        await c.run(`DROP TABLE IF EXISTS ${tableSql(name)}`);
+        fs.rmSync(this.dsDir(name), { recursive: true, force: true });
+        this.datasources.delete(name);
+      }),
+    );
+  }
+}
+
+function mergeColumns(prev: ColumnInfo[], next: ColumnInfo[]): ColumnInfo[] {
+  const out = prev.map((c) => ({ ...c }));
+  for (const c of next) {
+    const i = out.findIndex((x) => x.name === c.name);
+    if (i < 0) out.push(c);
+    else if (out[i]!.kind === 'string' && c.kind === 'mv') out[i] = { ...out[i]!, kind: 'mv' };
+  }
+  return out;
+}
