@@ -1,0 +1,202 @@
+import { Node } from './node.ts';
+import type { KeyValueStoreImpl } from './stores.ts';
+import type { Change, StreamRecord } from './types.ts';
+import type { JoinWindows } from './windows.ts';
+
+type Rec = StreamRecord<unknown, unknown>;
+export type ValueJoiner<L, R, O> = (left: L, right: R, key: unknown) => O;
+export type JoinKind = 'inner' | 'left' | 'outer';
+
+/** KStream-KTable and KStream-GlobalKTable joins: stream records look the key up; table updates never emit. */
+export class StreamTableJoinNode extends Node {
+  private store!: KeyValueStoreImpl<unknown, unknown>;
+  private readonly storeName: string;
+  private readonly joiner: ValueJoiner<unknown, unknown, unknown>;
+  private readonly left: boolean;
+  private readonly keySelector: ((key: unknown, value: unknown) => unknown) | undefined;
+  constructor(
+    name: string,
+    storeName: string,
+    joiner: ValueJoiner<unknown, unknown, unknown>,
+    left: boolean,
+    keySelector?: (key: unknown, value: unknown) => unknown,
+  ) {
+    super(name);
+    this.storeName = storeName;
+    this.joiner = joiner;
+    this.left = left;
+    this.keySelector = keySelector;
+  }
+  override init(task: Parameters<Node['init']>[0]): void {
+    super.init(task);
+    this.store = task.store(this.storeName) as KeyValueStoreImpl<unknown, unknown>;
+  }
+  process(rec: Rec): void {
+    const lookup = this.keySelector === undefined ? rec.key : this.keySelector(rec.key, rec.value);
+    if (lookup === null || lookup === undefined || rec.value === null) {
+      this.task.metrics.skippedRecords++;
+      return;
+    }
+    const other = this.store.get(lookup);
+    if (other === null && !this.left) return;
+    this.forward({ ...rec, value: this.joiner(rec.value, other, rec.key) });
+  }
+}
+
+/**
+ * One side of a KTable-KTable join. Both input tables are materialized; the result is materialized too so that
+ * the emitted change carries the previous join result as its old value.
+ */
+export class TableTableJoinNode extends Node {
+  private own!: KeyValueStoreImpl<unknown, unknown>;
+  private other!: KeyValueStoreImpl<unknown, unknown>;
+  private result!: KeyValueStoreImpl<unknown, unknown>;
+  private readonly names: [string, string, string];
+  private readonly joiner: ValueJoiner<unknown, unknown, unknown>;
+  private readonly kind: JoinKind;
+  private readonly isLeftSide: boolean;
+  constructor(
+    name: string,
+    stores: [own: string, other: string, result: string],
+    joiner: ValueJoiner<unknown, unknown, unknown>,
+    kind: JoinKind,
+    isLeftSide: boolean,
+  ) {
+    super(name);
+    this.names = stores;
+    this.joiner = joiner;
+    this.kind = kind;
+    this.isLeftSide = isLeftSide;
+  }
+  override init(task: Parameters<Node['init']>[0]): void {
+    super.init(task);
+    this.own = task.store(this.names[0]) as KeyValueStoreImpl<unknown, unknown>;
+    this.other = task.store(this.names[1]) as KeyValueStoreImpl<unknown, unknown>;
+    this.result = task.store(this.names[2]) as KeyValueStoreImpl<unknown, unknown>;
+  }
+  process(rec: Rec): void {
+    const c = rec.value as Change<unknown>;
+    const o = this.other.getWithTimestamp(rec.key);
+    const l = this.isLeftSide ? c.newValue : (o?.[0] ?? null);
+    const r = this.isLeftSide ? (o?.[0] ?? null) : c.newValue;
+    let next: unknown = null;
+    if (this.kind === 'inner') next = l !== null && r !== null ? this.joiner(l, r, rec.key) : null;
+    else if (this.kind === 'left') next = l !== null ? this.joiner(l, r, rec.key) : null;
+    else next = l !== null || r !== null ? this.joiner(l, r, rec.key) : null;
+    const old = this.result.get(rec.key);
+    if (next === null && old === null) return;
+    const ts = Math.max(rec.timestamp, o?.[1] ?? Number.NEGATIVE_INFINITY);
+    this.result.putWithTimestamp(rec.key, next, ts);
+    this.forward({ ...rec, value: { newValue: next, oldValue: old }, timestamp: ts });
+  }
+}
+
+type Stored = [ts: number, value: unknown, seq: number];
+interface Held {
+  left: boolean;
+  key: unknown;
+  value: unknown;
+  ts: number;
+  seq: number;
+}
+
+const heldKey = (ts: number, seq: number): string =>
+  `${String(ts + 1e15).padStart(17, '0')}:${String(seq).padStart(12, '0')}`;
+
+/**
+ * One side of a windowed KStream-KStream join. Both sides share three stores: the records of each side per key
+ * and, for left/outer joins, the records still without a partner. Unmatched records are emitted (with null for
+ * the missing side) once event time passes their window end plus grace, in timestamp order.
+ */
+export class StreamStreamJoinNode extends Node {
+  private own!: KeyValueStoreImpl<unknown, Stored[]>;
+  private other!: KeyValueStoreImpl<unknown, Stored[]>;
+  private held: KeyValueStoreImpl<string, Held> | undefined;
+  private readonly names: [string, string, string | undefined];
+  private readonly joiner: ValueJoiner<unknown, unknown, unknown>;
+  private readonly windows: JoinWindows;
+  private readonly isLeftSide: boolean;
+  /** Whether this side's unmatched records are emitted (left side of left/outer joins, right side of outer). */
+  private readonly emitsUnmatched: boolean;
+  constructor(
+    name: string,
+    stores: [own: string, other: string, held: string | undefined],
+    joiner: ValueJoiner<unknown, unknown, unknown>,
+    windows: JoinWindows,
+    kind: JoinKind,
+    isLeftSide: boolean,
+  ) {
+    super(name);
+    this.names = stores;
+    this.joiner = joiner;
+    this.windows = windows;
+    this.isLeftSide = isLeftSide;
+    this.emitsUnmatched = kind === 'outer' || (kind === 'left' && isLeftSide);
+  }
+  override init(task: Parameters<Node['init']>[0]): void {
+    super.init(task);
+    this.own = task.store(this.names[0]) as KeyValueStoreImpl<unknown, Stored[]>;
+    this.other = task.store(this.names[1]) as KeyValueStoreImpl<unknown, Stored[]>;
+    if (this.names[2] !== undefined) this.held = task.store(this.names[2]) as KeyValueStoreImpl<string, Held>;
+  }
+  private get span(): number {
+    return this.windows.beforeMs + this.windows.afterMs + this.windows.graceMs;
+  }
+  private output(rec: Rec, otherValue: unknown, otherTs: number): void {
+    const [l, r] = this.isLeftSide ? [rec.value, otherValue] : [otherValue, rec.value];
+    this.forward({ ...rec, value: this.joiner(l, r, rec.key), timestamp: Math.max(rec.timestamp, otherTs) });
+  }
+  process(rec: Rec): void {
+    if (rec.key === null || rec.key === undefined || rec.value === null) {
+      this.task.metrics.skippedRecords++;
+      return;
+    }
+    const t = rec.timestamp;
+    const now = Math.max(this.time, t);
+    const w = this.windows;
+    // Window of this record in the other side's time: left sees [t-before, t+after], right the mirror image.
+    const lo = this.isLeftSide ? t - w.beforeMs : t - w.afterMs;
+    const hi = this.isLeftSide ? t + w.afterMs : t + w.beforeMs;
+    const closesAt = hi + w.graceMs;
+    const late = closesAt < now;
+    let matched = false;
+    const others = this.other.get(rec.key) ?? [];
+    for (const [ots, ov, oseq] of others) {
+      if (ots < lo || ots > hi) continue;
+      matched = true;
+      this.output(rec, ov, ots);
+      if (this.held !== undefined) this.held.delete(heldKey(ots, oseq));
+    }
+    if (late) {
+      // Its window has closed already: nothing can match it later, so an unmatched record is final now.
+      if (!matched && this.emitsUnmatched) this.output(rec, null, Number.NEGATIVE_INFINITY);
+      return;
+    }
+    const seq = this.nextSeq();
+    const mine = (this.own.get(rec.key) ?? []).filter((s) => s[0] >= now - this.span);
+    mine.push([t, rec.value, seq]);
+    this.own.putWithTimestamp(rec.key, mine, t);
+    if (!matched && this.emitsUnmatched && this.held !== undefined)
+      this.held.put(heldKey(t, seq), { left: this.isLeftSide, key: rec.key, value: rec.value, ts: t, seq });
+  }
+  private nextSeq(): number {
+    // Shared across both sides through the held store's size would not be unique; a per-task counter is.
+    const t = this.task as unknown as { joinSeq?: number };
+    t.joinSeq = (t.joinSeq ?? 0) + 1;
+    return t.joinSeq;
+  }
+  protected override advance(now: number): void {
+    if (this.held === undefined || !this.isLeftSide) return; // the left side's node flushes for both
+    const w = this.windows;
+    for (const [k, h] of this.held.all()) {
+      const closesAt = h.ts + (h.left ? w.afterMs : w.beforeMs) + w.graceMs;
+      if (closesAt >= now) {
+        if (h.ts + w.afterMs + w.beforeMs + w.graceMs >= now) break; // sorted by ts: nothing later can be due
+        continue;
+      }
+      this.held.delete(k);
+      const [l, r] = h.left ? [h.value, null] : [null, h.value];
+      this.forward({ key: h.key, value: this.joiner(l, r, h.key), timestamp: h.ts, headers: [] });
+    }
+  }
+}

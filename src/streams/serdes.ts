@@ -1,0 +1,115 @@
+import { invalidArgument, TributaryError } from '../core/index.ts';
+import type { Windowed } from './types.ts';
+
+/** Converts values of one type to and from the bytes stored in topics. `null` passes through as a tombstone. */
+export interface Serde<T> {
+  serialize(topic: string, value: T | null): Buffer | null;
+  deserialize(topic: string, data: Buffer | null): T | null;
+}
+
+function nullSafe<T>(ser: (value: T) => Buffer, de: (data: Buffer) => T, name: string): Serde<T> {
+  return {
+    serialize: (_topic, value) => (value === null || value === undefined ? null : ser(value)),
+    deserialize: (topic, data) => {
+      if (data === null) return null;
+      try {
+        return de(data);
+      } catch (cause) {
+        throw new TributaryError(
+          'CORRUPT_DATA',
+          `${name} serde: cannot deserialize ${data.length} bytes from topic ${topic}`,
+          {
+            cause,
+          },
+        );
+      }
+    },
+  };
+}
+
+const stringSerde = nullSafe<string>(
+  (v) => {
+    if (typeof v !== 'string') throw invalidArgument('value', 'a string for the String serde', v);
+    return Buffer.from(v, 'utf8');
+  },
+  (b) => b.toString('utf8'),
+  'String',
+);
+
+const bytesSerde = nullSafe<Buffer>(
+  (v) => {
+    if (!Buffer.isBuffer(v)) throw invalidArgument('value', 'a Buffer for the Bytes serde', v);
+    return v;
+  },
+  (b) => b,
+  'Bytes',
+);
+
+const jsonSerde = nullSafe<unknown>(
+  (v) => Buffer.from(JSON.stringify(v), 'utf8'),
+  (b) => JSON.parse(b.toString('utf8')),
+  'JSON',
+);
+
+const int64Serde = nullSafe<number>(
+  (v) => {
+    if (!Number.isSafeInteger(v)) throw invalidArgument('value', 'a safe integer for the Long serde', v);
+    const b = Buffer.alloc(8);
+    b.writeBigInt64BE(BigInt(v));
+    return b;
+  },
+  (b) => {
+    if (b.length !== 8) throw new Error(`expected 8 bytes, got ${b.length}`);
+    return Number(b.readBigInt64BE());
+  },
+  'Long',
+);
+
+const doubleSerde = nullSafe<number>(
+  (v) => {
+    const b = Buffer.alloc(8);
+    b.writeDoubleBE(v);
+    return b;
+  },
+  (b) => b.readDoubleBE(0),
+  'Double',
+);
+
+/** Windowed key bytes: inner key bytes, then window start and end as 8-byte big-endian ints. */
+function windowedSerde<K>(inner: Serde<K>): Serde<Windowed<K>> {
+  return {
+    serialize(topic, value) {
+      if (value === null) return null;
+      const k = inner.serialize(topic, value.key) ?? Buffer.alloc(0);
+      const out = Buffer.alloc(k.length + 16);
+      k.copy(out, 0);
+      out.writeBigInt64BE(BigInt(value.window.start), k.length);
+      out.writeBigInt64BE(BigInt(value.window.end), k.length + 8);
+      return out;
+    },
+    deserialize(topic, data) {
+      if (data === null) return null;
+      if (data.length < 16)
+        throw new TributaryError('CORRUPT_DATA', `Windowed serde: expected at least 16 bytes, got ${data.length}`);
+      const n = data.length - 16;
+      const key = inner.deserialize(topic, data.subarray(0, n)) as K;
+      return {
+        key,
+        window: { start: Number(data.readBigInt64BE(n)), end: Number(data.readBigInt64BE(n + 8)) },
+      };
+    },
+  };
+}
+
+export const Serdes = {
+  String: (): Serde<string> => stringSerde,
+  Bytes: (): Serde<Buffer> => bytesSerde,
+  JSON: <T = unknown>(): Serde<T> => jsonSerde as Serde<T>,
+  Long: (): Serde<number> => int64Serde,
+  Double: (): Serde<number> => doubleSerde,
+  Windowed: windowedSerde,
+  /** A custom serde from two functions; null handling is done for you. */
+  from<T>(serialize: (value: T) => Buffer, deserialize: (data: Buffer) => T, name = 'custom'): Serde<T> {
+    return nullSafe(serialize, deserialize, name);
+  },
+};

@@ -1,0 +1,436 @@
+import { type Database, open, type RootDatabase } from 'lmdb';
+import { invalidArgument, TributaryError } from '../core/index.ts';
+
+/**
+ * State stores. Every store is a typed view over an ordered `Backend` whose keys are tuples
+ * `[encodedUserKey, ...numbers]`; the in-memory backend serves the test driver and in-memory jobs, the LMDB
+ * backend persists state (writes are buffered in an overlay and written in one LMDB transaction per commit,
+ * together with the checkpoint of the input offsets they match). Every write can also be sent to a
+ * changelog so that a task's state can be rebuilt elsewhere.
+ */
+export type StoreKey = readonly (string | number)[];
+
+export interface Backend {
+  get(key: StoreKey): unknown;
+  put(key: StoreKey, value: unknown): void;
+  delete(key: StoreKey): void;
+  /** Entries with from <= key < to in key order. */
+  range(from: StoreKey, to: StoreKey): [StoreKey, unknown][];
+  entries(): [StoreKey, unknown][];
+  count(): number;
+}
+
+export function compareKeys(a: StoreKey, b: StoreKey): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a[i] as string | number;
+    const y = b[i] as string | number;
+    if (x === y) continue;
+    const tx = typeof x;
+    const ty = typeof y;
+    // LMDB's ordered-binary puts numbers before strings; keep the same order in memory.
+    if (tx !== ty) return tx === 'number' ? -1 : 1;
+    return x < y ? -1 : 1;
+  }
+  return a.length - b.length;
+}
+
+const encodeRest = (key: StoreKey): string => (key.length === 2 ? String(key[1]) : JSON.stringify(key.slice(1)));
+
+export class MemoryBackend implements Backend {
+  // Grouped by the first key component so that per-key range scans (windows, sessions) stay small.
+  private readonly groups = new Map<string | number, Map<string, [StoreKey, unknown]>>();
+  private size = 0;
+
+  get(key: StoreKey): unknown {
+    return this.groups.get(key[0] as string)?.get(encodeRest(key))?.[1];
+  }
+  put(key: StoreKey, value: unknown): void {
+    const head = key[0] as string;
+    let g = this.groups.get(head);
+    if (g === undefined) {
+      g = new Map();
+      this.groups.set(head, g);
+    }
+    const rest = encodeRest(key);
+    if (!g.has(rest)) this.size++;
+    g.set(rest, [key, value]);
+  }
+  delete(key: StoreKey): void {
+    const head = key[0] as string;
+    const g = this.groups.get(head);
+    if (g?.delete(encodeRest(key))) {
+      this.size--;
+      if (g.size === 0) this.groups.delete(head);
+    }
+  }
+  range(from: StoreKey, to: StoreKey): [StoreKey, unknown][] {
+    const out: [StoreKey, unknown][] = [];
+    const scan = (g: Map<string, [StoreKey, unknown]>): void => {
+      for (const e of g.values()) if (compareKeys(e[0], from) >= 0 && compareKeys(e[0], to) < 0) out.push(e);
+    };
+    if (from.length > 0 && from[0] === to[0]) {
+      const g = this.groups.get(from[0] as string);
+      if (g !== undefined) scan(g);
+    } else {
+      for (const g of this.groups.values()) scan(g);
+    }
+    return out.sort((a, b) => compareKeys(a[0], b[0]));
+  }
+  entries(): [StoreKey, unknown][] {
+    const out: [StoreKey, unknown][] = [];
+    for (const g of this.groups.values()) for (const e of g.values()) out.push(e);
+    return out.sort((a, b) => compareKeys(a[0], b[0]));
+  }
+  count(): number {
+    return this.size;
+  }
+}
+
+const DELETED = Symbol('deleted');
+
+/** LMDB-backed: reads go through a write overlay; `flush` writes the overlay in one transaction. */
+export class LmdbBackend implements Backend {
+  private readonly db: Database;
+  private readonly overlay = new Map<string, [StoreKey, unknown]>();
+
+  constructor(db: Database) {
+    this.db = db;
+  }
+  get(key: StoreKey): unknown {
+    const o = this.overlay.get(JSON.stringify(key));
+    if (o !== undefined) return o[1] === DELETED ? undefined : o[1];
+    return this.db.get(key as (string | number)[]);
+  }
+  put(key: StoreKey, value: unknown): void {
+    this.overlay.set(JSON.stringify(key), [key, value]);
+  }
+  delete(key: StoreKey): void {
+    this.overlay.set(JSON.stringify(key), [key, DELETED]);
+  }
+  range(from: StoreKey, to: StoreKey): [StoreKey, unknown][] {
+    const merged = new Map<string, [StoreKey, unknown]>();
+    for (const { key, value } of this.db.getRange({
+      start: from as (string | number)[],
+      end: to as (string | number)[],
+    }))
+      merged.set(JSON.stringify(key), [key as StoreKey, value]);
+    for (const [enc, e] of this.overlay)
+      if (compareKeys(e[0], from) >= 0 && compareKeys(e[0], to) < 0) merged.set(enc, e);
+    return [...merged.values()].filter((e) => e[1] !== DELETED).sort((a, b) => compareKeys(a[0], b[0]));
+  }
+  entries(): [StoreKey, unknown][] {
+    const merged = new Map<string, [StoreKey, unknown]>();
+    for (const { key, value } of this.db.getRange({})) merged.set(JSON.stringify(key), [key as StoreKey, value]);
+    for (const [enc, e] of this.overlay) merged.set(enc, e);
+    return [...merged.values()].filter((e) => e[1] !== DELETED).sort((a, b) => compareKeys(a[0], b[0]));
+  }
+  count(): number {
+    return this.entries().length;
+  }
+  /** Writes the overlay; call inside the root's transactionSync. */
+  writeOverlay(): void {
+    for (const e of this.overlay.values()) {
+      if (e[1] === DELETED) this.db.removeSync(e[0] as (string | number)[]);
+      else this.db.putSync(e[0] as (string | number)[], e[1]);
+    }
+    this.overlay.clear();
+  }
+  clear(): void {
+    this.overlay.clear();
+    this.db.clearSync();
+  }
+}
+
+/** One LMDB environment per task directory: the stores of the task and its offset checkpoint. */
+export class LmdbEnv {
+  readonly root: RootDatabase;
+  private readonly backends = new Map<string, LmdbBackend>();
+  private readonly meta: Database;
+
+  constructor(path: string) {
+    this.root = open({ path, maxDbs: 64, compression: false });
+    this.meta = this.root.openDB({ name: '__checkpoint' });
+  }
+  backend(storeName: string): LmdbBackend {
+    let b = this.backends.get(storeName);
+    if (b === undefined) {
+      b = new LmdbBackend(this.root.openDB({ name: `store:${storeName}` }));
+      this.backends.set(storeName, b);
+    }
+    return b;
+  }
+  /** The checkpoint written with the last flush: input positions and changelog offsets the stores match. */
+  checkpoint(): Record<string, string> | undefined {
+    return this.meta.get('checkpoint') as Record<string, string> | undefined;
+  }
+  /** Writes every store's overlay and the checkpoint atomically. */
+  flush(checkpoint: Record<string, string> | null): void {
+    this.root.transactionSync(() => {
+      for (const b of this.backends.values()) b.writeOverlay();
+      if (checkpoint === null) this.meta.removeSync('checkpoint');
+      else this.meta.putSync('checkpoint', checkpoint);
+    });
+  }
+  wipe(): void {
+    this.root.transactionSync(() => {
+      for (const b of this.backends.values()) b.clear();
+      this.meta.removeSync('checkpoint');
+    });
+  }
+  async close(): Promise<void> {
+    await this.root.close();
+  }
+}
+
+/** Receives every store write when change logging is on (key tuple, stored value or null on delete). */
+export type ChangeLogger = (store: string, key: StoreKey, value: unknown) => void;
+
+export type StoreType = 'keyValue' | 'window' | 'session';
+
+export interface StoreSpec {
+  name: string;
+  type: StoreType;
+  /** Window/session stores: how long windows are kept after stream time passes their end. */
+  retentionMs?: number;
+  logging: boolean;
+  /** Stores for GlobalKTables are filled from their topic and never changelogged. */
+  global?: boolean;
+}
+
+export const encodeKey = (key: unknown): string => JSON.stringify(key) ?? 'null';
+const decodeKey = <K>(s: string | number): K => JSON.parse(String(s)) as K;
+
+abstract class BaseStore {
+  readonly name: string;
+  protected readonly backend: Backend;
+  protected readonly logger: ChangeLogger | null;
+
+  constructor(name: string, backend: Backend, logger: ChangeLogger | null) {
+    this.name = name;
+    this.backend = backend;
+    this.logger = logger;
+  }
+  protected write(key: StoreKey, value: unknown): void {
+    if (value === undefined || value === null) this.backend.delete(key);
+    else this.backend.put(key, value);
+    this.logger?.(this.name, key, value ?? null);
+  }
+  /** Applies a changelog record while restoring (not logged again). */
+  restore(key: StoreKey, value: unknown): void {
+    if (value === null) this.backend.delete(key);
+    else this.backend.put(key, value);
+  }
+  approximateNumEntries(): number {
+    return this.backend.count();
+  }
+}
+
+/** Read side of a key-value store, also what interactive queries get. */
+export interface ReadOnlyKeyValueStore<K, V> {
+  get(key: K): V | null;
+  /** Keys in encoded order (JSON of the key) between from and to inclusive; either bound may be omitted. */
+  range(from?: K, to?: K): [K, V][];
+  all(): [K, V][];
+  approximateNumEntries(): number;
+}
+
+export interface KeyValueStore<K, V> extends ReadOnlyKeyValueStore<K, V> {
+  readonly name: string;
+  put(key: K, value: V | null): void;
+  putIfAbsent(key: K, value: V): V | null;
+  delete(key: K): V | null;
+}
+
+/** Stored as [value, timestamp]; `getWithTimestamp` serves the DSL's timestamped semantics. */
+export class KeyValueStoreImpl<K, V> extends BaseStore implements KeyValueStore<K, V> {
+  getWithTimestamp(key: K): [V, number] | null {
+    return (this.backend.get([encodeKey(key)]) as [V, number] | undefined) ?? null;
+  }
+  get(key: K): V | null {
+    return this.getWithTimestamp(key)?.[0] ?? null;
+  }
+  putWithTimestamp(key: K, value: V | null, timestamp: number): void {
+    this.write([encodeKey(key)], value === null ? null : [value, timestamp]);
+  }
+  put(key: K, value: V | null): void {
+    this.putWithTimestamp(key, value, 0);
+  }
+  putIfAbsent(key: K, value: V): V | null {
+    const old = this.get(key);
+    if (old === null) this.put(key, value);
+    return old;
+  }
+  delete(key: K): V | null {
+    const old = this.get(key);
+    if (old !== null) this.write([encodeKey(key)], null);
+    return old;
+  }
+  range(from?: K, to?: K): [K, V][] {
+    const lo = from === undefined ? '' : encodeKey(from);
+    const hi = to === undefined ? undefined : encodeKey(to);
+    return this.all().filter(([k]) => {
+      const e = encodeKey(k);
+      return e >= lo && (hi === undefined || e <= hi);
+    });
+  }
+  all(): [K, V][] {
+    return this.backend.entries().map(([k, v]) => [decodeKey<K>(k[0] as string), (v as [V, number])[0]]);
+  }
+}
+
+export interface WindowStoreEntry<V> {
+  start: number;
+  value: V;
+  timestamp: number;
+}
+
+export interface ReadOnlyWindowStore<K, V> {
+  fetch(key: K, windowStart: number): V | null;
+  /** Windows of `key` whose start lies in [timeFrom, timeTo], by start. */
+  fetchRange(key: K, timeFrom: number, timeTo: number): WindowStoreEntry<V>[];
+  all(): { key: K; start: number; value: V; timestamp: number }[];
+}
+
+export interface WindowStore<K, V> extends ReadOnlyWindowStore<K, V> {
+  readonly name: string;
+  put(key: K, value: V | null, windowStart: number, timestamp?: number): void;
+}
+
+export class WindowStoreImpl<K, V> extends BaseStore implements WindowStore<K, V> {
+  readonly retentionMs: number;
+  private observed = Number.NEGATIVE_INFINITY;
+
+  constructor(name: string, backend: Backend, logger: ChangeLogger | null, retentionMs: number) {
+    super(name, backend, logger);
+    this.retentionMs = retentionMs;
+  }
+  private expired(start: number): boolean {
+    return start < this.observed - this.retentionMs;
+  }
+  fetchWithTimestamp(key: K, windowStart: number): [V, number] | null {
+    if (this.expired(windowStart)) return null;
+    return (this.backend.get([encodeKey(key), windowStart]) as [V, number] | undefined) ?? null;
+  }
+  fetch(key: K, windowStart: number): V | null {
+    return this.fetchWithTimestamp(key, windowStart)?.[0] ?? null;
+  }
+  put(key: K, value: V | null, windowStart: number, timestamp = windowStart): void {
+    if (windowStart > this.observed) this.observed = windowStart;
+    if (this.expired(windowStart)) return;
+    this.write([encodeKey(key), windowStart], value === null ? null : [value, timestamp]);
+  }
+  fetchRange(key: K, timeFrom: number, timeTo: number): WindowStoreEntry<V>[] {
+    const k = encodeKey(key);
+    return this.backend
+      .range([k, Math.max(timeFrom, this.observed - this.retentionMs)], [k, timeTo + 0.5])
+      .map(([sk, v]) => ({ start: sk[1] as number, value: (v as [V, number])[0], timestamp: (v as [V, number])[1] }));
+  }
+  all(): { key: K; start: number; value: V; timestamp: number }[] {
+    return this.backend
+      .entries()
+      .filter(([sk]) => !this.expired(sk[1] as number))
+      .map(([sk, v]) => ({
+        key: decodeKey<K>(sk[0] as string),
+        start: sk[1] as number,
+        value: (v as [V, number])[0],
+        timestamp: (v as [V, number])[1],
+      }));
+  }
+  /** Drops windows older than retention (called at commit). */
+  purge(): number {
+    let n = 0;
+    for (const [sk] of this.backend.entries())
+      if (this.expired(sk[1] as number)) {
+        this.write(sk, null);
+        n++;
+      }
+    return n;
+  }
+}
+
+export interface Session<K, V> {
+  key: K;
+  start: number;
+  end: number;
+  value: V;
+}
+
+export interface ReadOnlySessionStore<K, V> {
+  /** Sessions of `key` with end >= earliestSessionEnd and start <= latestSessionStart. */
+  findSessions(key: K, earliestSessionEnd: number, latestSessionStart: number): Session<K, V>[];
+  fetch(key: K): Session<K, V>[];
+  all(): Session<K, V>[];
+}
+
+export interface SessionStore<K, V> extends ReadOnlySessionStore<K, V> {
+  readonly name: string;
+  put(key: K, start: number, end: number, value: V): void;
+  remove(key: K, start: number, end: number): void;
+}
+
+export class SessionStoreImpl<K, V> extends BaseStore implements SessionStore<K, V> {
+  readonly retentionMs: number;
+  private observed = Number.NEGATIVE_INFINITY;
+
+  constructor(name: string, backend: Backend, logger: ChangeLogger | null, retentionMs: number) {
+    super(name, backend, logger);
+    this.retentionMs = retentionMs;
+  }
+  findSessions(key: K, earliestSessionEnd: number, latestSessionStart: number): Session<K, V>[] {
+    const k = encodeKey(key);
+    const lo = Math.max(earliestSessionEnd, this.observed - this.retentionMs);
+    return this.backend
+      .range([k, lo], [k, Number.POSITIVE_INFINITY])
+      .filter(([sk]) => (sk[2] as number) <= latestSessionStart)
+      .map(([sk, v]) => ({ key, end: sk[1] as number, start: sk[2] as number, value: v as V }))
+      .sort((a, b) => a.start - b.start);
+  }
+  fetch(key: K): Session<K, V>[] {
+    return this.findSessions(key, Number.NEGATIVE_INFINITY, Number.POSITIVE_INFINITY);
+  }
+  put(key: K, start: number, end: number, value: V): void {
+    if (end > this.observed) this.observed = end;
+    this.write([encodeKey(key), end, start], value);
+  }
+  remove(key: K, start: number, end: number): void {
+    this.write([encodeKey(key), end, start], null);
+  }
+  all(): Session<K, V>[] {
+    return this.backend
+      .entries()
+      .filter(([sk]) => (sk[1] as number) >= this.observed - this.retentionMs)
+      .map(([sk, v]) => ({
+        key: decodeKey<K>(sk[0] as string),
+        end: sk[1] as number,
+        start: sk[2] as number,
+        value: v as V,
+      }));
+  }
+}
+
+export type AnyStore =
+  | KeyValueStoreImpl<unknown, unknown>
+  | WindowStoreImpl<unknown, unknown>
+  | SessionStoreImpl<unknown, unknown>;
+
+export function createStore(spec: StoreSpec, backend: Backend, logger: ChangeLogger | null): AnyStore {
+  const log = spec.logging ? logger : null;
+  switch (spec.type) {
+    case 'keyValue':
+      return new KeyValueStoreImpl(spec.name, backend, log);
+    case 'window':
+      return new WindowStoreImpl(spec.name, backend, log, spec.retentionMs ?? 86_400_000);
+    case 'session':
+      return new SessionStoreImpl(spec.name, backend, log, spec.retentionMs ?? 86_400_000);
+    default:
+      throw invalidArgument('store.type', "'keyValue', 'window' or 'session'", spec.type);
+  }
+}
+
+export function storeNotFound(name: string, known: string[]): TributaryError {
+  return new TributaryError(
+    'NOT_FOUND',
+    `state store ${JSON.stringify(name)} does not exist; known stores: ${known.join(', ') || '(none)'}`,
+  );
+}

@@ -1,0 +1,345 @@
+import { channel, invalidArgument, parseDuration, publish, TributaryError } from '../core/index.ts';
+import type { Node, OutRecord, RecordMeta, TaskMetrics, TaskRuntime } from './node.ts';
+import { AsyncNode, SourceNode } from './ops.ts';
+import type { Serde } from './serdes.ts';
+import {
+  type AnyStore,
+  type Backend,
+  createStore,
+  MemoryBackend,
+  type StoreKey,
+  type StoreSpec,
+  storeNotFound,
+} from './stores.ts';
+import type { Topology } from './topology.ts';
+import type { RecordHeaders } from './types.ts';
+import type { DurationLike } from './windows.ts';
+
+/**
+ * Event time in watermark mode (Flink semantics) instead of Kafka Streams' stream time (max timestamp seen):
+ * watermark = min over active input partitions of (max timestamp - maxOutOfOrderness). A partition with no record
+ * for `idleTimeout` of wall-clock time stops holding the watermark back; when every input is idle, event time
+ * advances with wall-clock time from the last record, so windows close without waiting for new records.
+ */
+export interface EventTimeConfig {
+  maxOutOfOrderness?: DurationLike;
+  idleTimeout?: DurationLike;
+  /** Records older than the watermark minus this are late (default 0). */
+  allowedLateness?: DurationLike;
+  /** 'drop' (default) or a topic that receives late records unchanged, with header `tributary.late`. */
+  lateRecords?: 'drop' | { topic: string };
+}
+
+export interface TaskOptions {
+  applicationId: string;
+  taskId: string;
+  partition: number;
+  topology: Topology;
+  eventTime?: EventTimeConfig | undefined;
+  defaultKeySerde: Serde<unknown>;
+  defaultValueSerde: Serde<unknown>;
+  emit: (out: OutRecord) => void;
+  wallClock: () => number;
+  backendFor?: (spec: StoreSpec) => Backend;
+  /** Stores shared with other tasks (global tables); looked up before creating the task's own. */
+  sharedStores?: Map<string, AnyStore>;
+  partitionCount?: (topic: string) => number | undefined;
+  /** Called after async results were forwarded outside of process(). */
+  onAsyncOutput?: () => void;
+  /** Write changelog records (default true when a store has logging). */
+  changelog?: boolean;
+}
+
+const chProcessError = channel('streams', 'error');
+
+interface PartitionTime {
+  maxTs: number;
+  lastWall: number;
+}
+
+export const changelogTopic = (applicationId: string, store: string): string => `${applicationId}-${store}-changelog`;
+
+/** Runs the whole topology for one partition number: sources, processors, stores, time. */
+export class StreamTask implements TaskRuntime {
+  readonly taskId: string;
+  readonly applicationId: string;
+  readonly partition: number;
+  readonly watermarkMode: boolean;
+  readonly defaultKeySerde: Serde<unknown>;
+  readonly defaultValueSerde: Serde<unknown>;
+  readonly metrics: TaskMetrics = {
+    recordsIn: 0,
+    recordsOut: 0,
+    droppedRecords: 0,
+    lateRecords: 0,
+    maxLateness: 0,
+    skippedRecords: 0,
+  };
+  readonly stores = new Map<string, AnyStore>();
+  private readonly opts: TaskOptions;
+  private readonly nodes: Node[] = [];
+  private readonly sources = new Map<string, SourceNode>();
+  private readonly upstreamAsync = new Map<Node, Node[]>();
+  private readonly asyncNodes: Node[] = [];
+  private readonly partitions = new Map<string, PartitionTime>();
+  private readonly bound: number;
+  private readonly idleTimeout: number;
+  private readonly allowedLateness: number;
+  private current: RecordMeta | null = null;
+  private time = Number.NEGATIVE_INFINITY;
+  private lastArrivalWall = Number.NEGATIVE_INFINITY;
+  private inProcess = false;
+  private closed = false;
+
+  constructor(opts: TaskOptions) {
+    this.opts = opts;
+    this.taskId = opts.taskId;
+    this.applicationId = opts.applicationId;
+    this.partition = opts.partition;
+    this.watermarkMode = opts.eventTime !== undefined;
+    this.defaultKeySerde = opts.defaultKeySerde;
+    this.defaultValueSerde = opts.defaultValueSerde;
+    const et = opts.eventTime ?? {};
+    this.bound =
+      et.maxOutOfOrderness === undefined ? 0 : parseDuration(et.maxOutOfOrderness, 'eventTime.maxOutOfOrderness');
+    this.idleTimeout =
+      et.idleTimeout === undefined ? Number.POSITIVE_INFINITY : parseDuration(et.idleTimeout, 'eventTime.idleTimeout');
+    this.allowedLateness =
+      et.allowedLateness === undefined ? 0 : parseDuration(et.allowedLateness, 'eventTime.allowedLateness');
+
+    // Stores first: nodes resolve them in init.
+    const logging = opts.changelog ?? true;
+    for (const spec of opts.topology.stores.values()) {
+      const shared = opts.sharedStores?.get(spec.name);
+      if (shared !== undefined) {
+        this.stores.set(spec.name, shared);
+        continue;
+      }
+      const backend = opts.backendFor?.(spec) ?? new MemoryBackend();
+      const logger =
+        logging && spec.logging && !spec.global
+          ? (s: string, k: StoreKey, v: unknown) => this.logChange(s, k, v)
+          : null;
+      this.stores.set(spec.name, createStore(spec, backend, logger));
+    }
+    const byName = new Map<string, Node>();
+    for (const spec of opts.topology.nodes) {
+      const node = spec.create();
+      byName.set(spec.name, node);
+      this.nodes.push(node);
+      const ups: Node[] = [];
+      for (const p of spec.parents) {
+        const parent = byName.get(p);
+        if (parent === undefined) throw new TributaryError('INTERNAL', `node ${spec.name} has unknown parent ${p}`);
+        parent.children.push(node);
+        if (spec.childName !== undefined) parent.childNames.set(spec.childName, node);
+        for (const a of this.upstreamAsync.get(parent) ?? []) if (!ups.includes(a)) ups.push(a);
+        if (parent instanceof AsyncNode && !ups.includes(parent)) ups.push(parent);
+      }
+      this.upstreamAsync.set(node, ups);
+      if (node instanceof AsyncNode) this.asyncNodes.push(node);
+      if (spec.kind === 'source' && node instanceof SourceNode) {
+        for (const t of spec.topics ?? []) {
+          const topic = spec.internal ? `${opts.applicationId}-${t}` : t;
+          if (this.sources.has(topic))
+            throw invalidArgument('topology', `one source per topic (topic ${topic} is read twice)`);
+          this.sources.set(topic, node);
+        }
+      }
+    }
+    for (const n of this.nodes) n.init(this);
+  }
+
+  /** Topics this task reads (external and internal, resolved). */
+  inputTopics(): string[] {
+    return [...this.sources.keys()];
+  }
+  /** Declares an input partition so that the watermark waits for it (watermark mode). */
+  registerPartition(topic: string, partition: number): void {
+    const k = `${topic}:${partition}`;
+    if (!this.partitions.has(k))
+      this.partitions.set(k, { maxTs: Number.NEGATIVE_INFINITY, lastWall: this.opts.wallClock() });
+  }
+
+  store(name: string): AnyStore {
+    const s = this.stores.get(name);
+    if (s === undefined) throw storeNotFound(name, [...this.stores.keys()]);
+    return s;
+  }
+  emit(out: OutRecord): void {
+    this.opts.emit(out);
+  }
+  wallClock(): number {
+    return this.opts.wallClock();
+  }
+  currentRecord(): RecordMeta | null {
+    return this.current;
+  }
+  partitionCount(topic: string): number | undefined {
+    return this.opts.partitionCount?.(topic);
+  }
+  /** Event time of the task: stream time, or the watermark in watermark mode. */
+  currentTime(): number {
+    return this.time;
+  }
+
+  private logChange(store: string, key: StoreKey, value: unknown): void {
+    this.opts.emit({
+      topic: changelogTopic(this.applicationId, store),
+      key: Buffer.from(JSON.stringify(key)),
+      value: value === null ? null : Buffer.from(JSON.stringify(value)),
+      timestamp: Number.isFinite(this.time) ? this.time : 0,
+      headers: [],
+      partition: this.partition,
+    });
+  }
+
+  /** Applies one changelog record to a store while restoring. */
+  restore(store: string, key: Buffer | null, value: Buffer | null): void {
+    if (key === null) return;
+    const s = this.store(store);
+    s.restore(JSON.parse(key.toString()) as StoreKey, value === null ? null : JSON.parse(value.toString()));
+  }
+
+  process(
+    topic: string,
+    partition: number,
+    offset: number,
+    key: Buffer | null,
+    value: Buffer | null,
+    timestamp: number,
+    headers: RecordHeaders,
+  ): void {
+    if (this.closed) throw new TributaryError('CONFLICT', `task ${this.taskId} is closed`);
+    const source = this.sources.get(topic);
+    if (source === undefined)
+      throw invalidArgument(
+        'topic',
+        `a source topic of task ${this.taskId} (${[...this.sources.keys()].join(', ')})`,
+        topic,
+      );
+    const rec = source.extract(topic, partition, key, value, timestamp, headers);
+    this.metrics.recordsIn++;
+    this.current = { topic, partition, offset };
+    this.inProcess = true;
+    try {
+      if (!this.watermarkMode) {
+        if (rec.timestamp > this.time) this.advanceTo(rec.timestamp);
+        source.process(rec);
+      } else {
+        const now = this.opts.wallClock();
+        const pk = `${topic}:${partition}`;
+        let pt = this.partitions.get(pk);
+        if (pt === undefined) {
+          pt = { maxTs: Number.NEGATIVE_INFINITY, lastWall: now };
+          this.partitions.set(pk, pt);
+        }
+        pt.lastWall = now;
+        this.lastArrivalWall = now;
+        if (rec.timestamp < this.time - this.allowedLateness) {
+          this.metrics.lateRecords++;
+          this.metrics.maxLateness = Math.max(this.metrics.maxLateness, this.time - rec.timestamp);
+          const late = this.opts.eventTime?.lateRecords;
+          if (late !== undefined && late !== 'drop')
+            this.opts.emit({
+              topic: late.topic,
+              key,
+              value,
+              timestamp: rec.timestamp,
+              headers: [...headers, ['tributary.late', Buffer.from(String(this.time))]],
+            });
+        } else {
+          if (rec.timestamp > pt.maxTs) pt.maxTs = rec.timestamp;
+          source.process(rec);
+        }
+        this.updateWatermark(now);
+      }
+    } catch (err) {
+      publish(chProcessError, () => ({ taskId: this.taskId, topic, partition, offset, error: err }));
+      throw err;
+    } finally {
+      this.inProcess = false;
+      this.current = null;
+    }
+  }
+
+  private updateWatermark(now: number): void {
+    let min = Number.POSITIVE_INFINITY;
+    let anyActive = false;
+    let maxSeen = Number.NEGATIVE_INFINITY;
+    for (const p of this.partitions.values()) {
+      if (p.maxTs > maxSeen) maxSeen = p.maxTs;
+      if (now - p.lastWall >= this.idleTimeout) continue;
+      anyActive = true;
+      if (p.maxTs - this.bound < min) min = p.maxTs - this.bound;
+    }
+    let wm = min;
+    if (!anyActive) {
+      // Everything idle: event time keeps pace with wall-clock time since the last record.
+      wm = Number.isFinite(maxSeen)
+        ? maxSeen - this.bound + Math.max(0, now - this.lastArrivalWall)
+        : Number.NEGATIVE_INFINITY;
+    }
+    if (wm > this.time) this.advanceTo(wm);
+  }
+
+  private advanceTo(t: number): void {
+    this.time = t;
+    this.propagate();
+  }
+
+  private propagate(): void {
+    const t = this.time;
+    if (!Number.isFinite(t)) return;
+    for (const n of this.nodes) {
+      const ups = this.upstreamAsync.get(n) as Node[];
+      let eff = t;
+      for (const a of ups) {
+        const h = a.holdsTime();
+        if (h < eff) eff = h;
+      }
+      n.onTime(eff);
+    }
+  }
+
+  /** Wall-clock time passed: processing-time timers, punctuation and idle-partition detection. */
+  advanceWallClock(): void {
+    const now = this.opts.wallClock();
+    this.inProcess = true;
+    try {
+      for (const n of this.nodes) n.onWallClock(now);
+      if (this.watermarkMode) this.updateWatermark(now);
+    } finally {
+      this.inProcess = false;
+    }
+  }
+
+  /** Forwards completed async results (called when a call completes, and by drivers). */
+  wake(): void {
+    if (this.inProcess || this.closed) return;
+    this.drainAsync();
+  }
+  drainAsync(): boolean {
+    let any = false;
+    this.inProcess = true;
+    try {
+      for (const a of this.asyncNodes) if (a.drain()) any = true;
+      if (any) this.propagate();
+    } finally {
+      this.inProcess = false;
+    }
+    if (any) this.opts.onAsyncOutput?.();
+    return any;
+  }
+  pendingAsync(): number {
+    let n = 0;
+    for (const a of this.asyncNodes) n += a.pending();
+    return n;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const n of this.nodes) n.close();
+  }
+}

@@ -1,0 +1,325 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import {
+  JoinWindows,
+  Serdes,
+  SessionWindows,
+  SlidingWindows,
+  StreamsBuilder,
+  Suppressed,
+  TimeWindows,
+  TopologyTestDriver,
+  type Windowed,
+} from '../../src/streams/index.ts';
+import { fmt, parseInputs, readWindowed, S, windowedString } from './helpers.ts';
+
+const L = Serdes.Long();
+
+test('K1 hopping window aggregate emits every update with window-max timestamps', () => {
+  const b = new StreamsBuilder();
+  b.stream<string, string>('in', { keySerde: S, valueSerde: S })
+    .groupByKey()
+    .windowedBy(TimeWindows.of(10).advanceBy(5))
+    .aggregate(
+      () => '0',
+      (_k, v, a) => `${a}+${v}`,
+    )
+    .toStream()
+    .to('out', { keySerde: S, valueSerde: S });
+  const d = new TopologyTestDriver(b.build());
+  const input = d.createInputTopic('in', S, S);
+  const inputs =
+    'A:1@0 B:2@1 C:3@2 D:4@3 A:1@4 | A:1@5 B:2@6 D:4@7 B:2@8 C:3@9 | A:1@10 B:2@11 D:4@12 B:2@13 C:3@14 | B:1@3 B:2@2 B:3@9';
+  for (const [k, v, ts] of parseInputs(inputs)) input.pipeInput(k, v, ts);
+  const expected = `A[0,10)=0+1@0  B[0,10)=0+2@1  C[0,10)=0+3@2  D[0,10)=0+4@3  A[0,10)=0+1+1@4
+A[0,10)=0+1+1+1@5  A[5,15)=0+1@5  B[0,10)=0+2+2@6  B[5,15)=0+2@6  D[0,10)=0+4+4@7  D[5,15)=0+4@7
+B[0,10)=0+2+2+2@8  B[5,15)=0+2+2@8  C[0,10)=0+3+3@9  C[5,15)=0+3@9
+A[5,15)=0+1+1@10  A[10,20)=0+1@10  B[5,15)=0+2+2+2@11  B[10,20)=0+2@11  D[5,15)=0+4+4@12  D[10,20)=0+4@12
+B[5,15)=0+2+2+2+2@13  B[10,20)=0+2+2@13  C[5,15)=0+3+3@14  C[10,20)=0+3@14
+B[0,10)=0+2+2+2+1@8  B[0,10)=0+2+2+2+1+2@8  B[0,10)=0+2+2+2+1+2+3@9  B[5,15)=0+2+2+2+2+3@13`
+    .trim()
+    .split(/\s+/);
+  assert.deepEqual(readWindowed(d.createOutputTopic('out', windowedString, S)), expected);
+  assert.equal(d.metrics.droppedRecords, 0);
+});
+
+function graceTopology(windows: TimeWindows) {
+  const b = new StreamsBuilder();
+  b.stream<string, string>('in', { keySerde: S, valueSerde: S })
+    .groupByKey()
+    .windowedBy(windows)
+    .aggregate(
+      () => '',
+      (_k, v, a) => `${a}+${v}`,
+    )
+    .toStream()
+    .to('out', { keySerde: S, valueSerde: S });
+  return new TopologyTestDriver(b.build());
+}
+
+test('K2 tumbling window with grace drops records for closed windows and counts them', () => {
+  const d = graceTopology(TimeWindows.ofSizeAndGrace(10, 90));
+  const input = d.createInputTopic('in', S, S);
+  for (const [k, v, ts] of parseInputs('k:100@200 k:0@100 k:1@101 k:2@102 k:3@103 k:4@104 k:5@105 k:6@6'))
+    input.pipeInput(k, v, ts);
+  assert.deepEqual(readWindowed(d.createOutputTopic('out', windowedString, S)), ['k[200,210)=+100@200']);
+  assert.equal(d.metrics.droppedRecords, 7);
+  assert.equal(d.metrics.maxLateness, 194);
+});
+
+test('K3 hopping window with grace accepts a record into open windows only', () => {
+  const d = graceTopology(TimeWindows.ofSizeAndGrace(10, 90).advanceBy(5));
+  const input = d.createInputTopic('in', S, S);
+  for (const [k, v, ts] of parseInputs('k:100@100 k:0@0 k:1@1 k:2@2 k:3@3 k:4@4 k:5@5 k:6@6'))
+    input.pipeInput(k, v, ts);
+  assert.deepEqual(readWindowed(d.createOutputTopic('out', windowedString, S)), [
+    'k[95,105)=+100@100',
+    'k[100,110)=+100@100',
+    'k[5,15)=+5@5',
+    'k[5,15)=+5+6@6',
+  ]);
+  assert.equal(d.metrics.droppedRecords, 7);
+});
+
+function suppressDriver(windows: TimeWindows | SlidingWindows) {
+  const b = new StreamsBuilder();
+  const counts = b
+    .stream<string, string>('in', { keySerde: S, valueSerde: S })
+    .groupByKey()
+    .windowedBy(windows)
+    .count();
+  counts.toStream().to('raw', { keySerde: S, valueSerde: L });
+  counts.suppress(Suppressed.untilWindowCloses()).toStream().to('final', { keySerde: S, valueSerde: L });
+  return new TopologyTestDriver(b.build());
+}
+
+function pipeTimes(d: TopologyTestDriver, spec: string): void {
+  const input = d.createInputTopic('in', S, S);
+  for (const t of spec.trim().split(/\s+/)) {
+    const [k, ts] = t.split('@') as [string, string];
+    input.pipeInput(k, 'v', Number(ts));
+  }
+}
+
+test('K4 suppress(untilWindowCloses) on tumbling windows emits final counts once', () => {
+  const d = suppressDriver(TimeWindows.ofSizeAndGrace(2, 1));
+  pipeTimes(d, 'k1@0 k1@1 k1@2 k1@1 k1@0 k1@5 k1@0');
+  assert.deepEqual(readWindowed(d.createOutputTopic('raw', windowedString, L)), [
+    'k1[0,2)=1@0',
+    'k1[0,2)=2@1',
+    'k1[2,4)=1@2',
+    'k1[0,2)=3@1',
+    'k1[0,2)=4@1',
+    'k1[4,6)=1@5',
+  ]);
+  assert.deepEqual(readWindowed(d.createOutputTopic('final', windowedString, L)), ['k1[0,2)=4@1', 'k1[2,4)=1@2']);
+  assert.equal(d.metrics.droppedRecords, 1);
+});
+
+test('K5 suppress with a large stream-time jump', () => {
+  const d = suppressDriver(TimeWindows.ofSizeAndGrace(2, 2));
+  pipeTimes(d, 'k1@0 k1@1 k1@2 k1@0 k1@3 k1@0 k1@4 k1@0 k1@30');
+  assert.deepEqual(readWindowed(d.createOutputTopic('raw', windowedString, L)), [
+    'k1[0,2)=1@0',
+    'k1[0,2)=2@1',
+    'k1[2,4)=1@2',
+    'k1[0,2)=3@1',
+    'k1[2,4)=2@3',
+    'k1[0,2)=4@1',
+    'k1[4,6)=1@4',
+    'k1[30,32)=1@30',
+  ]);
+  assert.deepEqual(readWindowed(d.createOutputTopic('final', windowedString, L)), [
+    'k1[0,2)=4@1',
+    'k1[2,4)=2@3',
+    'k1[4,6)=1@4',
+  ]);
+});
+
+test('K6 sliding windows with suppress emit the final count of every window', () => {
+  const d = suppressDriver(SlidingWindows.ofTimeDifferenceAndGrace(5, 15));
+  pipeTimes(d, 'k1@10 k1@11 k1@10 k1@13 k1@10 k1@24 k1@5 k1@7 k1@90');
+  assert.deepEqual(readWindowed(d.createOutputTopic('final', windowedString, L), true), [
+    'k1[5..10]=5@10',
+    'k1[6..11]=5@11',
+    'k1[8..13]=5@13',
+    'k1[11..16]=2@13',
+    'k1[12..17]=1@13',
+    'k1[19..24]=1@24',
+  ]);
+  const raw = readWindowed(d.createOutputTopic('raw', windowedString, L), true);
+  const history = (w: string) => raw.filter((r) => r.startsWith(`k1${w}=`)).map((r) => r.split('=')[1]?.split('@')[0]);
+  assert.deepEqual(history('[5..10]'), ['1', '2', '3', '4', '5']);
+  assert.deepEqual(history('[6..11]'), ['2', '3', '4', '5']);
+  assert.deepEqual(history('[8..13]'), ['4', '5']);
+  assert.deepEqual(history('[11..16]'), ['1', '2']);
+  assert.equal(raw.at(-1), 'k1[85..90]=1@90');
+});
+
+const GAP = 300_000;
+
+function sessionDriver(windows: SessionWindows, suppress = false) {
+  const b = new StreamsBuilder();
+  const counts = b
+    .stream<string, string>('in', { keySerde: S, valueSerde: S })
+    .groupByKey()
+    .windowedBy(windows)
+    .count({ storeName: 'sessions' });
+  counts.toStream().to('raw', { keySerde: S, valueSerde: L });
+  if (suppress) counts.suppress(Suppressed.untilWindowCloses()).toStream().to('final', { keySerde: S, valueSerde: L });
+  return new TopologyTestDriver(b.build());
+}
+
+test('K7a session merge forwards a tombstone for the replaced session', () => {
+  const d = sessionDriver(SessionWindows.ofInactivityGapWithNoGrace(GAP));
+  pipeTimes(d, 'a@0 a@5');
+  assert.deepEqual(readWindowed(d.createOutputTopic('raw', windowedString, L), true), [
+    'a[0..0]=1@0',
+    'a[0..0]=null@0',
+    'a[0..5]=2@5',
+  ]);
+});
+
+test('K7b a record between two sessions merges them into one', () => {
+  const d = sessionDriver(SessionWindows.ofInactivityGapWithNoGrace(GAP));
+  pipeTimes(d, `mel@0 mel@${GAP + 1}`);
+  assert.equal(d.getSessionStore<string, number>('sessions').fetch('mel').length, 2);
+  pipeTimes(d, `mel@${GAP / 2}`);
+  const sessions = d.getSessionStore<string, number>('sessions').fetch('mel');
+  assert.deepEqual(
+    sessions.map((s) => [s.start, s.end, s.value]),
+    [[0, GAP + 1, 3]],
+  );
+  const raw = readWindowed(d.createOutputTopic('raw', windowedString, L), true);
+  assert.equal(raw.at(-1), `mel[0..${GAP + 1}]=3@${GAP + 1}`);
+});
+
+test('K7c sessions per key; a record gap+1 after the last one starts a new session', () => {
+  const d = sessionDriver(SessionWindows.ofInactivityGapWithNoGrace(GAP));
+  pipeTimes(d, `a@0 b@0 c@0 d@0 d@${GAP / 2} a@${GAP + 1} b@${GAP + 1} a@${GAP + 1 + GAP / 2} c@${GAP + 1 + GAP / 2}`);
+  const store = d.getSessionStore<string, number>('sessions');
+  const all = store
+    .all()
+    .map((s) => `${s.key}[${s.start}..${s.end}]=${s.value}`)
+    .sort();
+  assert.deepEqual(
+    all,
+    [
+      `a[${GAP + 1}..${GAP + 1 + GAP / 2}]=2`,
+      'a[0..0]=1',
+      `b[${GAP + 1}..${GAP + 1}]=1`,
+      'b[0..0]=1',
+      `c[${GAP + 1 + GAP / 2}..${GAP + 1 + GAP / 2}]=1`,
+      'c[0..0]=1',
+      `d[0..${GAP / 2}]=2`,
+    ].sort(),
+  );
+});
+
+test('K7d late session records are dropped by grace', () => {
+  for (const [grace, times, dropped] of [
+    [0, 'x@1 k@0', 1],
+    [1, 'x@1 k@0', 0],
+    [1, 'x@2 k@0', 1],
+  ] as const) {
+    const d = sessionDriver(SessionWindows.ofInactivityGapAndGrace(10, grace));
+    pipeTimes(d, times);
+    assert.equal(d.metrics.droppedRecords, dropped, `grace ${grace}, ${times}`);
+    assert.equal(d.getSessionStore<string, number>('sessions').fetch('k').length, 1 - dropped);
+  }
+});
+
+test('K8 session windows with suppress', () => {
+  const d = sessionDriver(SessionWindows.ofInactivityGapWithNoGrace(5), true);
+  pipeTimes(d, 'k1@0 k1@5 k1@1 k2@6 k1@5 k1@30');
+  assert.deepEqual(readWindowed(d.createOutputTopic('raw', windowedString, L), true), [
+    'k1[0..0]=1@0',
+    'k1[0..0]=null@0',
+    'k1[0..5]=2@5',
+    'k1[0..5]=null@5',
+    'k1[0..5]=3@5',
+    'k2[6..6]=1@6',
+    'k1[30..30]=1@30',
+  ]);
+  assert.deepEqual(readWindowed(d.createOutputTopic('final', windowedString, L), true), [
+    'k1[0..5]=3@5',
+    'k2[6..6]=1@6',
+  ]);
+  assert.equal(d.metrics.droppedRecords, 1);
+});
+
+test('K9 KStream-KTable join: only stream records trigger output', () => {
+  const b = new StreamsBuilder();
+  const table = b.table<string, string>('table', { keySerde: S, valueSerde: S });
+  b.stream<string, string>('stream', { keySerde: S, valueSerde: S })
+    .join(table, (l, r) => `${l}+${r}`)
+    .to('out', { keySerde: S, valueSerde: S });
+  const d = new TopologyTestDriver(b.build());
+  const s = d.createInputTopic('stream', S, S);
+  const t = d.createInputTopic('table', S, S);
+  const out = d.createOutputTopic('out', S, S);
+  const streamAll = (n: number) => {
+    for (let i = 0; i < n; i++) s.pipeInput(String(i), `X${i}`, i);
+  };
+  streamAll(2);
+  assert.deepEqual(out.readRecordsToList(), []);
+  t.pipeInput('0', 'Y0', 0);
+  t.pipeInput('1', 'Y1', 1);
+  assert.deepEqual(out.readRecordsToList(), []);
+  streamAll(4);
+  assert.deepEqual(out.readRecordsToList().map(fmt), ['0:X0+Y0@0', '1:X1+Y1@1']);
+  for (let i = 0; i < 4; i++) t.pipeInput(String(i), `YY${i}`, i);
+  assert.deepEqual(out.readRecordsToList(), []);
+  streamAll(4);
+  assert.deepEqual(out.readRecordsToList().map(fmt), ['0:X0+YY0@0', '1:X1+YY1@1', '2:X2+YY2@2', '3:X3+YY3@3']);
+});
+
+test('K10 KStream-KStream outer join with 100 ms windows and no grace', () => {
+  const b = new StreamsBuilder();
+  const left = b.stream<string, string>('left', { keySerde: S, valueSerde: S });
+  const right = b.stream<string, string>('right', { keySerde: S, valueSerde: S });
+  left
+    .outerJoin(right, (l, r) => `${l}+${r}`, JoinWindows.ofTimeDifferenceWithNoGrace(100))
+    .to('out', { keySerde: S, valueSerde: S });
+  const d = new TopologyTestDriver(b.build());
+  const l = d.createInputTopic('left', S, S);
+  const r = d.createInputTopic('right', S, S);
+  const out = d.createOutputTopic('out', S, S);
+  const read = () => out.readRecordsToList().map(fmt);
+  const pipe = (topic: typeof l, prefix: string, keys: number[], ts: (i: number) => number) => {
+    for (const i of keys) topic.pipeInput(String(i), `${prefix}${i}`, ts(i));
+  };
+  pipe(l, 'A', [0, 1], () => 0);
+  assert.deepEqual(read(), []);
+  pipe(r, 'a', [0, 1, 2, 3], () => 0);
+  assert.deepEqual(read(), ['0:A0+a0@0', '1:A1+a1@0']);
+  pipe(r, 'b', [0, 1, 2, 3], (i) => 1000 + i);
+  assert.deepEqual(read(), ['2:null+a2@0', '3:null+a3@0']);
+  pipe(l, 'B', [0, 1, 2, 3], () => 1100);
+  assert.deepEqual(read(), ['0:B0+b0@1100', '1:B1+b1@1100', '2:B2+b2@1100', '3:B3+b3@1100']);
+  pipe(l, 'C', [0, 1, 2, 3], () => 1101);
+  assert.deepEqual(read(), ['1:C1+b1@1101', '2:C2+b2@1101', '3:C3+b3@1101']);
+  pipe(l, 'D', [0, 1, 2, 3], () => 1102);
+  assert.deepEqual(read(), ['2:D2+b2@1102', '3:D3+b3@1102']);
+  pipe(l, 'E', [0, 1, 2, 3], () => 1103);
+  assert.deepEqual(read(), ['3:E3+b3@1103']);
+  pipe(l, 'F', [0, 1, 2, 3], () => 1104);
+  assert.deepEqual(read(), []);
+  l.pipeInput('0', 'dummy', 1405);
+  assert.deepEqual(read(), [
+    '0:C0+null@1101',
+    '0:D0+null@1102',
+    '1:D1+null@1102',
+    '0:E0+null@1103',
+    '1:E1+null@1103',
+    '2:E2+null@1103',
+    '0:F0+null@1104',
+    '1:F1+null@1104',
+    '2:F2+null@1104',
+    '3:F3+null@1104',
+  ]);
+  pipe(l, 'G', [0, 1, 2, 3], () => 899);
+  assert.deepEqual(read(), ['0:G0+null@899', '1:G1+null@899', '2:G2+null@899', '3:G3+null@899']);
+});
+
+export type { Windowed };
