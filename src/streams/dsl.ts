@@ -47,8 +47,11 @@ export interface Consumed<K, V> {
   timestampExtractor?: TimestampExtractor;
 }
 
+/** For windowed keys, serdes name the inner key type; the sink wraps them in Serdes.Windowed. */
+export type InnerKey<K> = K extends Windowed<infer I> ? I : K;
+
 export interface Produced<K, V> {
-  keySerde?: Serde<K>;
+  keySerde?: Serde<InnerKey<K>> | Serde<K>;
   valueSerde?: Serde<V>;
   /** Chooses a partition; return undefined for the default (murmur2 of the serialized key). */
   partitioner?: Partitioner<K, V>;
@@ -444,7 +447,7 @@ export class KStream<K, V> {
   through(topic: string, produced: Produced<K, V> = {}): KStream<K, V> {
     this.to(topic, produced);
     return this.builder.stream<K, V>(topic, {
-      keySerde: produced.keySerde ?? this.serdes.keySerde,
+      keySerde: (produced.keySerde as Serde<K> | undefined) ?? this.serdes.keySerde,
       valueSerde: produced.valueSerde ?? this.serdes.valueSerde,
     });
   }
