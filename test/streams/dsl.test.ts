@@ -1,0 +1,298 @@
+import assert from 'node:assert/strict';
+import { createRequire } from 'node:module';
+import { test } from 'node:test';
+import fc from 'fast-check';
+import { isTributaryError } from '../../src/core/index.ts';
+import { defaultPartition, Serdes, StreamsBuilder, TopologyTestDriver } from '../../src/streams/index.ts';
+import { fmt, S } from './helpers.ts';
+
+const J = Serdes.JSON<{ user: string; amount: number }>();
+
+test('stateless operators: filter, filterNot, map, mapValues, flatMap, selectKey, peek, foreach', () => {
+  const b = new StreamsBuilder();
+  const peeked: string[] = [];
+  const seen: string[] = [];
+  const src = b.stream<string, { user: string; amount: number }>('orders', { keySerde: S, valueSerde: J });
+  src
+    .filter((_k, v) => v.amount > 10)
+    .mapValues((v) => v.amount * 2)
+    .to('big', { keySerde: S, valueSerde: Serdes.Long() });
+  src
+    .filterNot((_k, v) => v.amount > 10)
+    .selectKey((_k, v) => v.user)
+    .mapValues((v) => String(v.amount))
+    .to('small', { keySerde: S, valueSerde: S });
+  src
+    .flatMap((k, v) => [
+      [`${k}-a`, v.amount],
+      [`${k}-b`, -v.amount],
+    ])
+    .peek((k) => peeked.push(k))
+    .map((k, v) => [k.toUpperCase(), String(v)])
+    .to('flat', { keySerde: S, valueSerde: S });
+  src.foreach((k, v, ts) => seen.push(`${k}=${v.user}@${ts}`));
+  const d = new TopologyTestDriver(b.build());
+  const input = d.createInputTopic('orders', S, J);
+  input.pipeInput('o1', { user: 'ann', amount: 5 }, 100);
+  input.pipeInput('o2', { user: 'bob', amount: 50 }, 200);
+  assert.deepEqual(d.createOutputTopic('big', S, Serdes.Long()).readRecordsToList().map(fmt), ['o2:100@200']);
+  assert.deepEqual(d.createOutputTopic('small', S, S).readRecordsToList().map(fmt), ['ann:5@100']);
+  assert.deepEqual(d.createOutputTopic('flat', S, S).readKeyValuesToList(), [
+    ['O1-A', '5'],
+    ['O1-B', '-5'],
+    ['O2-A', '50'],
+    ['O2-B', '-50'],
+  ]);
+  assert.deepEqual(peeked, ['o1-a', 'o1-b', 'o2-a', 'o2-b']);
+  assert.deepEqual(seen, ['o1=ann@100', 'o2=bob@200']);
+});
+
+test('split() routes each record to the first matching branch; merge() combines streams', () => {
+  const b = new StreamsBuilder();
+  const src = b.stream<string, string>('in', { keySerde: S, valueSerde: S });
+  const branches = src
+    .split('b-')
+    .branch((_k, v) => v.startsWith('a'), 'a')
+    .branch((_k, v) => v.length > 3, 'long')
+    .defaultBranch('rest');
+  assert.deepEqual([...branches.keys()], ['b-a', 'b-long', 'b-rest']);
+  branches.get('b-a')?.to('a', { keySerde: S, valueSerde: S });
+  branches.get('b-long')?.to('long', { keySerde: S, valueSerde: S });
+  branches.get('b-rest')?.to('rest', { keySerde: S, valueSerde: S });
+  const [x, y] = src.branch(
+    (_k, v) => v === 'x',
+    (_k, v) => v === 'y',
+  );
+  x?.merge(y as NonNullable<typeof y>).to('xy', { keySerde: S, valueSerde: S });
+  const d = new TopologyTestDriver(b.build());
+  const input = d.createInputTopic('in', S, S);
+  for (const v of ['apple', 'banana', 'kiwi', 'ab', 'x', 'y', 'z']) input.pipeInput('k', v, 1);
+  assert.deepEqual(d.createOutputTopic('a', S, S).readValuesToList(), ['apple', 'ab']);
+  assert.deepEqual(d.createOutputTopic('long', S, S).readValuesToList(), ['banana', 'kiwi']);
+  assert.deepEqual(d.createOutputTopic('rest', S, S).readValuesToList(), ['x', 'y', 'z']);
+  assert.deepEqual(d.createOutputTopic('xy', S, S).readValuesToList(), ['x', 'y']);
+});
+
+test('to() with a topic extractor and a partitioner; headers pass through', () => {
+  const b = new StreamsBuilder();
+  b.stream<string, string>('in', { keySerde: S, valueSerde: S })
+    .mapHeaders((h) => [...h, ['seen', Buffer.from('1')]])
+    .to((k) => `out-${k}`, { keySerde: S, valueSerde: S, partitioner: (_t, _k, v) => (v === 'p3' ? 3 : undefined) });
+  const d = new TopologyTestDriver(b.build());
+  d.createInputTopic('in', S, S).pipeInput('x', 'p3', 5, [['h', Buffer.from('v')]]);
+  const r = d.createOutputTopic('out-x', S, S).readRecord();
+  assert.equal(r.value, 'p3');
+  assert.deepEqual(
+    r.headers.map(([k, v]) => `${k}=${v.toString()}`),
+    ['h=v', 'seen=1'],
+  );
+});
+
+test('groupBy repartitions by the new key through an internal topic before counting', () => {
+  const b = new StreamsBuilder();
+  b.stream<string, string>('words', { keySerde: S, valueSerde: S })
+    .flatMapValues((line) => line.split(' '))
+    .groupBy((_k, w) => w)
+    .count({ storeName: 'counts' })
+    .toStream()
+    .to('counts-out', { keySerde: S, valueSerde: Serdes.Long() });
+  const topology = b.build();
+  assert.equal(topology.internalTopics().length, 1);
+  const d = new TopologyTestDriver(topology, { applicationId: 'wc' });
+  const input = d.createInputTopic('words', S, S);
+  input.pipeInput(null, 'a b a', 1);
+  input.pipeInput(null, 'b c', 2);
+  const out = d.createOutputTopic('counts-out', S, Serdes.Long());
+  assert.deepEqual(out.readKeyValuesToList(), [
+    ['a', 1],
+    ['b', 1],
+    ['a', 2],
+    ['b', 2],
+    ['c', 1],
+  ]);
+  const store = d.getKeyValueStore<string, number>('counts');
+  assert.equal(store.get('a'), 2);
+  assert.deepEqual(store.all(), [
+    ['a', 2],
+    ['b', 2],
+    ['c', 1],
+  ]);
+  assert.ok(d.producedTopicNames().includes('wc-counts-changelog'));
+});
+
+test('reduce and aggregate on grouped streams skip null keys and values', () => {
+  const b = new StreamsBuilder();
+  const g = b.stream<string, string>('in', { keySerde: S, valueSerde: S }).groupByKey();
+  g.reduce((a, v) => a + v, { storeName: 'r' });
+  g.aggregate(
+    () => [] as string[],
+    (_k, v, a) => [...a, v],
+    { storeName: 'agg' },
+  );
+  const d = new TopologyTestDriver(b.build());
+  const input = d.createInputTopic('in', S, S);
+  input.pipeInput('k', 'x', 1);
+  input.pipeInput(null, 'lost', 2);
+  input.pipeInput('k', null, 3);
+  input.pipeInput('k', 'y', 4);
+  assert.equal(d.getKeyValueStore<string, string>('r').get('k'), 'xy');
+  assert.deepEqual(d.getKeyValueStore<string, string[]>('agg').get('k'), ['x', 'y']);
+  assert.equal(d.metrics.skippedRecords, 4);
+});
+
+test('KTable-KTable joins (inner, left, outer) emit changes on both sides', () => {
+  const b = new StreamsBuilder();
+  const l = b.table<string, string>('l', { keySerde: S, valueSerde: S });
+  const r = b.table<string, string>('r', { keySerde: S, valueSerde: S });
+  l.join(r, (a, c) => `${a}+${c}`)
+    .toStream()
+    .to('inner', { keySerde: S, valueSerde: S });
+  l.leftJoin(r, (a, c) => `${a}+${c}`)
+    .toStream()
+    .to('left', { keySerde: S, valueSerde: S });
+  l.outerJoin(r, (a, c) => `${a}+${c}`)
+    .toStream()
+    .to('outer', { keySerde: S, valueSerde: S });
+  const d = new TopologyTestDriver(b.build());
+  const li = d.createInputTopic('l', S, S);
+  const ri = d.createInputTopic('r', S, S);
+  li.pipeInput('k', 'L1', 1);
+  ri.pipeInput('k', 'R1', 2);
+  ri.pipeInput('j', 'R2', 3);
+  li.pipeInput('k', null, 4);
+  const read = (t: string) => d.createOutputTopic(t, S, S).readRecordsToList().map(fmt);
+  assert.deepEqual(read('inner'), ['k:L1+R1@2', 'k:null@4']);
+  assert.deepEqual(read('left'), ['k:L1+null@1', 'k:L1+R1@2', 'k:null@4']);
+  assert.deepEqual(read('outer'), ['k:L1+null@1', 'k:L1+R1@2', 'j:null+R2@3', 'k:null+R1@4']);
+});
+
+test('KTable groupBy aggregates with adder and subtractor', () => {
+  const b = new StreamsBuilder();
+  // user -> region; count users per region
+  b.table<string, string>('users', { keySerde: S, valueSerde: S })
+    .groupBy((user, region) => [region, user])
+    .count({ storeName: 'per-region' });
+  const d = new TopologyTestDriver(b.build());
+  const input = d.createInputTopic('users', S, S);
+  input.pipeInput('ann', 'eu', 1);
+  input.pipeInput('bob', 'eu', 2);
+  input.pipeInput('ann', 'us', 3);
+  input.pipeInput('bob', null, 4);
+  const store = d.getKeyValueStore<string, number>('per-region');
+  assert.equal(store.get('eu'), 0);
+  assert.equal(store.get('us'), 1);
+});
+
+test('KTable filter and mapValues forward changes and tombstones', () => {
+  const b = new StreamsBuilder();
+  b.table<string, string>('t', { keySerde: S, valueSerde: S })
+    .filter((_k, v) => v !== 'hide')
+    .mapValues((v) => v.toUpperCase())
+    .toStream()
+    .to('out', { keySerde: S, valueSerde: S });
+  const d = new TopologyTestDriver(b.build());
+  const input = d.createInputTopic('t', S, S);
+  input.pipeInput('a', 'x', 1);
+  input.pipeInput('a', 'hide', 2);
+  input.pipeInput('b', 'hide', 3);
+  input.pipeInput('b', 'y', 4);
+  assert.deepEqual(d.createOutputTopic('out', S, S).readRecordsToList().map(fmt), ['a:X@1', 'a:null@2', 'b:Y@4']);
+});
+
+test('KStream-GlobalKTable join looks up a derived key; left join keeps misses', () => {
+  const b = new StreamsBuilder();
+  const users = b.globalTable<string, string>('users', { keySerde: S, valueSerde: S });
+  const orders = b.stream<string, { user: string; amount: number }>('orders', { keySerde: S, valueSerde: J });
+  orders
+    .join(
+      users,
+      (_k, v) => v.user,
+      (o, name) => `${name}:${o.amount}`,
+    )
+    .to('inner', { keySerde: S, valueSerde: S });
+  orders
+    .leftJoin(
+      users,
+      (_k, v) => v.user,
+      (o, name) => `${name}:${o.amount}`,
+    )
+    .to('left', { keySerde: S, valueSerde: S });
+  const d = new TopologyTestDriver(b.build());
+  d.createInputTopic('users', S, S).pipeInput('u1', 'Ann', 0);
+  const o = d.createInputTopic('orders', S, J);
+  o.pipeInput('o1', { user: 'u1', amount: 3 }, 10);
+  o.pipeInput('o2', { user: 'u2', amount: 4 }, 11);
+  assert.deepEqual(d.createOutputTopic('inner', S, S).readRecordsToList().map(fmt), ['o1:Ann:3@10']);
+  assert.deepEqual(d.createOutputTopic('left', S, S).readRecordsToList().map(fmt), ['o1:Ann:3@10', 'o2:null:4@11']);
+});
+
+test('topology description lists sub-topologies, processors, stores and sinks', () => {
+  const b = new StreamsBuilder();
+  b.stream<string, string>('in', { keySerde: S, valueSerde: S })
+    .filter(() => true)
+    .groupBy((_k, v) => v)
+    .count({ storeName: 'c' })
+    .toStream()
+    .to('out');
+  b.globalTable('g');
+  const desc = b.build().describe();
+  assert.equal(desc.subtopologies.length, 2);
+  const text = desc.toString();
+  assert.match(text, /Source: KSTREAM-SOURCE-0000000000 \(topics: \[in\]\)/);
+  assert.match(text, /Processor: KSTREAM-AGGREGATE-\d+ \(stores: \[c\]\)/);
+  assert.match(text, /Sink: KSTREAM-SINK-\d+ \(topic: out\)/);
+  assert.match(text, /global store/);
+  const first = desc.subtopologies[0];
+  assert.ok(first?.nodes.some((n) => n.kind === 'sink' && n.topic?.endsWith('-repartition')));
+});
+
+test('builder rejects bad input with precise errors', () => {
+  const b = new StreamsBuilder();
+  assert.throws(
+    () => b.stream([]),
+    (e) => isTributaryError(e, 'INVALID_ARGUMENT') && /topics/.test(e.message),
+  );
+  b.stream('a').groupByKey().count({ storeName: 'x' });
+  assert.throws(
+    () => b.stream('b').groupByKey().count({ storeName: 'x' }),
+    (e) => isTributaryError(e, 'INVALID_ARGUMENT') && /x/.test(e.message),
+  );
+  const d = new TopologyTestDriver(b.build());
+  assert.throws(() => d.createInputTopic('nope', S, S), /input topic/);
+});
+
+test('serdes round-trip and report corrupt data', () => {
+  fc.assert(
+    fc.property(fc.string(), fc.integer({ min: -1e12, max: 1e12 }), (s, n) => {
+      assert.equal(Serdes.String().deserialize('t', Serdes.String().serialize('t', s)), s);
+      assert.equal(Serdes.Long().deserialize('t', Serdes.Long().serialize('t', n)), n);
+      assert.deepEqual(Serdes.JSON().deserialize('t', Serdes.JSON().serialize('t', { s, n })), { s, n });
+      const w = Serdes.Windowed(Serdes.String());
+      assert.deepEqual(w.deserialize('t', w.serialize('t', { key: s, window: { start: n, end: n + 5 } })), {
+        key: s,
+        window: { start: n, end: n + 5 },
+      });
+    }),
+  );
+  assert.equal(Serdes.String().serialize('t', null), null);
+  assert.throws(
+    () => Serdes.JSON().deserialize('t', Buffer.from('{bad')),
+    (e) => isTributaryError(e, 'CORRUPT_DATA'),
+  );
+  const custom = Serdes.from<number>(
+    (v) => Buffer.from([v]),
+    (b) => b[0] as number,
+  );
+  assert.equal(custom.deserialize('t', custom.serialize('t', 7)), 7);
+});
+
+test('default partitioner agrees with kafkajs (an independent murmur2 port of the Java client)', () => {
+  const require = createRequire(import.meta.url);
+  const kafkajsMurmur2 = require('kafkajs/src/producer/partitioners/default/murmur2.js') as (k: Buffer) => number;
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 40 }), fc.integer({ min: 1, max: 1000 }), (bytes, n) => {
+      const key = Buffer.from(bytes);
+      assert.equal(defaultPartition(key, n), (kafkajsMurmur2(key) & 0x7fffffff) % n);
+    }),
+  );
+});
