@@ -1,14 +1,16 @@
 /** A minimal in-memory LogService: topics and data only; used until the embedded log lands. */
 import { TributaryError } from '../../src/core/index.ts';
 import type { LogService, ReadResult, TopicDescription } from '../../src/log/index.ts';
-import { batchSizeAt, readBatchHeader, validateBatch } from '../../src/log/index.ts';
+import { batchSizeAt, GroupCoordinator, readBatchHeader, validateBatch } from '../../src/log/index.ts';
 
 interface Partition {
   batches: Buffer[];
   next: bigint;
 }
 
-export function fakeLog(): LogService {
+/** With a data dir, consumer groups are served by the real GroupCoordinator. */
+export function fakeLog(dataDir?: string): LogService {
+  const groups = dataDir === undefined ? null : new GroupCoordinator({ dataDir });
   const topics = new Map<string, { id: string; partitions: Partition[] }>();
   const waiters = new Set<() => void>();
   const describe = (name: string): TopicDescription | undefined => {
@@ -118,15 +120,17 @@ export function fakeLog(): LogService {
     addOffsetsToTxn: unsupported,
     txnOffsetCommit: unsupported,
     endTxn: unsupported,
-    joinGroup: unsupported,
-    syncGroup: unsupported,
-    heartbeat: unsupported,
-    leaveGroup: unsupported,
-    commitOffsets: unsupported,
-    fetchOffsets: async () => [],
-    describeGroup: unsupported,
-    listGroups: () => [],
-    deleteGroup: unsupported,
-    close: async () => {},
+    joinGroup: (req, signal) => (groups ?? unsupported()).joinGroup(req, signal),
+    syncGroup: (g, gen, m, a, signal) => (groups ?? unsupported()).syncGroup(g, gen, m, a, signal),
+    heartbeat: (g, gen, m) => (groups ?? unsupported()).heartbeat(g, gen, m),
+    leaveGroup: (g, m) => (groups ?? unsupported()).leaveGroup(g, m),
+    commitOffsets: (g, gen, m, o) => (groups ?? unsupported()).commitOffsets(g, gen, m, o),
+    fetchOffsets: async (g, p) => (groups === null ? [] : groups.fetchOffsets(g, p)),
+    describeGroup: (g) => (groups ?? unsupported()).describeGroup(g),
+    listGroups: () => groups?.listGroups() ?? [],
+    deleteGroup: (g) => (groups ?? unsupported()).deleteGroup(g),
+    close: async () => {
+      await groups?.close();
+    },
   };
 }
