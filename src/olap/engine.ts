@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { isTributaryError, notFound, TributaryError } from '../core/index.ts';
+import { translateSql } from './druidsql.ts';
 import { buildBatch, type RowStats, readerSql, resolveLocalFiles } from './ingest.ts';
 import { dataSourcesOf, runNative } from './query.ts';
 import { type IngestionSpec, parseIngestionSpec } from './spec.ts';
@@ -226,6 +227,39 @@ export class OlapEngine {
     }
   }
 
+  /** Runs a Druid SQL query; rows are arrays in column order (longs as bigint, times as ISO strings). */
+  async sql(
+    query: string,
+    options: QueryOptions & { parameters?: unknown[] } = {},
+  ): Promise<{ columns: { name: string; type: string; sqlType: string }[]; rows: unknown[][] }> {
+    const queryId = options.queryId ?? randomUUID();
+    const params = (options.parameters ?? []).map((p, i) => {
+      const v = p && typeof p === 'object' && 'value' in p ? (p as { value: unknown }).value : p;
+      if (v !== null && !['string', 'number', 'boolean'].includes(typeof v))
+        throw new TributaryError(
+          'INVALID_ARGUMENT',
+          `parameters[${i}].value: expected a string, number, boolean or null`,
+        );
+      return v as string | number | boolean | null;
+    });
+    return this.withQueryConnection(queryId, options.timeoutMs, async (conn) => {
+      const translated = await translateSql(conn, this.store, query);
+      let reader: Awaited<ReturnType<DuckDBConnection['runAndReadAll']>>;
+      try {
+        reader = await conn.runAndReadAll(translated, params.length ? params : undefined);
+      } catch (err) {
+        const msg = (err as Error).message;
+        if (/interrupt/i.test(msg)) throw err;
+        throw new TributaryError('INVALID_ARGUMENT', `query: ${msg.split('\n')[0]}`, { cause: err, field: 'query' });
+      }
+      const names = reader.columnNames();
+      const types = reader.columnTypes().map((t) => String(t));
+      const columns = names.map((name, i) => sqlColumnType(name, types[i]!));
+      const rows = reader.getRowsJS().map((r) => r.map((v, i) => sqlValue(v, types[i]!)));
+      return { columns, rows };
+    });
+  }
+
   /** Cancels a running query; false when no such query runs. */
   cancel(queryId: string): boolean {
     const c = this.running.get(queryId);
@@ -234,4 +268,28 @@ export class OlapEngine {
     c.interrupt();
     return true;
   }
+}
+
+function sqlColumnType(name: string, duck: string): { name: string; type: string; sqlType: string } {
+  if (/^(BIGINT|INTEGER|HUGEINT|SMALLINT|TINYINT|UBIGINT|UINTEGER|USMALLINT|UTINYINT)$/.test(duck))
+    return { name, type: 'LONG', sqlType: 'BIGINT' };
+  if (/^(DOUBLE|DECIMAL.*)$/.test(duck)) return { name, type: 'DOUBLE', sqlType: 'DOUBLE' };
+  if (duck === 'FLOAT') return { name, type: 'FLOAT', sqlType: 'FLOAT' };
+  if (duck.startsWith('TIMESTAMP')) return { name, type: 'LONG', sqlType: 'TIMESTAMP' };
+  if (duck === 'DATE') return { name, type: 'LONG', sqlType: 'DATE' };
+  if (duck === 'BOOLEAN') return { name, type: 'LONG', sqlType: 'BOOLEAN' };
+  if (duck === 'VARCHAR') return { name, type: 'STRING', sqlType: 'VARCHAR' };
+  if (duck.endsWith('[]')) return { name, type: 'ARRAY', sqlType: 'ARRAY' };
+  return { name, type: 'COMPLEX', sqlType: 'OTHER' };
+}
+
+function sqlValue(v: unknown, duck: string): unknown {
+  if (v === null || v === undefined) return null;
+  if (v instanceof Date) return Number.isNaN(v.getTime()) ? null : v.toISOString();
+  if (/^(BIGINT|INTEGER|HUGEINT|SMALLINT|TINYINT|UBIGINT|UINTEGER|USMALLINT|UTINYINT)$/.test(duck))
+    return typeof v === 'bigint' ? v : BigInt(v as number);
+  if (/^(DOUBLE|FLOAT|DECIMAL.*)$/.test(duck)) return Number(v);
+  if (Array.isArray(v))
+    return v.map((x) => (typeof x === 'bigint' && x > BigInt(Number.MAX_SAFE_INTEGER) ? x.toString() : x));
+  return v;
 }

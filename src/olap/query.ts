@@ -974,6 +974,10 @@ async function dataSourceMetadata(rt: QueryRuntime, q: BaseQuery, src: Source | 
 /** Validates and runs one native query; returns Druid's result array (longs as bigint). */
 export async function runNative(rt: QueryRuntime, query: unknown, field = 'query'): Promise<unknown[]> {
   const q = parseWith(baseQuery, query, field);
+  // Validate what every query type shares before looking at data (an unknown datasource answers []).
+  intervalsOf(q);
+  parseGranularity(q.granularity, `${field}.granularity`);
+  q.aggregations.forEach((a, i) => parseAggregator(a, `${field}.aggregations[${i}]`));
   const src = await resolveSource(rt, q.dataSource, `${field}.dataSource`);
   switch (q.queryType) {
     case 'timeseries':

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { type DuckDBConnection, DuckDBInstance } from '@duckdb/node-api';
 import { TributaryError } from '../core/index.ts';
 import { type ColumnInfo, sqlType } from './columns.ts';
+import { SQL_HELPER_MACROS, SQL_MACROS } from './druidsql.ts';
 import type { BuiltBatch } from './ingest.ts';
 import { ident, lit, num } from './sql.ts';
 import { formatInterval, type Interval } from './time.ts';
@@ -61,7 +62,7 @@ export class SegmentStore {
     await store.withConn(async (c) => {
       await c.run("SET GLOBAL TimeZone = 'UTC'");
       await c.run('CREATE SCHEMA IF NOT EXISTS druid');
-      for (const m of MACROS) await c.run(m);
+      for (const m of [...MACROS, ...SQL_MACROS, ...SQL_HELPER_MACROS]) await c.run(m);
       for (const dir of fs.readdirSync(path.join(dataDir, 'olap'))) {
         const metaFile = path.join(dataDir, 'olap', dir, 'datasource.json');
         if (!fs.existsSync(metaFile)) continue;

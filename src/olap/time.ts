@@ -12,7 +12,7 @@ export const ETERNITY: Interval = { start: -8.64e15, end: 8.64e15 };
 /** Parses an ISO-8601 instant; a missing zone means UTC (as in Druid). */
 export function parseInstant(text: string, field: string): number {
   const s = text.trim();
-  if (/^-?\d+$/.test(s)) return Number(s);
+  if (/^-?\d{5,}$/.test(s)) return Number(s); // epoch millis; 4 digits is a year
   const m =
     /^(\d{4})(?:-(\d{2})(?:-(\d{2})(?:[T ](\d{2})(?::(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?)?)?)?)?(Z|[+-]\d{2}(?::?\d{2})?)?$/.exec(
       s,
