@@ -977,7 +977,9 @@ export async function runNative(rt: QueryRuntime, query: unknown, field = 'query
   // Validate what every query type shares before looking at data (an unknown datasource answers []).
   intervalsOf(q);
   parseGranularity(q.granularity, `${field}.granularity`);
-  q.aggregations.forEach((a, i) => parseAggregator(a, `${field}.aggregations[${i}]`));
+  q.aggregations.forEach((a, i) => {
+    parseAggregator(a, `${field}.aggregations[${i}]`);
+  });
   const src = await resolveSource(rt, q.dataSource, `${field}.dataSource`);
   switch (q.queryType) {
     case 'timeseries':
