@@ -88,6 +88,8 @@ export class MemoryBackend implements Backend {
 }
 
 const DELETED = Symbol('deleted');
+// lmdb-js stores a one-element array key as the bare element; give tuples back.
+const asTuple = (k: unknown): StoreKey => (Array.isArray(k) ? (k as StoreKey) : [k as string | number]);
 
 /** LMDB-backed: reads go through a write overlay; `flush` writes the overlay in one transaction. */
 export class LmdbBackend implements Backend {
@@ -121,7 +123,10 @@ export class LmdbBackend implements Backend {
   }
   entries(): [StoreKey, unknown][] {
     const merged = new Map<string, [StoreKey, unknown]>();
-    for (const { key, value } of this.db.getRange({})) merged.set(JSON.stringify(key), [key as StoreKey, value]);
+    for (const { key, value } of this.db.getRange({})) {
+      const k = asTuple(key);
+      merged.set(JSON.stringify(k), [k, value]);
+    }
     for (const [enc, e] of this.overlay) merged.set(enc, e);
     return [...merged.values()].filter((e) => e[1] !== DELETED).sort((a, b) => compareKeys(a[0], b[0]));
   }
@@ -308,6 +313,10 @@ export class WindowStoreImpl<K, V> extends BaseStore implements WindowStore<K, V
   private expired(start: number): boolean {
     return start < this.observed - this.retentionMs;
   }
+  override restore(key: StoreKey, value: unknown): void {
+    super.restore(key, value);
+    if ((key[1] as number) > this.observed) this.observed = key[1] as number;
+  }
   fetchWithTimestamp(key: K, windowStart: number): [V, number] | null {
     if (this.expired(windowStart)) return null;
     return (this.backend.get([encodeKey(key), windowStart]) as [V, number] | undefined) ?? null;
@@ -376,6 +385,10 @@ export class SessionStoreImpl<K, V> extends BaseStore implements SessionStore<K,
   constructor(name: string, backend: Backend, logger: ChangeLogger | null, retentionMs: number) {
     super(name, backend, logger);
     this.retentionMs = retentionMs;
+  }
+  override restore(key: StoreKey, value: unknown): void {
+    super.restore(key, value);
+    if ((key[1] as number) > this.observed) this.observed = key[1] as number;
   }
   findSessions(key: K, earliestSessionEnd: number, latestSessionStart: number): Session<K, V>[] {
     const k = encodeKey(key);

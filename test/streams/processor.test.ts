@@ -97,7 +97,7 @@ test('async enrichment (ordered): concurrency limit, timeout with fallback, inpu
         maxInFlight = Math.max(maxInFlight, inFlight);
         try {
           if (v === 'slow') {
-            await new Promise<void>((resolve, reject) => {
+            await new Promise<void>((_resolve, reject) => {
               signal.addEventListener('abort', () => reject(new Error('aborted')));
             });
           }
