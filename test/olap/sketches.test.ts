@@ -1,0 +1,103 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import { after, before, describe, test } from 'node:test';
+import { OlapEngine } from '../../src/olap/index.ts';
+import { tempDir } from './helpers.ts';
+
+// Error bounds documented in docs/olap.md: theta exact below k, RSE ~ 1/sqrt(k-2) above; HLL exact up to
+// 512 distinct values, RSE ~ 1.04/sqrt(4096) = 1.6% above. Tests allow 4 standard errors (deterministic hashes).
+describe('sketch error bounds and mergeability', () => {
+  let dir: string;
+  let engine: OlapEngine;
+  const N = 60_000;
+  before(async () => {
+    dir = tempDir();
+    engine = await OlapEngine.open({ dataDir: dir });
+    // Two ingestions with overlapping users (0..39999 and 20000..59999) into separate day segments.
+    for (const [day, from] of [
+      [1, 0],
+      [2, 20_000],
+    ] as const) {
+      const lines: string[] = [];
+      for (let i = 0; i < 40_000; i++)
+        lines.push(
+          `{"ts":"2021-01-0${day}T00:00:${String(i % 60).padStart(2, '0')}Z","user":"user-${from + i}","bucket":"b${i % 50}"}`,
+        );
+      await engine.ingest({
+        type: 'index',
+        spec: {
+          dataSchema: {
+            dataSource: 'u',
+            timestampSpec: { column: 'ts' },
+            dimensionsSpec: { dimensions: ['bucket'] },
+            metricsSpec: [
+              { type: 'thetaSketch', name: 'theta', fieldName: 'user', size: 4096 },
+              { type: 'HLLSketchBuild', name: 'hll', fieldName: 'user' },
+            ],
+            granularitySpec: { segmentGranularity: 'day', queryGranularity: 'day' },
+          },
+          ioConfig: {
+            inputSource: { type: 'inline', data: lines.join('\n') },
+            inputFormat: { type: 'json' },
+            appendToExisting: true,
+          },
+        },
+      });
+    }
+  });
+  after(async () => {
+    await engine.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  const estimate = async (filter?: unknown) => {
+    const r = (await engine.query({
+      queryType: 'timeseries',
+      dataSource: 'u',
+      intervals: ['2021-01-01/2021-01-03'],
+      granularity: 'all',
+      filter,
+      aggregations: [
+        { type: 'thetaSketch', name: 't', fieldName: 'theta', size: 4096 },
+        { type: 'HLLSketchMerge', name: 'h', fieldName: 'hll' },
+      ],
+    })) as { result: { t: number; h: number } }[];
+    return r[0]!.result;
+  };
+
+  test('merged across segments and rolled-up rows: within 4 standard errors of the true count', async () => {
+    const { t, h } = await estimate();
+    assert.ok(Math.abs(t - N) / N < 4 / Math.sqrt(4094), `theta ${t}`);
+    assert.ok(Math.abs(h - N) / N < 4 * 0.01625, `hll ${h}`);
+    // Not exact: these are estimates, so they differ from N (with overwhelming probability).
+    assert.notEqual(t, N);
+  });
+
+  test('exact below the thresholds (theta < k, HLL <= 512)', async () => {
+    // One bucket: 800 rows per ingestion, users overlap only where from+i coincide (none: step 50).
+    const { t, h } = await estimate({ type: 'selector', dimension: 'bucket', value: 'b7' });
+    // b7 users: i % 50 == 7 in each ingestion; 800 + 800 values, overlapping where 20000+i = j.
+    const users = new Set<number>();
+    for (let i = 7; i < 40_000; i += 50) {
+      users.add(i);
+      users.add(20_000 + i);
+    }
+    assert.equal(t, users.size);
+    assert.equal(users.size > 512, true);
+    const small = await estimate({ type: 'in', dimension: 'bucket', values: ['b3'] });
+    assert.equal(small.t, users.size);
+    assert.ok(Math.abs(h - users.size) / users.size < 4 * 0.01625);
+  });
+
+  test('HLL is exact for small sets', async () => {
+    const r = (await engine.query({
+      queryType: 'timeseries',
+      dataSource: 'u',
+      intervals: ['2021-01-01/2021-01-03'],
+      granularity: 'all',
+      filter: { type: 'bound', dimension: 'bucket', lower: 'b1', upper: 'b1' },
+      aggregations: [{ type: 'HLLSketchBuild', name: 'h', fieldName: 'bucket', round: true }],
+    })) as { result: { h: bigint } }[];
+    assert.equal(r[0]!.result.h, 1n);
+  });
+});
