@@ -1,4 +1,5 @@
 export * from './avro.ts';
+export * from './catalog.ts';
 export * from './conversions.ts';
 export * from './expr.ts';
 export * from './io.ts';
@@ -6,6 +7,9 @@ export * from './json.ts';
 export * from './manifest.ts';
 export * from './metadata.ts';
 export * from './scan.ts';
+export * from './source.ts';
+export * from './table.ts';
 export * from './transforms.ts';
 export * from './types.ts';
+export * from './updates.ts';
 export * from './values.ts';

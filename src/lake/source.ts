@@ -1,0 +1,270 @@
+import * as fs from 'node:fs';
+import type { DuckDBConnection } from '@duckdb/node-api';
+import { invalidArgument, TributaryError } from '../core/index.ts';
+import { ndjsonSourceSql, rowsToTempNdjson } from './duck.ts';
+import { duckType, type IcebergType, type NestedField, quoteIdent, quoteLiteral, type Schema } from './types.ts';
+import { type Row, toInternal } from './values.ts';
+
+/** What can be written: JS rows, a file (NDJSON, CSV or Parquet) or a DuckDB query. */
+export type WriteInput =
+  | Row[]
+  | { rows: Row[] }
+  | { file: string; format?: 'ndjson' | 'csv' | 'parquet' }
+  | { sql: string };
+
+export interface ValidationPolicy {
+  /** Rows with type errors or nulls in required fields: reject the write (default) or drop those rows. */
+  onInvalid?: 'reject' | 'drop';
+  /** Columns the table does not have: ignore them (default), reject, or add them (unionByName). */
+  onUnknownColumns?: 'ignore' | 'reject' | 'add';
+}
+
+export interface Problem {
+  row: number;
+  field: string;
+  reason: string;
+}
+
+export interface PreparedSource {
+  sql: string;
+  /** The schema after unionByName additions (same object when unchanged). */
+  schema: Schema;
+  addedFields: NestedField[];
+  droppedRows: number;
+  cleanup(): void;
+}
+
+function inferJsType(v: unknown): IcebergType | undefined {
+  if (typeof v === 'boolean') return 'boolean';
+  if (typeof v === 'bigint') return 'long';
+  if (typeof v === 'number') return Number.isInteger(v) ? 'long' : 'double';
+  if (typeof v === 'string') return 'string';
+  if (v instanceof Date) return 'timestamptz';
+  if (v instanceof Uint8Array) return 'binary';
+  return undefined;
+}
+
+export function icebergTypeFromDuck(t: string): IcebergType {
+  const u = t.toUpperCase();
+  const dec = /^DECIMAL\((\d+),\s*(\d+)\)$/.exec(u);
+  if (dec) return `decimal(${dec[1]}, ${dec[2]})`;
+  const map: Record<string, IcebergType> = {
+    BOOLEAN: 'boolean',
+    TINYINT: 'int',
+    SMALLINT: 'int',
+    INTEGER: 'int',
+    BIGINT: 'long',
+    UTINYINT: 'int',
+    USMALLINT: 'int',
+    UINTEGER: 'long',
+    FLOAT: 'float',
+    DOUBLE: 'double',
+    DATE: 'date',
+    TIME: 'time',
+    TIMESTAMP: 'timestamp',
+    'TIMESTAMP WITH TIME ZONE': 'timestamptz',
+    TIMESTAMP_NS: 'timestamp_ns',
+    VARCHAR: 'string',
+    UUID: 'uuid',
+    BLOB: 'binary',
+  };
+  return map[u] ?? 'string';
+}
+
+function tooMany(problems: Problem[], total: number, what: string): TributaryError {
+  const shown = problems
+    .slice(0, 10)
+    .map((p) => `row ${p.row} field "${p.field}": ${p.reason}`)
+    .join('; ');
+  return new TributaryError(
+    'INVALID_ARGUMENT',
+    `${what}: ${total} invalid row(s) rejected: ${shown}${total > 10 ? '; ...' : ''}`,
+    {
+      field: problems[0]?.field,
+    },
+  );
+}
+
+function withNewFields(
+  schema: Schema,
+  lastColumnId: number,
+  added: { name: string; type: IcebergType }[],
+): { schema: Schema; fields: NestedField[] } {
+  let next = Math.max(lastColumnId, ...schema.fields.map((f) => f.id));
+  const fields = added.map((a) => ({ id: ++next, name: a.name, required: false, type: a.type }));
+  return { schema: { ...schema, fields: [...schema.fields, ...fields] }, fields };
+}
+
+/** Turns any write input into a DuckDB SELECT of the schema's columns, validated against the schema. */
+export async function prepareSource(
+  c: DuckDBConnection,
+  input: WriteInput,
+  schema: Schema,
+  lastColumnId: number,
+  policy: ValidationPolicy = {},
+  what = 'write',
+): Promise<PreparedSource> {
+  const onInvalid = policy.onInvalid ?? 'reject';
+  const onUnknown = policy.onUnknownColumns ?? 'ignore';
+  const rows = Array.isArray(input) ? input : 'rows' in input ? input.rows : undefined;
+  if (rows) {
+    // JS rows: validate in JS (exact), then hand DuckDB an NDJSON file of typed values
+    let target = schema;
+    let addedFields: NestedField[] = [];
+    const known = new Set(schema.fields.map((f) => f.name));
+    const unknown = new Map<string, IcebergType | undefined>();
+    rows.forEach((r, i) => {
+      if (r === null || typeof r !== 'object') throw invalidArgument(`rows[${i}]`, 'an object', r);
+      for (const [k, v] of Object.entries(r)) {
+        if (!known.has(k) && (!unknown.has(k) || unknown.get(k) === undefined))
+          unknown.set(k, v === null || v === undefined ? undefined : inferJsType(v));
+      }
+    });
+    if (unknown.size > 0) {
+      if (onUnknown === 'reject')
+        throw invalidArgument(
+          what,
+          `only the table's columns (${[...known].join(', ')})`,
+          `unknown column(s) ${[...unknown.keys()].join(', ')}`,
+        );
+      if (onUnknown === 'add') {
+        const add = [...unknown.entries()].map(([name, t]) => {
+          if (t === undefined)
+            throw invalidArgument(
+              `column ${name}`,
+              'a value whose type can be inferred (all values were null or objects)',
+            );
+          return { name, type: t };
+        });
+        const r = withNewFields(schema, lastColumnId, add);
+        target = r.schema;
+        addedFields = r.fields;
+      }
+    }
+    const problems: Problem[] = [];
+    const good: Row[] = [];
+    let bad = 0;
+    rows.forEach((r, i) => {
+      const out: Row = {};
+      let ok = true;
+      for (const f of target.fields) {
+        const conv = toInternal(f.type, r[f.name]);
+        if (!conv.ok) {
+          problems.push({ row: i, field: f.name, reason: conv.reason });
+          ok = false;
+        } else if (conv.value === null && f.required) {
+          problems.push({ row: i, field: f.name, reason: 'required field is null or missing' });
+          ok = false;
+        } else out[f.name] = conv.value;
+      }
+      if (ok) good.push(out);
+      else bad++;
+    });
+    if (bad > 0 && onInvalid === 'reject') throw tooMany(problems, bad, what);
+    const file = rowsToTempNdjson(good, target.fields);
+    return {
+      sql: ndjsonSourceSql(file, target.fields),
+      schema: target,
+      addedFields,
+      droppedRows: bad,
+      cleanup: () => fs.rmSync(file, { force: true }),
+    };
+  }
+  let relation: string;
+  if ('sql' in input) relation = `(${input.sql})`;
+  else {
+    const { file, format } = input as { file: string; format?: 'ndjson' | 'csv' | 'parquet' };
+    if (!fs.existsSync(file)) throw new TributaryError('NOT_FOUND', `${what}: input file ${file} does not exist`);
+    const fmt = format ?? (/\.parquet$/i.test(file) ? 'parquet' : /\.csv$/i.test(file) ? 'csv' : 'ndjson');
+    relation =
+      fmt === 'parquet'
+        ? `read_parquet(${quoteLiteral(file)})`
+        : fmt === 'csv'
+          ? `read_csv(${quoteLiteral(file)}, header = true, auto_detect = true)`
+          : `read_json(${quoteLiteral(file)}, format = 'newline_delimited', auto_detect = true)`;
+  }
+  const desc = await c.runAndReadAll(`DESCRIBE SELECT * FROM ${relation}`);
+  const srcCols = new Map<string, string>();
+  for (const r of desc.getRowObjectsJS() as { column_name: string; column_type: string }[])
+    srcCols.set(r.column_name, r.column_type);
+  let target = schema;
+  let addedFields: NestedField[] = [];
+  const unknown = [...srcCols.keys()].filter((k) => !schema.fields.some((f) => f.name === k));
+  if (unknown.length) {
+    if (onUnknown === 'reject')
+      throw invalidArgument(
+        what,
+        `only the table's columns (${schema.fields.map((f) => f.name).join(', ')})`,
+        `unknown column(s) ${unknown.join(', ')}`,
+      );
+    if (onUnknown === 'add') {
+      const r = withNewFields(
+        schema,
+        lastColumnId,
+        unknown.map((name) => ({ name, type: icebergTypeFromDuck(srcCols.get(name) as string) })),
+      );
+      target = r.schema;
+      addedFields = r.fields;
+    }
+  }
+  // per-column: how to cast, and what makes a row invalid
+  const sel: string[] = [];
+  const checks: { field: NestedField; cond: string; reason: string }[] = [];
+  for (const f of target.fields) {
+    const col = quoteIdent(f.name);
+    const dt = duckType(f.type);
+    const st = srcCols.get(f.name);
+    if (st === undefined) {
+      sel.push(`CAST(NULL AS ${dt}) AS ${col}`);
+      if (f.required) checks.push({ field: f, cond: 'TRUE', reason: 'required column is missing from the input' });
+      continue;
+    }
+    if (st.toUpperCase() === dt.toUpperCase()) sel.push(col);
+    else {
+      sel.push(`TRY_CAST(${col} AS ${dt}) AS ${col}`);
+      checks.push({
+        field: f,
+        cond: `${col} IS NOT NULL AND TRY_CAST(${col} AS ${dt}) IS NULL`,
+        reason: `expected ${typeof f.type === 'string' ? f.type : f.type.type}, got a value that does not convert`,
+      });
+    }
+    if (f.required) checks.push({ field: f, cond: `${col} IS NULL`, reason: 'required field is null' });
+  }
+  let where = '';
+  let dropped = 0;
+  if (checks.length) {
+    const numbered = `(SELECT *, row_number() OVER () - 1 AS __row FROM ${relation})`;
+    const anyBad = checks.map((ch) => `(${ch.cond})`).join(' OR ');
+    const cnt = await c.runAndReadAll(`SELECT count(*) FROM ${relation} WHERE ${anyBad}`);
+    const bad = Number(cnt.getRows()[0]?.[0] ?? 0);
+    if (bad > 0) {
+      if (onInvalid === 'reject') {
+        const problems: Problem[] = [];
+        for (const ch of checks) {
+          const r = await c
+            .runAndReadAll(
+              `SELECT __row, CAST(${quoteIdent(ch.field.name)} AS VARCHAR) FROM ${numbered} WHERE ${ch.cond.replaceAll('TRUE', 'TRUE')} LIMIT 5`,
+            )
+            .catch(async () => c.runAndReadAll(`SELECT __row, NULL FROM ${numbered} WHERE ${ch.cond} LIMIT 5`));
+          for (const [row, v] of r.getRows())
+            problems.push({
+              row: Number(row),
+              field: ch.field.name,
+              reason: v === null ? ch.reason : `${ch.reason} (${JSON.stringify(v)})`,
+            });
+        }
+        problems.sort((a, b) => a.row - b.row);
+        throw tooMany(problems, bad, what);
+      }
+      where = ` WHERE NOT (${anyBad})`;
+      dropped = bad;
+    }
+  }
+  return {
+    sql: `SELECT ${sel.join(', ')} FROM ${relation}${where}`,
+    schema: target,
+    addedFields,
+    droppedRows: dropped,
+    cleanup: () => {},
+  };
+}

@@ -1,0 +1,36 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { createTable, SqliteCatalog, type Table } from '../../src/lake/index.ts';
+
+export function tempDir(prefix = 'lake-'): { dir: string; cleanup(): void } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  return { dir, cleanup: () => fs.rmSync(dir, { recursive: true, force: true }) };
+}
+
+export const EVENTS_SCHEMA = {
+  fields: [
+    { id: 1, name: 'id', required: true, type: 'long' },
+    { id: 2, name: 'ts', required: false, type: 'timestamptz' },
+    { id: 3, name: 'user_id', required: false, type: 'long' },
+    { id: 4, name: 'name', required: false, type: 'string' },
+  ],
+};
+
+export async function eventsTable(
+  dir: string,
+  partition = 'day(ts), bucket(4, user_id)',
+): Promise<{ catalog: SqliteCatalog; table: Table }> {
+  const catalog = new SqliteCatalog({ warehouse: dir });
+  await catalog.createNamespace(['db']);
+  const table = await createTable(catalog, { namespace: ['db'], name: 'events' }, { schema: EVENTS_SCHEMA, partition });
+  return { catalog, table };
+}
+
+export function ids(rows: Record<string, unknown>[]): number[] {
+  return rows.map((r) => Number(r.id)).sort((a, b) => a - b);
+}
+
+export function range(a: number, b: number): number[] {
+  return Array.from({ length: b - a }, (_, i) => a + i);
+}
