@@ -10,6 +10,13 @@ export type {
   TimestampExtractor,
 } from './ops.ts';
 export { defaultPartition, murmur2 } from './partitioner.ts';
+export {
+  KafkaStreams,
+  type StreamsConfig,
+  type StreamsMetrics,
+  type StreamsState,
+  type UncaughtExceptionResponse,
+} from './runtime.ts';
 export { type Serde, Serdes } from './serdes.ts';
 export {
   type KeyValueStore,

@@ -46,6 +46,19 @@ export interface TaskOptions {
   partitionCount?: (topic: string) => number | undefined;
   /** Called after async results were forwarded outside of process(). */
   onAsyncOutput?: () => void;
+  /** Decides what happens to a record whose key or value cannot be deserialized (default: the error propagates). */
+  onDeserializationError?: (
+    error: unknown,
+    record: {
+      topic: string;
+      partition: number;
+      offset: number;
+      key: Buffer | null;
+      value: Buffer | null;
+      timestamp: number;
+      headers: RecordHeaders;
+    },
+  ) => 'continue' | 'fail';
   /** Write changelog records (default true when a store has logging). */
   changelog?: boolean;
 }
@@ -90,6 +103,7 @@ export class StreamTask implements TaskRuntime {
   private lastArrivalWall = Number.NEGATIVE_INFINITY;
   private inProcess = false;
   private closed = false;
+  private initialized = false;
 
   constructor(opts: TaskOptions) {
     this.opts = opts;
@@ -147,6 +161,12 @@ export class StreamTask implements TaskRuntime {
         }
       }
     }
+  }
+
+  /** Initializes the processors; call after restoring the stores (processors may read them in init). */
+  initialize(): void {
+    if (this.initialized) return;
+    this.initialized = true;
     for (const n of this.nodes) n.init(this);
   }
 
@@ -218,7 +238,21 @@ export class StreamTask implements TaskRuntime {
         `a source topic of task ${this.taskId} (${[...this.sources.keys()].join(', ')})`,
         topic,
       );
-    const rec = source.extract(topic, partition, key, value, timestamp, headers);
+    if (!this.initialized) this.initialize();
+    let rec: ReturnType<SourceNode['extract']>;
+    try {
+      rec = source.extract(topic, partition, key, value, timestamp, headers);
+    } catch (err) {
+      const handler = this.opts.onDeserializationError;
+      if (
+        handler !== undefined &&
+        handler(err, { topic, partition, offset, key, value, timestamp, headers }) === 'continue'
+      ) {
+        this.metrics.skippedRecords++;
+        return;
+      }
+      throw err;
+    }
     this.metrics.recordsIn++;
     this.current = { topic, partition, offset };
     this.inProcess = true;
@@ -304,6 +338,7 @@ export class StreamTask implements TaskRuntime {
 
   /** Wall-clock time passed: processing-time timers, punctuation and idle-partition detection. */
   advanceWallClock(): void {
+    if (!this.initialized) this.initialize();
     const now = this.opts.wallClock();
     this.inProcess = true;
     try {

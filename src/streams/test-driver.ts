@@ -67,6 +67,7 @@ export class TopologyTestDriver {
       ...(env === undefined ? {} : { backendFor: (spec) => env.backend(spec.name) }),
       onAsyncOutput: () => this.drainInternal(),
     });
+    this.task.initialize();
     this.internalTopics = new Set(topology.internalTopics().map((t) => `${applicationId}-${t}`));
     for (const t of this.task.inputTopics()) this.task.registerPartition(t, 0);
     for (const g of topology.globals) {

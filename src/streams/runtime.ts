@@ -1,0 +1,675 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { channel, invalidArgument, publish, TributaryError } from '../core/index.ts';
+import type { Admin, Consumer, LogClient, Producer, ProducerRecord, TopicPartition } from '../log/index.ts';
+import type { Node, OutRecord, TaskMetrics, TaskRuntime } from './node.ts';
+import type { SourceNode } from './ops.ts';
+import { type Serde, Serdes } from './serdes.ts';
+import {
+  type AnyStore,
+  KeyValueStoreImpl,
+  LmdbEnv,
+  MemoryBackend,
+  type ReadOnlyKeyValueStore,
+  type ReadOnlySessionStore,
+  type ReadOnlyWindowStore,
+  type Session,
+  SessionStoreImpl,
+  type WindowStoreEntry,
+  WindowStoreImpl,
+} from './stores.ts';
+import { changelogTopic, type EventTimeConfig, StreamTask } from './task.ts';
+import type { Topology } from './topology.ts';
+
+export type StreamsState = 'CREATED' | 'REBALANCING' | 'RUNNING' | 'PENDING_SHUTDOWN' | 'NOT_RUNNING' | 'ERROR';
+
+export interface StreamsConfig {
+  applicationId: string;
+  client: LogClient;
+  /** 'exactly_once' (default): outputs, changelogs and input offsets commit in one log transaction. */
+  processingGuarantee?: 'exactly_once' | 'at_least_once';
+  /** How often to commit (default 100 ms under exactly-once, 1000 ms under at-least-once). */
+  commitIntervalMs?: number;
+  /** Persist stores in LMDB under `<stateDir>/<applicationId>/<partition>`; without it stores live in memory and are rebuilt from changelogs at start. */
+  stateDir?: string;
+  defaultKeySerde?: Serde<unknown>;
+  defaultValueSerde?: Serde<unknown>;
+  /** Watermark mode (bounded out-of-orderness, idleness, late records); default is Kafka Streams' stream time. */
+  eventTime?: EventTimeConfig;
+  pollMs?: number;
+  maxPollRecords?: number;
+  /** Records that fail to deserialize: 'fail' (default), 'continue' (skip, counted), or send them to a dead-letter topic. */
+  deserializationErrors?: 'fail' | 'continue' | { deadLetterTopic: string };
+  /** Stable id of this instance: its transactional id is `<applicationId>-<instanceId>` (default '0'). */
+  instanceId?: string;
+  /** Partitions of repartition and changelog topics (default: the most partitions of any source topic). */
+  internalTopicPartitions?: number;
+  wallClock?: () => number;
+}
+
+export type UncaughtExceptionResponse = 'REPLACE_THREAD' | 'SHUTDOWN_CLIENT';
+
+export interface StreamsMetrics extends TaskMetrics {
+  commits: number;
+  lastCommitMs: number;
+  restoredRecords: number;
+  tasks: { taskId: string; eventTime: number; metrics: TaskMetrics; storeEntries: Record<string, number> }[];
+  /** Records not yet consumed per input partition at the last commit (end offset - position). */
+  lag: Record<string, number>;
+}
+
+const chState = channel('streams', 'state');
+const chCommit = channel('streams', 'commit');
+
+const tpKey = (topic: string, partition: number): string => `${topic}:${partition}`;
+
+/**
+ * Runs a topology on the log, as Kafka Streams' KafkaStreams: one task per partition number (task p reads
+ * partition p of every source and repartition topic; all source topics of a job are co-partitioned), one
+ * polling loop, and under exactly-once one transaction per commit interval holding the outputs, the changelog
+ * writes and the input offsets. Local LMDB state is flushed with a checkpoint of its changelog offsets after
+ * each commit, so a restart replays only the changelog tail.
+ */
+export class KafkaStreams {
+  private readonly topology: Topology;
+  private readonly config: StreamsConfig;
+  private readonly eos: boolean;
+  private readonly commitIntervalMs: number;
+  private readonly wallClock: () => number;
+  private _state: StreamsState = 'CREATED';
+  private readonly listeners: ((next: StreamsState, prev: StreamsState) => void)[] = [];
+  private exceptionHandler: (err: unknown) => UncaughtExceptionResponse = () => 'SHUTDOWN_CLIENT';
+  private admin!: Admin;
+  private producer: Producer | undefined;
+  private consumer: Consumer | undefined;
+  private globalConsumer: Consumer | undefined;
+  private tasks: StreamTask[] = [];
+  private envs: (LmdbEnv | undefined)[] = [];
+  private readonly globalStores = new Map<string, AnyStore>();
+  private readonly globalSources = new Map<string, SourceNode>();
+  private out: OutRecord[] = [];
+  private positions = new Map<string, bigint>();
+  private changelogOffsets = new Map<string, bigint>();
+  private partitionCounts = new Map<string, number>();
+  private stopping = false;
+  private loop: Promise<void> | undefined;
+  private lastCommit = 0;
+  private dirty = false;
+  private commits = 0;
+  private lastCommitMs = 0;
+  private restoredRecords = 0;
+  private lag: Record<string, number> = {};
+  /** Set when the loop stops because of an error. */
+  error: unknown;
+
+  constructor(topology: Topology, config: StreamsConfig) {
+    if (typeof config.applicationId !== 'string' || !/^[A-Za-z0-9._-]+$/.test(config.applicationId))
+      throw invalidArgument(
+        'applicationId',
+        'a non-empty name of letters, digits, ".", "_" or "-"',
+        config.applicationId,
+      );
+    if (config.client === undefined) throw invalidArgument('client', 'a LogClient (embedded or remote)');
+    this.topology = topology;
+    this.config = config;
+    this.eos = (config.processingGuarantee ?? 'exactly_once') === 'exactly_once';
+    this.commitIntervalMs = config.commitIntervalMs ?? (this.eos ? 100 : 1000);
+    this.wallClock = config.wallClock ?? Date.now;
+  }
+
+  get state(): StreamsState {
+    return this._state;
+  }
+  onStateChange(listener: (next: StreamsState, prev: StreamsState) => void): void {
+    this.listeners.push(listener);
+  }
+  setUncaughtExceptionHandler(handler: (err: unknown) => UncaughtExceptionResponse): void {
+    this.exceptionHandler = handler;
+  }
+  private setState(next: StreamsState): void {
+    const prev = this._state;
+    if (prev === next) return;
+    this._state = next;
+    publish(chState, () => ({ applicationId: this.config.applicationId, state: next, previous: prev }));
+    for (const l of this.listeners) l(next, prev);
+  }
+
+  /** Creates internal topics, restores state, and starts processing. Resolves once RUNNING. */
+  async start(): Promise<void> {
+    if (this._state !== 'CREATED')
+      throw new TributaryError('CONFLICT', `start(): the job is ${this._state}, not CREATED`);
+    this.setState('REBALANCING');
+    try {
+      await this.setup();
+    } catch (err) {
+      this.error = err;
+      this.setState('ERROR');
+      await this.shutdownClients();
+      throw err;
+    }
+    this.setState('RUNNING');
+    this.loop = this.run();
+  }
+
+  private internal(name: string): string {
+    return `${this.config.applicationId}-${name}`;
+  }
+
+  private async setup(): Promise<void> {
+    const app = this.config.applicationId;
+    const client = this.config.client;
+    this.admin = client.admin();
+    const sources = this.topology.sourceTopics();
+    let n = 0;
+    for (const t of sources) {
+      const d = await this.describe(t);
+      this.partitionCounts.set(t, d);
+      n = Math.max(n, d);
+    }
+    n = this.config.internalTopicPartitions ?? n;
+    if (n < 1) throw invalidArgument('topology', 'at least one source topic');
+    const existing = new Set(await this.admin.listTopics());
+    const ensure = async (topic: string, config?: Parameters<Admin['createTopic']>[1]['config']): Promise<void> => {
+      if (!existing.has(topic)) {
+        try {
+          await this.admin.createTopic(topic, { partitions: n, ...(config === undefined ? {} : { config }) });
+        } catch (err) {
+          if (!(err instanceof TributaryError && err.code === 'ALREADY_EXISTS')) throw err;
+        }
+      }
+      this.partitionCounts.set(topic, await this.describe(topic));
+    };
+    for (const t of this.topology.internalTopics()) await ensure(this.internal(t));
+    for (const s of this.topology.changelogStores())
+      await ensure(changelogTopic(app, s.name), { 'cleanup.policy': 'compact' });
+    for (const g of this.topology.globals) this.partitionCounts.set(g.topic, await this.describe(g.topic));
+
+    // The producer first: under exactly-once, initializing it fences a previous incarnation and aborts its
+    // open transaction, so that the changelogs read below end at a stable offset.
+    this.producer = client.producer(
+      this.eos
+        ? { transactionalId: `${app}-${this.config.instanceId ?? '0'}`, idempotent: true }
+        : { idempotent: true },
+    );
+    if (this.eos) await this.producer.beginTransaction();
+
+    await this.setupGlobals();
+    const onDeser = this.deserializationHandler();
+    for (let p = 0; p < n; p++) {
+      let env: LmdbEnv | undefined;
+      if (this.config.stateDir !== undefined) {
+        const dir = path.join(this.config.stateDir, app, String(p));
+        fs.mkdirSync(dir, { recursive: true });
+        env = new LmdbEnv(dir);
+      }
+      this.envs.push(env);
+      const task = new StreamTask({
+        applicationId: app,
+        taskId: `0_${p}`,
+        partition: p,
+        topology: this.topology,
+        eventTime: this.config.eventTime,
+        defaultKeySerde: this.config.defaultKeySerde ?? Serdes.JSON(),
+        defaultValueSerde: this.config.defaultValueSerde ?? Serdes.JSON(),
+        emit: (o) => {
+          this.out.push(o);
+          this.dirty = true;
+        },
+        wallClock: this.wallClock,
+        ...(env === undefined ? {} : { backendFor: (spec) => env.backend(spec.name) }),
+        sharedStores: this.globalStores,
+        partitionCount: (t) => this.partitionCounts.get(t),
+        ...(onDeser === undefined ? {} : { onDeserializationError: onDeser }),
+      });
+      this.tasks.push(task);
+      await this.restore(task, p, env);
+      task.initialize();
+      for (const t of task.inputTopics()) if ((this.partitionCounts.get(t) ?? 0) > p) task.registerPartition(t, p);
+    }
+    // Restoring read changelog records, not new output.
+    this.out = [];
+
+    this.consumer = client.consumer({
+      groupId: app,
+      isolation: 'read_committed',
+      autoOffsetReset: 'earliest',
+      autoCommit: false,
+      ...(this.config.maxPollRecords === undefined ? {} : { maxPollRecords: this.config.maxPollRecords }),
+    });
+    const assignment: TopicPartition[] = [];
+    for (const t of this.tasks[0]?.inputTopics() ?? [])
+      for (let p = 0; p < (this.partitionCounts.get(t) ?? 0); p++) assignment.push({ topic: t, partition: p });
+    this.consumer.assign(assignment);
+    const committed = await this.admin.fetchOffsets(app);
+    for (const c of committed) {
+      if (!assignment.some((a) => a.topic === c.topic && a.partition === c.partition)) continue;
+      this.consumer.seek({ topic: c.topic, partition: c.partition }, c.offset);
+      this.positions.set(tpKey(c.topic, c.partition), c.offset);
+    }
+    this.lastCommit = this.wallClock();
+  }
+
+  private async describe(topic: string): Promise<number> {
+    try {
+      return (await this.admin.describeTopic(topic)).partitions.length;
+    } catch (err) {
+      if (err instanceof TributaryError && err.code === 'NOT_FOUND')
+        throw new TributaryError(
+          'NOT_FOUND',
+          `topic ${JSON.stringify(topic)} read by the topology does not exist; create it first`,
+          {
+            cause: err,
+          },
+        );
+      throw err;
+    }
+  }
+
+  private deserializationHandler(): ConstructorParameters<typeof StreamTask>[0]['onDeserializationError'] {
+    const h = this.config.deserializationErrors ?? 'fail';
+    if (h === 'fail') return undefined;
+    if (h === 'continue') return () => 'continue';
+    return (error, r) => {
+      this.out.push({
+        topic: h.deadLetterTopic,
+        key: r.key,
+        value: r.value,
+        timestamp: r.timestamp,
+        headers: [
+          ...r.headers,
+          ['tributary.error', Buffer.from(error instanceof Error ? error.message : String(error))],
+          ['tributary.source', Buffer.from(`${r.topic}:${r.partition}:${r.offset}`)],
+        ],
+      });
+      return 'continue';
+    };
+  }
+
+  /** Reads a changelog partition from `from` to its end into the task's store. */
+  private async restore(task: StreamTask, p: number, env: LmdbEnv | undefined): Promise<void> {
+    const app = this.config.applicationId;
+    let checkpoint = env?.checkpoint();
+    const stores = this.topology.changelogStores();
+    if (env !== undefined && checkpoint === undefined) env.wipe();
+    const consumer = this.config.client.consumer({ isolation: 'read_committed', autoOffsetReset: 'earliest' });
+    try {
+      for (const s of stores) {
+        const topic = changelogTopic(app, s.name);
+        const desc = await this.admin.describeTopic(topic);
+        const end = desc.partitions.find((x) => x.partition === p)?.highWatermark ?? 0n;
+        const startRaw = checkpoint?.[tpKey(topic, p)];
+        const start = startRaw === undefined ? 0n : BigInt(startRaw);
+        this.changelogOffsets.set(tpKey(topic, p), end);
+        if (start >= end) continue;
+        consumer.assign([{ topic, partition: p }]);
+        consumer.seek({ topic, partition: p }, start);
+        for (let idle = 0; idle < 3; ) {
+          const recs = await consumer.poll(20);
+          if (recs.length === 0) idle++;
+          else idle = 0;
+          for (const r of recs) {
+            task.restore(s.name, r.key, r.value);
+            this.restoredRecords++;
+          }
+          const pos = consumer.position({ topic, partition: p });
+          if (pos !== undefined && pos >= end) break;
+        }
+      }
+    } finally {
+      await consumer.close();
+    }
+    if (env !== undefined) {
+      checkpoint = Object.fromEntries(
+        [...this.changelogOffsets].filter(([k]) => k.endsWith(`:${p}`)).map(([k, v]) => [k, String(v)]),
+      );
+      env.flush(checkpoint);
+    }
+  }
+
+  private async setupGlobals(): Promise<void> {
+    if (this.topology.globals.length === 0) return;
+    const runtime = {
+      taskId: 'global',
+      applicationId: this.config.applicationId,
+      partition: -1,
+      metrics: { recordsIn: 0, recordsOut: 0, droppedRecords: 0, lateRecords: 0, maxLateness: 0, skippedRecords: 0 },
+      watermarkMode: false,
+      defaultKeySerde: this.config.defaultKeySerde ?? Serdes.JSON(),
+      defaultValueSerde: this.config.defaultValueSerde ?? Serdes.JSON(),
+      store: (name: string) => this.globalStores.get(name) as AnyStore,
+      emit: () => {},
+      wallClock: this.wallClock,
+      currentRecord: () => null,
+      partitionCount: () => undefined,
+      wake: () => {},
+    } satisfies TaskRuntime;
+    const parts: TopicPartition[] = [];
+    for (const g of this.topology.globals) {
+      this.globalStores.set(g.storeName, new KeyValueStoreImpl(g.storeName, new MemoryBackend(), null));
+      const node = g.create() as SourceNode;
+      const init = (n: Node): void => {
+        n.init(runtime);
+        for (const c of n.children) init(c);
+      };
+      init(node);
+      this.globalSources.set(g.topic, node);
+      for (let p = 0; p < (this.partitionCounts.get(g.topic) ?? 0); p++) parts.push({ topic: g.topic, partition: p });
+    }
+    this.globalConsumer = this.config.client.consumer({ isolation: 'read_committed', autoOffsetReset: 'earliest' });
+    this.globalConsumer.assign(parts);
+    // Bootstrap: read every global topic to its current end before processing starts.
+    const ends = new Map<string, bigint>();
+    for (const g of this.topology.globals)
+      for (const p of (await this.admin.describeTopic(g.topic)).partitions)
+        ends.set(tpKey(g.topic, p.partition), p.highWatermark);
+    for (let idle = 0; idle < 3; ) {
+      const n = await this.pollGlobals(20);
+      idle = n === 0 ? idle + 1 : 0;
+      if (
+        [...ends].every(([k, end]) => {
+          const [t, p] = [k.slice(0, k.lastIndexOf(':')), Number(k.slice(k.lastIndexOf(':') + 1))];
+          return (this.globalConsumer?.position({ topic: t, partition: p }) ?? 0n) >= end;
+        })
+      )
+        break;
+    }
+  }
+
+  private async pollGlobals(timeoutMs: number): Promise<number> {
+    if (this.globalConsumer === undefined) return 0;
+    const recs = await this.globalConsumer.poll(timeoutMs);
+    for (const r of recs) {
+      const src = this.globalSources.get(r.topic);
+      if (src === undefined) continue;
+      src.process(src.extract(r.topic, r.partition, r.key, r.value, Number(r.timestamp), r.headers));
+    }
+    return recs.length;
+  }
+
+  private async run(): Promise<void> {
+    const pollMs = this.config.pollMs ?? 20;
+    while (!this.stopping) {
+      try {
+        const consumer = this.consumer as Consumer;
+        const recs = await consumer.poll(pollMs);
+        for (const r of recs) {
+          const task = this.tasks[r.partition];
+          if (task === undefined)
+            throw new TributaryError('INTERNAL', `no task for partition ${r.partition} of ${r.topic}`);
+          task.process(r.topic, r.partition, Number(r.offset), r.key, r.value, Number(r.timestamp), r.headers);
+          this.positions.set(tpKey(r.topic, r.partition), r.offset + 1n);
+          this.dirty = true;
+        }
+        for (const t of this.tasks) t.advanceWallClock();
+        if (this.globalConsumer !== undefined) await this.pollGlobals(0);
+        if (this.out.length > 0) await this.sendOutputs();
+        if (this.dirty && this.wallClock() - this.lastCommit >= this.commitIntervalMs) await this.commit();
+      } catch (err) {
+        if (this.stopping) break;
+        const response = this.exceptionHandler(err);
+        publish(channel('streams', 'error'), () => ({
+          applicationId: this.config.applicationId,
+          error: err,
+          response,
+        }));
+        if (response === 'REPLACE_THREAD') {
+          try {
+            await this.replaceThread();
+            continue;
+          } catch (err2) {
+            this.error = err2;
+          }
+        } else this.error = err;
+        this.setState('ERROR');
+        await this.shutdownClients();
+        return;
+      }
+    }
+  }
+
+  /** Drops uncommitted work and rebuilds tasks from the last commit (the 'replace thread' response). */
+  private async replaceThread(): Promise<void> {
+    this.setState('REBALANCING');
+    if (this.eos) await this.producer?.abortTransaction().catch(() => {});
+    await this.shutdownClients();
+    for (const t of this.tasks) t.close();
+    for (const e of this.envs) await e?.close();
+    this.tasks = [];
+    this.envs = [];
+    this.out = [];
+    this.positions.clear();
+    this.changelogOffsets.clear();
+    this.globalStores.clear();
+    this.globalSources.clear();
+    await this.setup();
+    this.setState('RUNNING');
+  }
+
+  private async sendOutputs(): Promise<void> {
+    const batch = this.out;
+    this.out = [];
+    const producer = this.producer as Producer;
+    const records: ProducerRecord[] = batch.map((o) => ({
+      topic: o.topic,
+      key: o.key,
+      value: o.value,
+      timestamp: o.timestamp,
+      headers: o.headers,
+      ...(o.partition === undefined ? {} : { partition: o.partition }),
+    }));
+    const meta = await producer.send(records);
+    for (const m of meta)
+      if (m.topic.endsWith('-changelog')) {
+        const k = tpKey(m.topic, m.partition);
+        const next = m.offset + 1n;
+        if (next > (this.changelogOffsets.get(k) ?? 0n)) this.changelogOffsets.set(k, next);
+      }
+  }
+
+  private async settleAsync(): Promise<void> {
+    while (this.tasks.some((t) => t.pendingAsync() > 0)) {
+      await new Promise((r) => setTimeout(r, 1));
+      for (const t of this.tasks) t.drainAsync();
+    }
+    for (const t of this.tasks) t.drainAsync();
+  }
+
+  /** Commits outputs, changelogs and input offsets (one transaction under exactly-once), then checkpoints LMDB. */
+  async commit(): Promise<void> {
+    const started = this.wallClock();
+    await this.settleAsync();
+    if (this.out.length > 0) await this.sendOutputs();
+    const producer = this.producer as Producer;
+    const offsets = [...this.positions].map(([k, offset]) => {
+      const i = k.lastIndexOf(':');
+      return { topic: k.slice(0, i), partition: Number(k.slice(i + 1)), offset };
+    });
+    if (this.eos) {
+      if (offsets.length > 0) await producer.sendOffsetsToTransaction(this.config.applicationId, offsets);
+      await producer.commitTransaction();
+    } else {
+      await producer.flush();
+      if (offsets.length > 0) await (this.consumer as Consumer).commit(offsets);
+    }
+    // The stores now match committed offsets: persist them with the changelog positions they reflect.
+    this.envs.forEach((env, p) => {
+      if (env === undefined) return;
+      const cp: Record<string, string> = {};
+      for (const [k, v] of this.changelogOffsets) if (k.endsWith(`:${p}`)) cp[k] = String(v);
+      env.flush(cp);
+    });
+    if (this.eos) await producer.beginTransaction();
+    this.dirty = false;
+    this.commits++;
+    this.lastCommit = this.wallClock();
+    this.lastCommitMs = this.lastCommit - started;
+    publish(chCommit, () => ({ applicationId: this.config.applicationId, offsets, durationMs: this.lastCommitMs }));
+    await this.updateLag();
+  }
+
+  private async updateLag(): Promise<void> {
+    if (this.commits % 10 !== 1) return;
+    const lag: Record<string, number> = {};
+    for (const t of this.tasks[0]?.inputTopics() ?? []) {
+      try {
+        for (const p of (await this.admin.describeTopic(t)).partitions) {
+          const k = tpKey(t, p.partition);
+          lag[k] = Number(p.highWatermark - (this.positions.get(k) ?? 0n));
+        }
+      } catch {
+        // a topic deleted under us: no lag figure
+      }
+    }
+    this.lag = lag;
+  }
+
+  /**
+   * Waits until every input partition's committed position reached the end of the topic as it was when called
+   * (for tests, benchmarks and batch-style runs).
+   */
+  async waitUntilProcessed(timeoutMs = 60_000): Promise<void> {
+    const targets = new Map<string, bigint>();
+    for (const t of this.topology.sourceTopics())
+      for (const p of (await this.admin.describeTopic(t)).partitions)
+        targets.set(tpKey(t, p.partition), p.highWatermark);
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      if (this._state === 'ERROR')
+        throw new TributaryError('UNAVAILABLE', 'the job stopped with an error', { cause: this.error });
+      const committed = new Map(
+        (await this.admin.fetchOffsets(this.config.applicationId)).map((o) => [tpKey(o.topic, o.partition), o.offset]),
+      );
+      // Repartition topics must be drained too: their end moves while upstream tasks run.
+      let done = [...targets].every(([k, end]) => (committed.get(k) ?? 0n) >= end || end === 0n);
+      if (done) {
+        for (const t of this.topology.internalTopics()) {
+          const topic = this.internal(t);
+          for (const p of (await this.admin.describeTopic(topic)).partitions)
+            if ((committed.get(tpKey(topic, p.partition)) ?? 0n) < p.highWatermark && p.highWatermark > 0n)
+              done = false;
+        }
+      }
+      if (done && this.out.length === 0 && !this.dirty) return;
+      if (Date.now() > deadline)
+        throw new TributaryError('TIMEOUT', `waitUntilProcessed: input not processed within ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+
+  private async shutdownClients(): Promise<void> {
+    await this.consumer?.close().catch(() => {});
+    await this.globalConsumer?.close().catch(() => {});
+    await this.producer?.close().catch(() => {});
+    this.consumer = undefined;
+    this.globalConsumer = undefined;
+    this.producer = undefined;
+  }
+
+  /** Commits what was processed and stops. */
+  async close(): Promise<void> {
+    if (this._state === 'NOT_RUNNING') return;
+    const wasRunning = this._state === 'RUNNING';
+    this.setState('PENDING_SHUTDOWN');
+    this.stopping = true;
+    await this.loop;
+    if (wasRunning && this.producer !== undefined) {
+      try {
+        await this.commit();
+        if (this.eos) await this.producer.abortTransaction().catch(() => {});
+      } catch (err) {
+        this.error = err;
+      }
+    }
+    await this.shutdownClients();
+    for (const t of this.tasks) t.close();
+    for (const e of this.envs) await e?.close();
+    await this.admin?.close().catch(() => {});
+    this.setState(this.error === undefined ? 'NOT_RUNNING' : 'ERROR');
+  }
+
+  metrics(): StreamsMetrics {
+    const sum: TaskMetrics = {
+      recordsIn: 0,
+      recordsOut: 0,
+      droppedRecords: 0,
+      lateRecords: 0,
+      maxLateness: 0,
+      skippedRecords: 0,
+    };
+    const tasks = this.tasks.map((t) => {
+      for (const k of Object.keys(sum) as (keyof TaskMetrics)[])
+        sum[k] = k === 'maxLateness' ? Math.max(sum[k], t.metrics[k]) : sum[k] + t.metrics[k];
+      const storeEntries: Record<string, number> = {};
+      for (const [n, s] of t.stores) storeEntries[n] = s.approximateNumEntries();
+      return { taskId: t.taskId, eventTime: t.currentTime(), metrics: { ...t.metrics }, storeEntries };
+    });
+    return {
+      ...sum,
+      commits: this.commits,
+      lastCommitMs: this.lastCommitMs,
+      restoredRecords: this.restoredRecords,
+      tasks,
+      lag: { ...this.lag },
+    };
+  }
+
+  // ---- interactive queries: a read-only view over the store in every task of this instance ----
+
+  private storesNamed(name: string): AnyStore[] {
+    const g = this.globalStores.get(name);
+    if (g !== undefined) return [g];
+    const out = this.tasks.map((t) => t.store(name));
+    if (out.length === 0)
+      throw new TributaryError('UNAVAILABLE', `store ${name} is not available: the job is ${this._state}`);
+    return out;
+  }
+  keyValueStore<K, V>(name: string): ReadOnlyKeyValueStore<K, V> {
+    const stores = this.storesNamed(name);
+    if (!stores.every((s) => s instanceof KeyValueStoreImpl))
+      throw invalidArgument('store', `a key-value store (${name} is not)`);
+    const kv = stores as KeyValueStoreImpl<K, V>[];
+    const sorted = (rows: [K, V][]) => rows.sort((a, b) => (JSON.stringify(a[0]) < JSON.stringify(b[0]) ? -1 : 1));
+    return {
+      get: (key) => {
+        for (const s of kv) {
+          const v = s.get(key);
+          if (v !== null) return v;
+        }
+        return null;
+      },
+      range: (from, to) => sorted(kv.flatMap((s) => s.range(from, to))),
+      all: () => sorted(kv.flatMap((s) => s.all())),
+      approximateNumEntries: () => kv.reduce((n, s) => n + s.approximateNumEntries(), 0),
+    };
+  }
+  windowStore<K, V>(name: string): ReadOnlyWindowStore<K, V> {
+    const stores = this.storesNamed(name);
+    if (!stores.every((s) => s instanceof WindowStoreImpl))
+      throw invalidArgument('store', `a window store (${name} is not)`);
+    const ws = stores as WindowStoreImpl<K, V>[];
+    return {
+      fetch: (key, start) => {
+        for (const s of ws) {
+          const v = s.fetch(key, start);
+          if (v !== null) return v;
+        }
+        return null;
+      },
+      fetchRange: (key, from, to) =>
+        ws.flatMap((s) => s.fetchRange(key, from, to)).sort((a: WindowStoreEntry<V>, b) => a.start - b.start),
+      all: () => ws.flatMap((s) => s.all()),
+    };
+  }
+  sessionStore<K, V>(name: string): ReadOnlySessionStore<K, V> {
+    const stores = this.storesNamed(name);
+    if (!stores.every((s) => s instanceof SessionStoreImpl))
+      throw invalidArgument('store', `a session store (${name} is not)`);
+    const ss = stores as SessionStoreImpl<K, V>[];
+    const byStart = (a: Session<K, V>, b: Session<K, V>) => a.start - b.start;
+    return {
+      findSessions: (key, e, l) => ss.flatMap((s) => s.findSessions(key, e, l)).sort(byStart),
+      fetch: (key) => ss.flatMap((s) => s.fetch(key)).sort(byStart),
+      all: () => ss.flatMap((s) => s.all()),
+    };
+  }
+}
