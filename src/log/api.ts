@@ -53,6 +53,8 @@ export interface TopicDescription {
   partitions: PartitionInfo[];
   config: Required<Pick<TopicConfig, 'cleanup.policy' | 'retention.ms' | 'retention.bytes' | 'segment.bytes'>> &
     TopicConfig;
+  /** The keys set on the topic itself (the rest of `config` are defaults): DescribeConfigs' TOPIC_CONFIG source. */
+  overrides?: TopicConfig;
 }
 
 export interface AppendResult {
@@ -183,9 +185,12 @@ export interface LogService {
   /** Appends one or more record batches v2 as produced: CRC checked, offsets assigned, idempotence enforced. */
   append(topic: string, partition: number, batches: Buffer): Promise<AppendResult>;
   read(topic: string, partition: number, fetchOffset: bigint, options: ReadOptions): Promise<ReadResult>;
-  /** Resolves when any of the partitions gets data past the given offsets, or after timeoutMs, or on abort. */
+  /**
+   * Resolves when any of the partitions gets data past the given offsets (past the last stable offset for
+   * positions with isolation read_committed), or after timeoutMs, or on abort.
+   */
   waitForData(
-    positions: { topic: string; partition: number; offset: bigint }[],
+    positions: { topic: string; partition: number; offset: bigint; isolation?: IsolationLevel }[],
     timeoutMs: number,
     signal?: AbortSignal,
   ): Promise<void>;

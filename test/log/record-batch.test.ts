@@ -53,7 +53,7 @@ test('crc32c agrees with an independent implementation at any length and alignme
   );
 });
 
-const recordArb: fc.Arbitrary<RecordToEncode> = fc.record({
+const recordArb = fc.record({
   key: fc.option(fc.uint8Array({ maxLength: 40 }).map((b) => Buffer.from(b))),
   value: fc.option(fc.uint8Array({ maxLength: 300 }).map((b) => Buffer.from(b))),
   headers: fc.array(
@@ -63,7 +63,7 @@ const recordArb: fc.Arbitrary<RecordToEncode> = fc.record({
     },
   ),
   timestamp: fc.integer({ min: 0, max: 2 ** 45 }),
-});
+}) as fc.Arbitrary<RecordToEncode>;
 
 test('encode then decode returns every field, for every codec', () => {
   fc.assert(
@@ -186,7 +186,7 @@ test('@platformatic/kafka and we read each other with every codec', () => {
     );
     const theirs = readRecordsBatch(Reader.from(ours));
     assert.equal(theirs.records.length, 2, compression);
-    assert.equal(theirs.records[1]!.value.toString(), 'two'.repeat(50));
+    assert.equal(String(theirs.records[1]!.value), 'two'.repeat(50));
 
     const produced = createRecordsBatch(
       [
