@@ -536,19 +536,22 @@ export class KafkaStreams {
     for (;;) {
       if (this._state === 'ERROR')
         throw new TributaryError('UNAVAILABLE', 'the job stopped with an error', { cause: this.error });
-      const committed = new Map(
-        (await this.admin.fetchOffsets(this.config.applicationId)).map((o) => [tpKey(o.topic, o.partition), o.offset]),
-      );
+      const consumer = this.consumer;
+      if (consumer === undefined)
+        throw new TributaryError('UNAVAILABLE', `waitUntilProcessed: the job is ${this._state}`);
+      // Positions move past transaction markers, which committed record offsets never reach.
+      const at = (topic: string, partition: number): bigint => consumer.position({ topic, partition }) ?? 0n;
+      let done = [...targets].every(([k, end]) => {
+        const i = k.lastIndexOf(':');
+        return at(k.slice(0, i), Number(k.slice(i + 1))) >= end;
+      });
       // Repartition topics must be drained too: their end moves while upstream tasks run.
-      let done = [...targets].every(([k, end]) => (committed.get(k) ?? 0n) >= end || end === 0n);
-      if (done) {
+      if (done)
         for (const t of this.topology.internalTopics()) {
           const topic = this.internal(t);
           for (const p of (await this.admin.describeTopic(topic)).partitions)
-            if ((committed.get(tpKey(topic, p.partition)) ?? 0n) < p.highWatermark && p.highWatermark > 0n)
-              done = false;
+            if (at(topic, p.partition) < p.highWatermark) done = false;
         }
-      }
       if (done && this.out.length === 0 && !this.dirty) return;
       if (Date.now() > deadline)
         throw new TributaryError('TIMEOUT', `waitUntilProcessed: input not processed within ${timeoutMs} ms`);
