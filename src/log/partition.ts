@@ -208,7 +208,10 @@ export class PartitionLog {
       recoverFrom,
     );
     if (recoverFrom < log.segments.length) {
-      for (const segment of log.segments.slice(recoverFrom)) segment.syncNow();
+      for (const segment of log.segments.slice(recoverFrom)) {
+        segment.syncNow();
+        if (segment !== log.active) segment.writeIndexes(true);
+      }
       fsyncDir(dir);
     }
     log.#flushedOffset = end;
