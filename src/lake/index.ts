@@ -6,6 +6,7 @@ export * from './io.ts';
 export * from './json.ts';
 export * from './manifest.ts';
 export * from './metadata.ts';
+export * from './rest.ts';
 export * from './scan.ts';
 export * from './source.ts';
 export * from './table.ts';

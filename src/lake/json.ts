@@ -12,8 +12,10 @@ const BIGINT_KEYS = new Set([
 /** Parses JSON, turning the integer values of snapshot-id-like keys into BigInt without precision loss. */
 export function parseJson(text: string): unknown {
   return JSON.parse(text, function reviver(this: unknown, key: string, value: unknown, context?: { source?: string }) {
-    if (BIGINT_KEYS.has(key) && typeof value === 'number' && context?.source !== undefined) {
-      return BigInt(context.source);
+    if (typeof value === 'number' && context?.source !== undefined) {
+      if (BIGINT_KEYS.has(key)) return BigInt(context.source);
+      // any other integer beyond 2^53 (e.g. in snapshot-ids arrays) keeps its exact value
+      if (!Number.isSafeInteger(value) && /^-?\d+$/.test(context.source)) return BigInt(context.source);
     }
     return value;
   } as (this: unknown, key: string, value: unknown) => unknown);
