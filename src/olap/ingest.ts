@@ -6,7 +6,7 @@ import { type AggContext, aggregateSql, rowMetricSql } from './aggregators.ts';
 import { type ColumnInfo, type ColumnKind, metricColumn } from './columns.ts';
 import { exprToSql, jodaToStrftime } from './expr.ts';
 import { filterSql } from './filters.ts';
-import type { DataSchema, IngestionSpec, InputFormat, InputSource } from './spec.ts';
+import type { AggregatorSpec, DataSchema, IngestionSpec, InputFormat, InputSource } from './spec.ts';
 import { ident, lit, num } from './sql.ts';
 import { bucketSql, nextBucket } from './time.ts';
 
@@ -17,7 +17,7 @@ export interface RowStats {
   unparseable: number;
 }
 
-/** A rolled-up batch ready to publish: the temp table `rolled` on the connection. */
+/** A rolled-up batch ready to publish: the temp table `olap_rolled` on the connection. */
 export interface BuiltBatch {
   columns: ColumnInfo[];
   stats: RowStats;
@@ -54,7 +54,7 @@ export function readerSql(files: string[], fmt: InputFormat): string {
   const list = `[${files.map(lit).join(', ')}]`;
   switch (fmt.type) {
     case 'json':
-      return `read_json(${list}, format = 'newline_delimited', union_by_name = true, ignore_errors = true, sample_size = -1)`;
+      return `read_json(${list}, format = 'newline_delimited', union_by_name = true, ignore_errors = true)`;
     case 'parquet':
       return `read_parquet(${list}, union_by_name = true)`;
     case 'csv':
@@ -120,8 +120,8 @@ function timestampSql(col: string, type: string | undefined, format: string, mis
 const TS = '__olap_ts';
 
 /**
- * Reads input into temp table `stage` (with parsed time `__olap_ts` and transforms applied), then rolls
- * it up into temp table `rolled` (`__time`, dimensions, metrics, `__olap_seg` = segment bucket start).
+ * Reads input into temp table `olap_stage` (with parsed time `__olap_ts` and transforms applied), then rolls
+ * it up into temp table `olap_rolled` (`__time`, dimensions, metrics, `__olap_seg` = segment bucket start).
  */
 export async function buildBatch(
   conn: DuckDBConnection,
@@ -130,8 +130,7 @@ export async function buildBatch(
   existing: ColumnInfo[] | undefined,
 ): Promise<BuiltBatch> {
   const ds = spec.dataSchema;
-  await conn.run(`CREATE OR REPLACE TEMP TABLE olap_raw AS SELECT * FROM ${source}`);
-  return rollupFromRaw(conn, ds, spec.inputFormat.listDelimiter, existing);
+  return rollupFromRaw(conn, ds, source, spec.inputFormat.listDelimiter, existing);
 }
 
 export async function rawColumns(conn: DuckDBConnection, table: string): Promise<Map<string, string>> {
@@ -142,10 +141,11 @@ export async function rawColumns(conn: DuckDBConnection, table: string): Promise
 export async function rollupFromRaw(
   conn: DuckDBConnection,
   ds: DataSchema,
+  source: string,
   listDelimiter: string | undefined,
   existing: ColumnInfo[] | undefined,
 ): Promise<BuiltBatch> {
-  const raw = await rawColumns(conn, 'olap_raw');
+  const raw = await rawColumns(conn, `SELECT * FROM ${source}`);
   const ts = ds.timestampSpec;
   let tsExpr = timestampSql(ts.column, raw.get(ts.column), ts.format, ts.missingValue);
   const rawResolve = (name: string) => {
@@ -165,12 +165,15 @@ export async function rollupFromRaw(
     else adds.push(`${sql} AS ${ident(t.name)}`);
   });
   const tsTime = (x: string) => `make_timestamp((${x}) * 1000)`;
+  // Read only the columns the spec can touch (JSON readers then skip the rest); discovery needs all.
+  const needed = neededColumns(ds);
+  const projection = needed ? [...raw.keys()].filter((n) => needed.has(n)).map(ident) : ['*'];
+  if (projection.length === 0) projection.push('NULL AS __olap_none');
   await conn.run(
     `CREATE OR REPLACE TEMP TABLE olap_stage AS SELECT * ${replaces.length ? `REPLACE (${replaces.join(', ')})` : ''}${
       adds.length ? `, ${adds.join(', ')}` : ''
-    }, ${tsExpr} AS ${TS} FROM olap_raw`,
+    }, ${tsExpr} AS ${TS} FROM (SELECT ${projection.join(', ')} FROM ${source})`,
   );
-  await conn.run('DROP TABLE olap_raw');
   const stage = await rawColumns(conn, 'olap_stage');
   const stageKind = (name: string): ColumnKind | undefined => {
     const t = stage.get(name);
@@ -311,4 +314,33 @@ function sqlTypeOf(kind: ColumnKind): string {
   const t = m[kind];
   if (!t) throw new TributaryError('CONFLICT', `cannot convert a column to ${kind}`);
   return t;
+}
+
+/** Every input column name the spec may read, or undefined when dimensions are discovered (all). */
+function neededColumns(ds: DataSchema): Set<string> | undefined {
+  if (ds.discovery) return undefined;
+  const out = new Set<string>([ds.timestampSpec.column, ...ds.dimensions.map((d) => d.name)]);
+  const addAgg = (m: AggregatorSpec) => {
+    if (m.fieldName) out.add(m.fieldName);
+    for (const f of m.fieldNames ?? []) out.add(f);
+    if (m.expression)
+      for (const w of m.expression.match(/[A-Za-z_$][A-Za-z0-9_$.]*|"[^"]*"/g) ?? []) out.add(w.replaceAll('"', ''));
+    if (m.filter) collectStrings(m.filter, out);
+    if (m.aggregator) addAgg(m.aggregator);
+  };
+  ds.metrics.forEach(addAgg);
+  for (const t of ds.transforms) {
+    out.add(t.name);
+    for (const w of t.expression.match(/[A-Za-z_$][A-Za-z0-9_$.]*|"[^"]*"/g) ?? []) out.add(w.replaceAll('"', ''));
+  }
+  if (ds.transformFilter !== undefined) collectStrings(ds.transformFilter, out);
+  return out;
+}
+
+function collectStrings(v: unknown, out: Set<string>): void {
+  if (typeof v === 'string') {
+    out.add(v);
+    for (const w of v.match(/[A-Za-z_$][A-Za-z0-9_$.]*|"[^"]*"/g) ?? []) out.add(w.replaceAll('"', ''));
+  } else if (Array.isArray(v)) for (const x of v) collectStrings(x, out);
+  else if (v && typeof v === 'object') for (const x of Object.values(v)) collectStrings(x, out);
 }

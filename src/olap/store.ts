@@ -124,6 +124,25 @@ export class SegmentStore {
       ...batch.columns.filter((x) => x.kind === 'string' || x.kind === 'long').map((x) => ident(x.name)),
     ].join(', ');
     const segments: SegmentInfo[] = [];
+    // One partitioned COPY writes every single-partition bucket in one pass over the batch.
+    const single = batch.buckets.filter((b) => b.rows <= options.maxRowsPerSegment);
+    const singleFiles = new Map<number, string>();
+    if (single.length > 1) {
+      const stagingDir = path.join(dir, 'segments', `staging-${randomUUID()}`);
+      const keys = single.map((b) => num(b.seg)).join(', ');
+      await c.run(
+        `COPY (SELECT * FROM olap_rolled WHERE __olap_seg IN (${keys}) ORDER BY ${order}) TO ${lit(stagingDir)} (FORMAT parquet, PARTITION_BY (__olap_seg), WRITE_PARTITION_COLUMNS false)`,
+      );
+      for (const b of single) {
+        const sub = path.join(stagingDir, `__olap_seg=${b.seg}`);
+        const parts = fs.readdirSync(sub);
+        if (parts.length !== 1) continue; // fall back to the per-bucket path below
+        const file = path.join('segments', `${randomUUID()}.parquet`);
+        fs.renameSync(path.join(sub, parts[0]!), path.join(dir, file));
+        singleFiles.set(b.seg, file);
+      }
+      fs.rmSync(stagingDir, { recursive: true, force: true });
+    }
     for (const b of batch.buckets) {
       const parts = Math.max(1, Math.ceil(b.rows / options.maxRowsPerSegment));
       const basePartition = options.append
@@ -134,11 +153,13 @@ export class SegmentStore {
         const partition = basePartition + p;
         const intervalText = formatInterval({ start: b.start, end: b.end });
         const id = `${dataSource}_${intervalText.replace('/', '_')}_${version}${partition ? `_${partition}` : ''}`;
-        const file = path.join('segments', `${randomUUID()}.parquet`);
+        const prewritten = parts === 1 ? singleFiles.get(b.seg) : undefined;
+        const file = prewritten ?? path.join('segments', `${randomUUID()}.parquet`);
         const abs = path.join(dir, file);
-        await c.run(
-          `COPY (SELECT * EXCLUDE (__olap_seg) FROM olap_rolled WHERE __olap_seg = ${num(b.seg)} ORDER BY ${order} LIMIT ${num(options.maxRowsPerSegment)} OFFSET ${num(p * options.maxRowsPerSegment)}) TO ${lit(abs)} (FORMAT parquet)`,
-        );
+        if (!prewritten)
+          await c.run(
+            `COPY (SELECT * EXCLUDE (__olap_seg) FROM olap_rolled WHERE __olap_seg = ${num(b.seg)} ORDER BY ${order} LIMIT ${num(options.maxRowsPerSegment)} OFFSET ${num(p * options.maxRowsPerSegment)}) TO ${lit(abs)} (FORMAT parquet)`,
+          );
         const rows = Math.min(options.maxRowsPerSegment, b.rows - p * options.maxRowsPerSegment);
         segments.push({
           id,
