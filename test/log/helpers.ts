@@ -66,10 +66,12 @@ export async function readAll(
       isolation: options.isolation ?? 'read_uncommitted',
     });
     if (r.records.length === 0) return rows;
+    // as Kafka's consumer: an aborted transaction applies from its first offset until its ABORT marker
     const aborted = new Set<bigint>();
-    const abortedTxns = [...r.abortedTransactions];
+    const pending = [...r.abortedTransactions].sort((x, y) => (x.firstOffset < y.firstOffset ? -1 : 1));
     for (const b of decodeRecordBatches(r.records)) {
-      for (const t of abortedTxns) if (t.firstOffset <= b.baseOffset) aborted.add(t.producerId);
+      const lastOffset = b.baseOffset + BigInt(b.lastOffsetDelta);
+      while (pending.length > 0 && pending[0]!.firstOffset <= lastOffset) aborted.add(pending.shift()!.producerId);
       if (b.isControl) {
         aborted.delete(b.producerId);
       } else if (!(b.isTransactional && aborted.has(b.producerId))) {
