@@ -505,8 +505,12 @@ function emitStruct(ctx: Ctx, s: StructSpec): void {
       L.push(`${indent}let tags = 0;`);
       for (const f of tagged) {
         const local = `t_${f.jsName}`;
+        // an unset tagged struct is not written (Kafka writes it only when it differs from the default)
+        const isStruct = elementType(f.type) === null && structName(f.type) !== null;
         L.push(
-          `${indent}const ${local} = x.${f.jsName} === undefined ? ${defaultExpr(spec, f, outer)} : x.${f.jsName};`,
+          isStruct
+            ? `${indent}const ${local} = x.${f.jsName} === undefined ? null : x.${f.jsName};`
+            : `${indent}const ${local} = x.${f.jsName} === undefined ? ${defaultExpr(spec, f, outer)} : x.${f.jsName};`,
         );
         const tc = cond(f.taggedVersions, outer);
         L.push(

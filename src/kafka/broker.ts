@@ -416,18 +416,7 @@ class Broker implements KafkaBroker {
     while (result.bytes < Math.max(1, req.minBytes) && !signal.aborted) {
       const remaining = deadline - Date.now();
       if (remaining <= 0) break;
-      const positions: { topic: string; partition: number; offset: bigint }[] = [];
-      for (const t of result.response.responses) {
-        for (const p of t.partitions) {
-          if (p.errorCode !== 0) continue;
-          const asked = result.offsets.get(`${t.topic}\u0000${p.partitionIndex}`) ?? 0n;
-          positions.push({
-            topic: t.topic!,
-            partition: p.partitionIndex,
-            offset: p.highWatermark > asked ? p.highWatermark : asked,
-          });
-        }
-      }
+      const positions = result.positions;
       if (positions.length === 0) {
         await sleep(remaining, signal);
         break;
@@ -446,16 +435,21 @@ class Broker implements KafkaBroker {
     req: G.FetchRequest,
     isolation: IsolationLevel,
     maxBytes: number,
-  ): Promise<{ response: G.FetchResponse; bytes: number; offsets: Map<string, bigint> }> {
+  ): Promise<{
+    response: G.FetchResponse;
+    bytes: number;
+    /** Where to wait for more data: past the high watermark or the fetch offset, whichever is later. */
+    positions: { topic: string; partition: number; offset: bigint }[];
+  }> {
     let bytes = 0;
-    const offsets = new Map<string, bigint>();
+    const positions: { topic: string; partition: number; offset: bigint }[] = [];
     const responses: G.FetchResponseFetchableTopicResponse[] = [];
     for (const t of req.topics) {
-      const topic = t.topic ?? '';
+      const topic = this.resolveFetchTopic(t.topic ?? '');
       const partitions: G.FetchResponsePartitionData[] = [];
-      responses.push({ topic, partitions });
+      // the response echoes the name as sent (see resolveFetchTopic)
+      responses.push({ topic: t.topic ?? '', partitions });
       for (const p of t.partitions) {
-        offsets.set(`${topic}\u0000${p.partition}`, p.fetchOffset);
         const out: G.FetchResponsePartitionData = {
           partitionIndex: p.partition,
           errorCode: 0,
@@ -485,6 +479,11 @@ class Broker implements KafkaBroker {
         out.lastStableOffset = r.lastStableOffset;
         out.logStartOffset = r.logStartOffset;
         out.records = r.records;
+        positions.push({
+          topic,
+          partition: p.partition,
+          offset: r.highWatermark > p.fetchOffset ? r.highWatermark : p.fetchOffset,
+        });
         if (isolation === 'read_committed') {
           out.abortedTransactions = r.abortedTransactions.map((a) => ({
             producerId: a.producerId,
@@ -494,7 +493,16 @@ class Broker implements KafkaBroker {
         bytes += r.records.length;
       }
     }
-    return { response: { throttleTimeMs: 0, errorCode: 0, sessionId: 0, responses }, bytes, offsets };
+    return { response: { throttleTimeMs: 0, errorCode: 0, sessionId: 0, responses }, bytes, positions };
+  }
+
+  /**
+   * @platformatic/kafka 1.x sends the topic id (as a UUID string) in Fetch v12's topic name field and
+   * matches the response by it, so a name that is no topic but is a topic id means that topic.
+   */
+  private resolveFetchTopic(name: string): string {
+    if (name.length !== 36 || this.log.describeTopic(name) !== undefined) return name;
+    return this.log.listTopics({ includeInternal: true }).find((d) => d.topicId === name)?.name ?? name;
   }
 
   private async listOffsets(ctx: RequestContext, req: G.ListOffsetsRequest): Promise<G.ListOffsetsResponse> {

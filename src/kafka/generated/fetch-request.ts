@@ -78,7 +78,7 @@ export function writeFetchRequest(w: Writer, v: number, x: FetchRequest): void {
     const t_clusterId = x.clusterId === undefined ? null : x.clusterId;
     const has_clusterId = (v >= 12) && t_clusterId !== null;
     if (has_clusterId) tags++;
-    const t_replicaState = x.replicaState === undefined ? defaultFetchRequestReplicaState() : x.replicaState;
+    const t_replicaState = x.replicaState === undefined ? null : x.replicaState;
     const has_replicaState = (v >= 15) && t_replicaState !== null;
     if (has_replicaState) tags++;
     w.uvarint(tags);

@@ -251,13 +251,13 @@ export function writeFetchResponsePartitionData(w: Writer, v: number, x: FetchRe
   w.nullableBytes(x.records, flex, true, "PartitionData.records");
   if (flex) {
     let tags = 0;
-    const t_divergingEpoch = x.divergingEpoch === undefined ? defaultFetchResponseEpochEndOffset() : x.divergingEpoch;
+    const t_divergingEpoch = x.divergingEpoch === undefined ? null : x.divergingEpoch;
     const has_divergingEpoch = (v >= 12) && t_divergingEpoch !== null;
     if (has_divergingEpoch) tags++;
-    const t_currentLeader = x.currentLeader === undefined ? defaultFetchResponseLeaderIdAndEpoch() : x.currentLeader;
+    const t_currentLeader = x.currentLeader === undefined ? null : x.currentLeader;
     const has_currentLeader = (v >= 12) && t_currentLeader !== null;
     if (has_currentLeader) tags++;
-    const t_snapshotId = x.snapshotId === undefined ? defaultFetchResponseSnapshotId() : x.snapshotId;
+    const t_snapshotId = x.snapshotId === undefined ? null : x.snapshotId;
     const has_snapshotId = (v >= 12) && t_snapshotId !== null;
     if (has_snapshotId) tags++;
     w.uvarint(tags);

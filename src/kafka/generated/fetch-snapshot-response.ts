@@ -176,7 +176,7 @@ export function writeFetchSnapshotResponsePartitionSnapshot(w: Writer, v: number
   w.int64(x.position);
   w.bytes(x.unalignedRecords, true, "PartitionSnapshot.unalignedRecords");
   let tags = 0;
-  const t_currentLeader = x.currentLeader === undefined ? defaultFetchSnapshotResponseLeaderIdAndEpoch() : x.currentLeader;
+  const t_currentLeader = x.currentLeader === undefined ? null : x.currentLeader;
   const has_currentLeader = t_currentLeader !== null;
   if (has_currentLeader) tags++;
   w.uvarint(tags);

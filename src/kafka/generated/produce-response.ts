@@ -206,7 +206,7 @@ export function writeProduceResponsePartitionProduceResponse(w: Writer, v: numbe
   }
   if (flex) {
     let tags = 0;
-    const t_currentLeader = x.currentLeader === undefined ? defaultProduceResponseLeaderIdAndEpoch() : x.currentLeader;
+    const t_currentLeader = x.currentLeader === undefined ? null : x.currentLeader;
     const has_currentLeader = (v >= 10) && t_currentLeader !== null;
     if (has_currentLeader) tags++;
     w.uvarint(tags);

@@ -19,7 +19,7 @@ export function writeUpdateRaftVoterResponse(w: Writer, v: number, x: UpdateRaft
   w.int32(x.throttleTimeMs);
   w.int16(x.errorCode);
   let tags = 0;
-  const t_currentLeader = x.currentLeader === undefined ? defaultUpdateRaftVoterResponseCurrentLeader() : x.currentLeader;
+  const t_currentLeader = x.currentLeader === undefined ? null : x.currentLeader;
   const has_currentLeader = t_currentLeader !== null;
   if (has_currentLeader) tags++;
   w.uvarint(tags);
