@@ -32,7 +32,13 @@ const impls: Impl[] = [
     async setup() {
       const tmp = tempDir();
       const catalog = new SqliteCatalog({ warehouse: tmp.dir });
-      return { catalog, teardown: async () => (await catalog.close(), tmp.cleanup()) };
+      return {
+        catalog,
+        teardown: async () => {
+          await catalog.close();
+          tmp.cleanup();
+        },
+      };
     },
   },
   {
