@@ -482,7 +482,7 @@ class Broker implements KafkaBroker {
         positions.push({
           topic,
           partition: p.partition,
-          offset: r.highWatermark > p.fetchOffset ? r.highWatermark : p.fetchOffset,
+          offset: maxOffset(r.highWatermark, p.fetchOffset),
         });
         if (isolation === 'read_committed') {
           out.abortedTransactions = r.abortedTransactions.map((a) => ({
@@ -1104,6 +1104,10 @@ function configEntries(
   return Object.entries(config)
     .filter(([, value]) => value !== undefined)
     .map(([name, value]) => ({ name, value: String(value), readOnly: false, isSensitive: false, configSource: 1 }));
+}
+
+function maxOffset(a: bigint, b: bigint): bigint {
+  return a > b ? a : b;
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

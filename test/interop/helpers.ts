@@ -6,8 +6,7 @@ import path from 'node:path';
 import type { BrokerLogger, KafkaBroker, KafkaBrokerOptions } from '../../src/kafka/index.ts';
 import { startKafkaBroker } from '../../src/kafka/index.ts';
 import type { LogService } from '../../src/log/index.ts';
-import * as logModule from '../../src/log/index.ts';
-import { fakeLog } from '../kafka/fake-log.ts';
+import { openLog } from '../../src/log/index.ts';
 
 export interface TestBroker {
   broker: KafkaBroker;
@@ -19,13 +18,8 @@ export interface TestBroker {
 
 export const quietLogger: BrokerLogger = { info() {}, warn() {}, error() {} };
 
-type OpenLog = (options: { dataDir: string }) => Promise<LogService>;
-
-/** The embedded log (`openLog`) when src/log provides it. */
-export async function openTestLog(dataDir: string): Promise<LogService> {
-  const open = (logModule as unknown as { openLog?: OpenLog }).openLog;
-  if (open !== undefined) return open({ dataDir });
-  return fakeLog(dataDir);
+export function openTestLog(dataDir: string): Promise<LogService> {
+  return openLog({ dataDir });
 }
 
 export async function startTestBroker(options: Partial<KafkaBrokerOptions> = {}): Promise<TestBroker> {

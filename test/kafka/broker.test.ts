@@ -1,11 +1,13 @@
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { after, before, test } from 'node:test';
 import fc from 'fast-check';
 import type { BrokerLogger, KafkaBroker } from '../../src/kafka/index.ts';
 import { startKafkaBroker } from '../../src/kafka/index.ts';
 import type { LogService } from '../../src/log/index.ts';
-import { decodeRecordBatches, encodeRecordBatch } from '../../src/log/index.ts';
-import { fakeLog } from './fake-log.ts';
+import { decodeRecordBatches, encodeRecordBatch, openLog } from '../../src/log/index.ts';
 import { RawClient } from './raw-client.ts';
 
 const warnings: string[] = [];
@@ -21,9 +23,10 @@ const logger: BrokerLogger = {
 
 let log: LogService;
 let broker: KafkaBroker;
+const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'kafka-broker-test-'));
 
 before(async () => {
-  log = fakeLog();
+  log = await openLog({ dataDir });
   broker = await startKafkaBroker({
     log,
     port: 0,
@@ -35,6 +38,8 @@ before(async () => {
 
 after(async () => {
   await broker.close();
+  await log.close();
+  fs.rmSync(dataDir, { recursive: true, force: true });
 });
 
 interface ApiVersionsBody {
