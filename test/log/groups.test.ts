@@ -348,3 +348,74 @@ describe('GroupCoordinator offsets', () => {
     await assert.rejects(coord.commitOffsets('g', -1, '', [{ topic: 't', partition: -1, offset: 1n }]), /partition/);
   });
 });
+
+describe('GroupCoordinator invariants', () => {
+  it('after any sequence of joins, leaves and expiries, a full rejoin yields one consistent generation', async () => {
+    const fc = (await import('fast-check')).default;
+    const op = fc.oneof(
+      fc.constant({ kind: 'join' as const, who: 0 }),
+      fc.record({ kind: fc.constant('leave' as const), who: fc.nat(5) }),
+      fc.record({ kind: fc.constant('expire' as const), who: fc.nat(5) }),
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.array(op, { minLength: 1, maxLength: 12 }), async (ops) => {
+        await coord.close();
+        fs.rmSync(dir, { recursive: true, force: true });
+        fs.mkdirSync(dir);
+        coord = open();
+        const opts = { sessionTimeoutMs: 1_000, rebalanceTimeoutMs: 1_000 };
+        let members: string[] = [];
+        let gen = 0;
+        /** Every known member rejoins; resolves with the results once the generation completes. */
+        const rejoinAll = async (extra: Promise<JoinGroupResult>[] = []) => {
+          const joins = [...members.map((memberId) => coord.joinGroup(request({ ...opts, memberId }))), ...extra];
+          return Promise.all(joins);
+        };
+        for (const o of ops) {
+          if (o.kind === 'join') {
+            const results = await rejoinAll([coord.joinGroup(request(opts))]);
+            members = results.map((r) => r.memberId);
+          } else if (members.length > 0) {
+            const victim = members[o.who % members.length]!;
+            members = members.filter((m) => m !== victim);
+            if (o.kind === 'leave') {
+              await coord.leaveGroup('g', victim);
+            } else {
+              // Everyone else heartbeats; the victim stays silent past its session.
+              clock += 600;
+              for (const m of members) await coord.heartbeat('g', gen, m);
+              clock += 600;
+              coord.tick();
+              assert.equal(coord.describeGroup('g').members.length, members.length, 'the victim expired');
+            }
+            if (members.length > 0) members = (await rejoinAll()).map((r) => r.memberId);
+          }
+          if (members.length === 0) continue;
+          const results = await rejoinAll();
+          const gens = new Set(results.map((r) => r.generationId));
+          assert.equal(gens.size, 1, 'one generation');
+          const leaders = new Set(results.map((r) => r.leader));
+          assert.equal(leaders.size, 1, 'one leader');
+          const leader = [...leaders][0]!;
+          assert.ok(members.includes(leader), 'the leader is a member');
+          const leaderResult = results.find((r) => r.memberId === leader)!;
+          assert.deepEqual(leaderResult.members.map((m) => m.memberId).sort(), [...members].sort());
+          gen = [...gens][0]!;
+          const syncs = await Promise.all(
+            members.map((m) =>
+              coord.syncGroup(
+                'g',
+                gen,
+                m,
+                m === leader ? members.map((id) => ({ memberId: id, assignment: Buffer.from(id) })) : [],
+              ),
+            ),
+          );
+          syncs.forEach((s, i) => assert.equal(s.assignment.toString(), members[i]));
+          assert.equal(coord.describeGroup('g').state, 'Stable');
+        }
+      }),
+      { numRuns: 40 },
+    );
+  });
+});
