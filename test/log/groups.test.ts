@@ -411,7 +411,7 @@ describe('GroupCoordinator invariants', () => {
               ),
             ),
           );
-          syncs.forEach((s, i) => assert.equal(s.assignment.toString(), members[i]));
+          for (const [i, s] of syncs.entries()) assert.equal(s.assignment.toString(), members[i]);
           assert.equal(coord.describeGroup('g').state, 'Stable');
         }
       }),
