@@ -54,13 +54,13 @@ const jsonSerde = nullSafe<unknown>(
 const int64Serde = nullSafe<number>(
   (v) => {
     if (!Number.isSafeInteger(v)) throw invalidArgument('value', 'a safe integer for the Long serde', v);
-    const b = Buffer.alloc(8);
-    b.writeBigInt64BE(BigInt(v));
+    const b = Buffer.allocUnsafe(8);
+    writeLong(b, v, 0);
     return b;
   },
   (b) => {
     if (b.length !== 8) throw new Error(`expected 8 bytes, got ${b.length}`);
-    return Number(b.readBigInt64BE());
+    return readLong(b, 0);
   },
   'Long',
 );
@@ -75,6 +75,21 @@ const doubleSerde = nullSafe<number>(
   'Double',
 );
 
+const TWO32 = 2 ** 32;
+/** An 8-byte big-endian long; two 32-bit writes avoid BigInt for the common non-negative case. */
+function writeLong(out: Buffer, v: number, at: number): void {
+  if (v >= 0 && v < Number.MAX_SAFE_INTEGER) {
+    out.writeUInt32BE(Math.floor(v / TWO32), at);
+    out.writeUInt32BE(v % TWO32, at + 4);
+  } else out.writeBigInt64BE(BigInt(v), at);
+}
+
+function readLong(b: Buffer, at: number): number {
+  const hi = b.readInt32BE(at);
+  if (hi >= 0 && hi < 0x200000) return hi * TWO32 + b.readUInt32BE(at + 4);
+  return Number(b.readBigInt64BE(at));
+}
+
 /** Windowed key bytes: inner key bytes, then window start and end as 8-byte big-endian ints. */
 function windowedSerde<K>(inner: Serde<K>): Serde<Windowed<K>> {
   return {
@@ -83,8 +98,8 @@ function windowedSerde<K>(inner: Serde<K>): Serde<Windowed<K>> {
       const k = inner.serialize(topic, value.key) ?? Buffer.alloc(0);
       const out = Buffer.alloc(k.length + 16);
       k.copy(out, 0);
-      out.writeBigInt64BE(BigInt(value.window.start), k.length);
-      out.writeBigInt64BE(BigInt(value.window.end), k.length + 8);
+      writeLong(out, value.window.start, k.length);
+      writeLong(out, value.window.end, k.length + 8);
       return out;
     },
     deserialize(topic, data) {
@@ -95,7 +110,7 @@ function windowedSerde<K>(inner: Serde<K>): Serde<Windowed<K>> {
       const key = inner.deserialize(topic, data.subarray(0, n)) as K;
       return {
         key,
-        window: { start: Number(data.readBigInt64BE(n)), end: Number(data.readBigInt64BE(n + 8)) },
+        window: { start: readLong(data, n), end: readLong(data, n + 8) },
       };
     },
   };

@@ -35,11 +35,12 @@ export function compareKeys(a: StoreKey, b: StoreKey): number {
   return a.length - b.length;
 }
 
-const encodeRest = (key: StoreKey): string => (key.length === 2 ? String(key[1]) : JSON.stringify(key.slice(1)));
+const encodeRest = (key: StoreKey): string | number =>
+  key.length === 1 ? '' : key.length === 2 ? (key[1] as string | number) : JSON.stringify(key.slice(1));
 
 export class MemoryBackend implements Backend {
   // Grouped by the first key component so that per-key range scans (windows, sessions) stay small.
-  private readonly groups = new Map<string | number, Map<string, [StoreKey, unknown]>>();
+  private readonly groups = new Map<string | number, Map<string | number, [StoreKey, unknown]>>();
   private size = 0;
 
   get(key: StoreKey): unknown {
@@ -66,7 +67,7 @@ export class MemoryBackend implements Backend {
   }
   range(from: StoreKey, to: StoreKey): [StoreKey, unknown][] {
     const out: [StoreKey, unknown][] = [];
-    const scan = (g: Map<string, [StoreKey, unknown]>): void => {
+    const scan = (g: Map<string | number, [StoreKey, unknown]>): void => {
       for (const e of g.values()) if (compareKeys(e[0], from) >= 0 && compareKeys(e[0], to) < 0) out.push(e);
     };
     if (from.length > 0 && from[0] === to[0]) {
@@ -203,7 +204,16 @@ export interface StoreSpec {
   global?: boolean;
 }
 
-export const encodeKey = (key: unknown): string => JSON.stringify(key) ?? 'null';
+// The last key encoded: an aggregation reads then writes the same key, so this halves JSON.stringify calls.
+let lastKey: unknown;
+let lastEncoded = 'null';
+export const encodeKey = (key: unknown): string => {
+  if (key === lastKey && typeof key === 'string') return lastEncoded;
+  const e = JSON.stringify(key) ?? 'null';
+  lastKey = key;
+  lastEncoded = e;
+  return e;
+};
 const decodeKey = <K>(s: string | number): K => JSON.parse(String(s)) as K;
 
 abstract class BaseStore {

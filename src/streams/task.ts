@@ -103,6 +103,7 @@ export class StreamTask implements TaskRuntime {
   private lastArrivalWall = Number.NEGATIVE_INFINITY;
   private inProcess = false;
   private closed = false;
+  private readonly changelog = new Map<string, Map<string | number, [StoreKey, unknown]>>();
   private initialized = false;
 
   constructor(opts: TaskOptions) {
@@ -204,14 +205,32 @@ export class StreamTask implements TaskRuntime {
   }
 
   private logChange(store: string, key: StoreKey, value: unknown): void {
-    this.opts.emit({
-      topic: changelogTopic(this.applicationId, store),
-      key: Buffer.from(JSON.stringify(key)),
-      value: value === null ? null : Buffer.from(JSON.stringify(value)),
-      timestamp: Number.isFinite(this.time) ? this.time : 0,
-      headers: [],
-      partition: this.partition,
-    });
+    // Changes are deduplicated per key until the next commit (Kafka Streams' record cache does the same):
+    // restoring needs only the latest value of each key.
+    let m = this.changelog.get(store);
+    if (m === undefined) {
+      m = new Map();
+      this.changelog.set(store, m);
+    }
+    // Key parts are numbers or JSON strings (which escape control characters), so the join is unambiguous.
+    m.set(key.length === 1 ? (key[0] as string) : key.join('\u0000'), [key, value]);
+  }
+
+  /** Emits the buffered changelog records (called at commit, before outputs are flushed). */
+  flushChangelog(): void {
+    if (this.changelog.size === 0) return;
+    const ts = Number.isFinite(this.time) ? this.time : 0;
+    for (const [store, m] of this.changelog)
+      for (const [key, value] of m.values())
+        this.opts.emit({
+          topic: changelogTopic(this.applicationId, store),
+          key: Buffer.from(JSON.stringify(key)),
+          value: value === null ? null : Buffer.from(JSON.stringify(value)),
+          timestamp: ts,
+          headers: [],
+          partition: this.partition,
+        });
+    this.changelog.clear();
   }
 
   /** Applies one changelog record to a store while restoring. */

@@ -147,15 +147,18 @@ export class TopologyTestDriver {
 
   /** @internal */
   take(topic: string, n: number): OutRecord[] {
+    this.task.flushChangelog();
     const list = this.outputs.get(topic) ?? [];
     return list.splice(0, n);
   }
   /** @internal */
   queued(topic: string): number {
+    this.task.flushChangelog();
     return this.outputs.get(topic)?.length ?? 0;
   }
   /** Topics that received output so far (including changelog topics). */
   producedTopicNames(): string[] {
+    this.task.flushChangelog();
     return [...this.outputs.keys()];
   }
 
