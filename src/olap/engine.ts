@@ -4,11 +4,13 @@ import os from 'node:os';
 import path from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { isTributaryError, notFound, TributaryError } from '../core/index.ts';
+import type { LogClient } from '../log/index.ts';
 import { translateSql } from './druidsql.ts';
 import { buildBatch, type RowStats, readerSql, resolveLocalFiles } from './ingest.ts';
 import { dataSourcesOf, runNative } from './query.ts';
 import { type IngestionSpec, parseIngestionSpec } from './spec.ts';
 import { type SegmentInfo, SegmentStore } from './store.ts';
+import { KafkaSupervisor } from './stream.ts';
 
 export interface OlapEngineOptions {
   dataDir: string;
@@ -18,6 +20,8 @@ export interface OlapEngineOptions {
   threads?: number;
   /** Max cached query results. */
   cacheEntries?: number;
+  /** The log client Kafka supervisors read through (embedded log or a remote Kafka). */
+  logClient?: LogClient;
 }
 
 export type TaskStatusCode = 'RUNNING' | 'SUCCESS' | 'FAILED';
@@ -49,6 +53,7 @@ export class OlapEngine {
   readonly tasks = new Map<string, TaskState>();
   private readonly running = new Map<string, DuckDBConnection>();
   private readonly cache = new Map<string, { generations: string; result: unknown[] }>();
+  readonly supervisors = new Map<string, KafkaSupervisor>();
 
   private constructor(store: SegmentStore, options: OlapEngineOptions) {
     this.store = store;
@@ -57,10 +62,118 @@ export class OlapEngine {
 
   static async open(options: OlapEngineOptions): Promise<OlapEngine> {
     const store = await SegmentStore.open(options.dataDir, options.threads ? { threads: options.threads } : {});
-    return new OlapEngine(store, options);
+    const engine = new OlapEngine(store, options);
+    // Supervisors that were running keep running after a restart, from their committed offsets.
+    const file = engine.supervisorsFile();
+    if (fs.existsSync(file) && options.logClient) {
+      const saved = JSON.parse(fs.readFileSync(file, 'utf8')) as { spec: unknown; suspended: boolean }[];
+      for (const s of saved) {
+        const sup = engine.createSupervisor(s.spec);
+        if (!s.suspended)
+          await sup.start().catch((err: unknown) => {
+            sup.stats.lastError = (err as Error).message;
+          });
+      }
+    }
+    return engine;
+  }
+
+  private supervisorsFile(): string {
+    return path.join(this.options.dataDir, 'olap', 'supervisors.json');
+  }
+
+  private saveSupervisors(): void {
+    const list = [...this.supervisors.values()].map((s) => ({ spec: s.rawSpec, suspended: s.state !== 'RUNNING' }));
+    const file = this.supervisorsFile();
+    fs.writeFileSync(`${file}.tmp`, JSON.stringify(list));
+    fs.renameSync(`${file}.tmp`, file);
+  }
+
+  private createSupervisor(body: unknown): KafkaSupervisor {
+    const spec = parseIngestionSpec(body);
+    if (spec.type !== 'kafka')
+      throw new TributaryError(
+        'INVALID_ARGUMENT',
+        `type: expected kafka for a supervisor, got ${JSON.stringify(spec.type)}`,
+        { field: 'type' },
+      );
+    if (!this.options.logClient)
+      throw new TributaryError('UNAVAILABLE', 'streaming ingestion needs a log client; none is configured', {
+        retriable: false,
+      });
+    const sup = new KafkaSupervisor(this.store, this.options.logClient, spec, body, () =>
+      this.invalidate(spec.dataSchema.dataSource),
+    );
+    this.supervisors.set(sup.id, sup);
+    return sup;
+  }
+
+  /** Creates or replaces a Kafka supervisor and starts it (unless the spec says suspended). */
+  async submitSupervisor(body: unknown): Promise<string> {
+    const spec = parseIngestionSpec(body);
+    const old = this.supervisors.get(spec.dataSchema.dataSource);
+    if (old) {
+      await old.stop();
+      old.dispose();
+      this.supervisors.delete(old.id);
+    }
+    const sup = this.createSupervisor(body);
+    if ((body as { suspended?: unknown }).suspended !== true) await sup.start();
+    this.saveSupervisors();
+    return sup.id;
+  }
+
+  supervisor(id: string): KafkaSupervisor {
+    const s = this.supervisors.get(id);
+    if (!s) throw notFound(`supervisor ${id}`);
+    return s;
+  }
+
+  async suspendSupervisor(id: string): Promise<void> {
+    await this.supervisor(id).stop();
+    this.saveSupervisors();
+  }
+
+  async resumeSupervisor(id: string): Promise<void> {
+    await this.supervisor(id).start();
+    this.saveSupervisors();
+  }
+
+  /** Forgets committed offsets: the supervisor restarts from useEarliestOffset's end of the topic. */
+  async resetSupervisor(id: string): Promise<void> {
+    const s = this.supervisor(id);
+    const running = s.state === 'RUNNING';
+    await s.stop(false);
+    await this.store.serialize(async () => {
+      const meta = this.store.datasources.get(id);
+      if (meta?.streamOffsets) {
+        delete meta.streamOffsets;
+        const metaFile = path.join(this.store.dsDir(id), 'datasource.json');
+        if (fs.existsSync(metaFile)) {
+          const onDisk = JSON.parse(fs.readFileSync(metaFile, 'utf8'));
+          delete onDisk.streamOffsets;
+          fs.writeFileSync(`${metaFile}.tmp`, JSON.stringify(onDisk, null, 1));
+          fs.renameSync(`${metaFile}.tmp`, metaFile);
+        }
+      }
+    });
+    if (running) await s.start();
+  }
+
+  async terminateSupervisor(id: string): Promise<void> {
+    const s = this.supervisor(id);
+    await s.stop();
+    s.state = 'STOPPED';
+    s.dispose();
+    this.supervisors.delete(id);
+    this.saveSupervisors();
   }
 
   async close(): Promise<void> {
+    for (const s of this.supervisors.values()) {
+      await s.stop().catch(() => undefined);
+      s.dispose();
+    }
     await Promise.allSettled([...this.tasks.values()].map((t) => t.done));
     this.store.instance.closeSync();
   }
@@ -161,7 +274,7 @@ export class OlapEngine {
     return t;
   }
 
-  private invalidate(ds: string): void {
+  invalidate(ds: string): void {
     for (const [k, v] of this.cache) if (v.generations.includes(JSON.stringify(ds))) this.cache.delete(k);
   }
 

@@ -234,8 +234,68 @@ export async function druidRoutes(app: FastifyInstance, opts: DruidRoutesOptions
       [...engine.tasks.keys()].map((id) => statusOf(id)),
     ),
   );
-  app.get('/druid/indexer/v1/supervisor', async (_req, reply) => sendJson(reply, []));
-  app.post('/druid/indexer/v1/supervisor', async () => {
-    throw new TributaryError('UNSUPPORTED', 'streaming ingestion (Kafka supervisors) is not available yet');
+  app.post('/druid/indexer/v1/supervisor', async (req, reply) =>
+    sendJson(reply, { id: await engine.submitSupervisor(req.body) }),
+  );
+  app.get('/druid/indexer/v1/supervisor', async (_req, reply) => sendJson(reply, [...engine.supervisors.keys()]));
+  app.get('/druid/indexer/v1/supervisor/:id', async (req, reply) => {
+    const { id } = req.params as { id: string };
+    return sendJson(reply, engine.supervisor(id).rawSpec);
   });
+  app.get('/druid/indexer/v1/supervisor/:id/status', async (req, reply) => {
+    const { id } = req.params as { id: string };
+    const s = engine.supervisor(id);
+    await s.refreshLatest().catch(() => undefined);
+    const current = Object.fromEntries([...s.offsets].map(([p, o]) => [String(p), o]));
+    const latest = Object.fromEntries([...s.latest].map(([p, o]) => [String(p), o]));
+    const lag = Object.fromEntries([...s.latest].map(([p, o]) => [String(p), o - (s.offsets.get(p) ?? o)]));
+    const aggregateLag = Object.values(lag).reduce((a, b) => a + b, 0n);
+    const committed = engine.store.datasources.get(id)?.streamOffsets;
+    return sendJson(reply, {
+      id,
+      generationTime: new Date().toISOString(),
+      payload: {
+        dataSource: id,
+        stream: s.topic,
+        partitions: BigInt(s.offsets.size),
+        replicas: 1n,
+        durationSeconds: 3600n,
+        activeTasks: [],
+        publishingTasks: [],
+        currentOffsets: current,
+        committedOffsets: committed?.partitions ?? {},
+        latestOffsets: latest,
+        minimumLag: lag,
+        aggregateLag,
+        offsetsLastUpdated: new Date().toISOString(),
+        suspended: s.state !== 'RUNNING',
+        healthy: s.stats.lastError === null,
+        state: s.state === 'RUNNING' ? 'RUNNING' : 'SUSPENDED',
+        detailedState: s.state === 'RUNNING' ? 'RUNNING' : 'SUSPENDED',
+        recentErrors: s.stats.lastError
+          ? [{ timestamp: new Date().toISOString(), exceptionClass: 'TributaryError', message: s.stats.lastError }]
+          : [],
+        rowStats: {
+          processed: BigInt(s.stats.processed),
+          unparseable: BigInt(s.stats.unparseable),
+          thrownAway: BigInt(s.stats.thrownAway),
+          persists: BigInt(s.stats.persists),
+        },
+      },
+    });
+  });
+  const action = (name: string, fn: (id: string) => Promise<void>) =>
+    app.post(`/druid/indexer/v1/supervisor/:id/${name}`, async (req, reply) => {
+      const { id } = req.params as { id: string };
+      await fn(id);
+      return sendJson(
+        reply,
+        name === 'terminate' || name === 'shutdown' || name === 'reset' ? { id } : engine.supervisor(id).rawSpec,
+      );
+    });
+  action('suspend', (id) => engine.suspendSupervisor(id));
+  action('resume', (id) => engine.resumeSupervisor(id));
+  action('reset', (id) => engine.resetSupervisor(id));
+  action('terminate', (id) => engine.terminateSupervisor(id));
+  action('shutdown', (id) => engine.terminateSupervisor(id));
 }

@@ -29,6 +29,13 @@ export interface DatasourceMeta {
   /** Bumped on every publish; result cache keys include it. */
   generation: number;
   maxIngestedEventTime?: number;
+  /** Kafka offsets (next to read, per partition) committed with the segments listed here. */
+  streamOffsets?: StreamOffsets;
+}
+
+export interface StreamOffsets {
+  topic: string;
+  partitions: Record<string, string>;
 }
 
 /** SQL for a datasource's table (schema `druid`, so datasource names never collide with anything else). */
@@ -112,7 +119,16 @@ export class SegmentStore {
     c: DuckDBConnection,
     dataSource: string,
     batch: BuiltBatch,
-    options: { append: boolean; maxRowsPerSegment: number; rollup: boolean; queryGranularity: unknown },
+    options: {
+      append: boolean;
+      maxRowsPerSegment: number;
+      rollup: boolean;
+      queryGranularity: unknown;
+      /** false when the rows are already in the table (streaming persists). Default true. */
+      insert?: boolean;
+      /** Stream offsets committed with these segments (one metadata write: exactly once). */
+      streamOffsets?: StreamOffsets;
+    },
   ): Promise<SegmentInfo[]> {
     const dir = this.dsDir(dataSource);
     fs.mkdirSync(path.join(dir, 'segments'), { recursive: true });
@@ -180,22 +196,14 @@ export class SegmentStore {
     const kept = (prev?.segments ?? []).filter((s) => !replaced.includes(s));
     await c.run('BEGIN TRANSACTION');
     try {
-      await this.createTable(c, dataSource, columns);
-      for (const col of columns) {
-        const old = prev?.columns.find((x) => x.name === col.name);
-        if (!old && prev)
-          await c.run(`ALTER TABLE ${tableSql(dataSource)} ADD COLUMN ${ident(col.name)} ${sqlType(col)}`);
-        else if (old && old.kind === 'string' && col.kind === 'mv')
-          await c.run(
-            `ALTER TABLE ${tableSql(dataSource)} ALTER ${ident(col.name)} TYPE VARCHAR[] USING CASE WHEN ${ident(col.name)} IS NULL THEN NULL ELSE [${ident(col.name)}] END`,
-          );
-      }
+      await this.ensureColumns(c, dataSource, prev?.columns, columns);
       for (const s of replaced) {
         await c.run(
           `DELETE FROM ${tableSql(dataSource)} WHERE "__time" >= make_timestamp(${num(s.interval.start)} * 1000) AND "__time" < make_timestamp(${num(Math.min(s.interval.end, 8.64e15))} * 1000)`,
         );
       }
-      await c.run(`INSERT INTO ${tableSql(dataSource)} BY NAME SELECT * EXCLUDE (__olap_seg) FROM olap_rolled`);
+      if (options.insert !== false)
+        await c.run(`INSERT INTO ${tableSql(dataSource)} BY NAME SELECT * EXCLUDE (__olap_seg) FROM olap_rolled`);
       const maxT = (await c.runAndReadAll(`SELECT epoch_ms(max("__time")) AS m FROM olap_rolled`)).getRowObjectsJS()[0]
         ?.m;
       const meta: DatasourceMeta = {
@@ -207,6 +215,9 @@ export class SegmentStore {
         rollup: options.rollup,
         queryGranularity: options.queryGranularity,
         generation: (prev?.generation ?? 0) + 1,
+        ...(options.streamOffsets || prev?.streamOffsets
+          ? { streamOffsets: options.streamOffsets ?? prev?.streamOffsets }
+          : {}),
         maxIngestedEventTime: Math.max(
           prev?.maxIngestedEventTime ?? -8.64e15,
           maxT === null || maxT === undefined ? -8.64e15 : Number(maxT),
@@ -226,6 +237,48 @@ export class SegmentStore {
     }
     for (const s of replaced) fs.rmSync(path.join(dir, s.file), { force: true });
     return segments;
+  }
+
+  /** Creates the table or adds/widens columns so rows with `columns` fit. */
+  async ensureColumns(
+    c: DuckDBConnection,
+    dataSource: string,
+    prev: ColumnInfo[] | undefined,
+    columns: ColumnInfo[],
+  ): Promise<void> {
+    await this.createTable(c, dataSource, columns);
+    for (const col of columns) {
+      const old = prev?.find((x) => x.name === col.name);
+      if (!old && prev)
+        await c.run(`ALTER TABLE ${tableSql(dataSource)} ADD COLUMN IF NOT EXISTS ${ident(col.name)} ${sqlType(col)}`);
+      else if (old && old.kind === 'string' && col.kind === 'mv')
+        await c.run(
+          `ALTER TABLE ${tableSql(dataSource)} ALTER ${ident(col.name)} TYPE VARCHAR[] USING CASE WHEN ${ident(col.name)} IS NULL THEN NULL ELSE [${ident(col.name)}] END`,
+        );
+    }
+  }
+
+  /** Merges new columns into a datasource's in-memory metadata (streaming rows before their first persist). */
+  noteColumns(
+    dataSource: string,
+    columns: ColumnInfo[],
+    rollup: boolean,
+    queryGranularity: unknown,
+    maxTime: number,
+  ): DatasourceMeta {
+    const prev = this.datasources.get(dataSource);
+    const meta: DatasourceMeta = {
+      name: dataSource,
+      columns: mergeColumns(prev?.columns ?? [], columns),
+      segments: prev?.segments ?? [],
+      rollup,
+      queryGranularity,
+      generation: (prev?.generation ?? 0) + 1,
+      maxIngestedEventTime: Math.max(prev?.maxIngestedEventTime ?? -8.64e15, maxTime),
+      ...(prev?.streamOffsets ? { streamOffsets: prev.streamOffsets } : {}),
+    };
+    this.datasources.set(dataSource, meta);
+    return meta;
   }
 
   async dropDatasource(name: string): Promise<void> {
