@@ -1,0 +1,166 @@
+/** The embedded client's own behaviour (what the conformance suite cannot reach: fault injection, batching). */
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import { TributaryError } from '../../src/core/index.ts';
+import {
+  type ConsumedRecord,
+  type Consumer,
+  decodeRecordBatches,
+  embeddedClient,
+  type LogService,
+  openLog,
+} from '../../src/log/index.ts';
+
+let dir: string;
+let log: LogService;
+
+beforeEach(async () => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tributary-client-'));
+  log = await openLog({ dataDir: dir });
+});
+afterEach(async () => {
+  await log.close();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+/** A LogService whose next `lost` appends are written but answered with a retriable error (a lost ack). */
+function losingAcks(inner: LogService, state: { lost: number }): LogService {
+  return new Proxy(inner, {
+    get(target, prop, receiver) {
+      if (prop === 'append') {
+        return async (topic: string, partition: number, batches: Buffer) => {
+          const result = await target.append(topic, partition, batches);
+          if (state.lost > 0) {
+            state.lost--;
+            throw new TributaryError('UNAVAILABLE', 'the acknowledgement was lost');
+          }
+          return result;
+        };
+      }
+      const v = Reflect.get(target, prop, receiver);
+      return typeof v === 'function' ? v.bind(target) : v;
+    },
+  });
+}
+
+async function readAll(consumer: Consumer, count: number): Promise<ConsumedRecord[]> {
+  const out: ConsumedRecord[] = [];
+  for (let i = 0; i < 100 && out.length < count; i++) out.push(...(await consumer.poll(100)));
+  return out;
+}
+
+describe('embedded producer', () => {
+  it('retries a batch whose acknowledgement was lost; idempotence keeps one copy', async () => {
+    await log.createTopic('t', { partitions: 1 });
+    const state = { lost: 1 };
+    const client = embeddedClient(losingAcks(log, state));
+    const producer = client.producer({ idempotent: true });
+    const sent = await producer.send(Array.from({ length: 10 }, (_, i) => ({ topic: 't', value: `v${i}` })));
+    assert.equal(state.lost, 0, 'the fault fired');
+    assert.deepEqual(
+      sent.map((m) => m.offset),
+      Array.from({ length: 10 }, (_, i) => BigInt(i)),
+    );
+    assert.equal(log.describeTopic('t')!.partitions[0]!.highWatermark, 10n);
+    await client.close();
+  });
+
+  it('without idempotence the same fault writes the records twice (the control for the test above)', async () => {
+    await log.createTopic('t', { partitions: 1 });
+    const client = embeddedClient(losingAcks(log, { lost: 1 }));
+    await client.producer({ idempotent: false }).send([{ topic: 't', value: 'once?' }]);
+    assert.equal(log.describeTopic('t')!.partitions[0]!.highWatermark, 2n);
+    await client.close();
+  });
+
+  it('gathers the sends of a linger window into one batch, and splits at batchSize', async () => {
+    await log.createTopic('t', { partitions: 1 });
+    const client = embeddedClient(log);
+    const lingering = client.producer({ lingerMs: 20 });
+    await Promise.all([1, 2, 3].map((i) => lingering.send([{ topic: 't', value: `v${i}` }])));
+    const small = client.producer({ batchSize: 1000 });
+    await small.send(Array.from({ length: 30 }, () => ({ topic: 't', value: Buffer.alloc(100) })));
+    const read = await log.read('t', 0, 0n, { maxBytes: 1 << 20, isolation: 'read_uncommitted' });
+    const counts = decodeRecordBatches(read.records).map((b) => b.recordCount);
+    assert.equal(counts[0], 3, 'three sends, one batch');
+    assert.ok(counts.length > 2, `several batches for 30 records over 1000 bytes, got ${counts.join(',')}`);
+    assert.equal(
+      counts.reduce((a, b) => a + b, 0),
+      33,
+    );
+    await client.close();
+  });
+
+  it('rejects unknown topics, bad partitions and sends outside a transaction with precise errors', async () => {
+    await log.createTopic('t', { partitions: 2 });
+    const client = embeddedClient(log);
+    const producer = client.producer();
+    await assert.rejects(producer.send([{ topic: 'nope', value: 'x' }]), /records\[0\]\.topic.*"nope"/);
+    await assert.rejects(producer.send([{ topic: 't', value: 'x', partition: 2 }]), /records\[0\]\.partition/);
+    const txn = client.producer({ transactionalId: 'tx' });
+    await assert.rejects(txn.send([{ topic: 't', value: 'x' }]), /beginTransaction/);
+    await assert.rejects(txn.commitTransaction(), /no transaction is open/);
+    await client.close();
+  });
+});
+
+describe('embedded consumer', () => {
+  it('wakes a waiting poll when data arrives', async () => {
+    await log.createTopic('t', { partitions: 1 });
+    const client = embeddedClient(log);
+    const consumer = client.consumer({ autoOffsetReset: 'latest' });
+    consumer.assign([{ topic: 't', partition: 0 }]);
+    await consumer.poll(0); // resolves the position to the (empty) end
+    const polled = consumer.poll(10_000);
+    await new Promise((r) => setTimeout(r, 20));
+    await client.producer().send([{ topic: 't', value: 'late' }]);
+    const got = await polled;
+    assert.deepEqual(
+      got.map((r) => r.value?.toString()),
+      ['late'],
+    );
+    await client.close();
+  });
+
+  it('resets to the earliest offset when its position fell below the log start', async () => {
+    await log.createTopic('t', { partitions: 1 });
+    const client = embeddedClient(log);
+    await client.producer().send(Array.from({ length: 10 }, (_, i) => ({ topic: 't', value: `v${i}` })));
+    await log.deleteRecords('t', 0, 5n);
+    const consumer = client.consumer({ autoOffsetReset: 'earliest' });
+    consumer.assign([{ topic: 't', partition: 0 }]);
+    consumer.seek({ topic: 't', partition: 0 }, 2n);
+    const got = await readAll(consumer, 5);
+    assert.deepEqual(
+      got.map((r) => r.offset),
+      [5n, 6n, 7n, 8n, 9n],
+    );
+    await client.close();
+  });
+
+  it('auto-commits its positions when asked to', async () => {
+    await log.createTopic('t', { partitions: 1 });
+    const client = embeddedClient(log);
+    await client.producer().send(Array.from({ length: 3 }, (_, i) => ({ topic: 't', value: `v${i}` })));
+    const consumer = client.consumer({ groupId: 'auto', autoCommit: true, autoOffsetReset: 'earliest' });
+    consumer.assign([{ topic: 't', partition: 0 }]);
+    assert.equal((await readAll(consumer, 3)).length, 3);
+    await consumer.close();
+    assert.deepEqual(
+      (await log.fetchOffsets('auto')).map((o) => o.offset),
+      [3n],
+    );
+    await client.close();
+  });
+
+  it('refuses subscribe without a group and seek on an unassigned partition', async () => {
+    const client = embeddedClient(log);
+    const consumer = client.consumer();
+    await assert.rejects(consumer.subscribe(['t']), /groupId/);
+    assert.throws(() => consumer.seek({ topic: 't', partition: 0 }, 0n), /not assigned/);
+    await client.close();
+  });
+});
