@@ -31,6 +31,10 @@ export interface PreparedSource {
   schema: Schema;
   addedFields: NestedField[];
   droppedRows: number;
+  /** Required columns checked after writing (from the files' null counts) instead of by an extra pass. */
+  deferredRequired: NestedField[];
+  /** Builds the precise error for nulls found in deferred required columns. */
+  explainNulls(): Promise<TributaryError>;
   cleanup(): void;
 }
 
@@ -167,6 +171,8 @@ export async function prepareSource(
       schema: target,
       addedFields,
       droppedRows: bad,
+      deferredRequired: [],
+      explainNulls: async () => new TributaryError('INTERNAL', 'no deferred checks for JS rows'),
       cleanup: () => fs.rmSync(file, { force: true }),
     };
   }
@@ -210,6 +216,7 @@ export async function prepareSource(
   // per-column: how to cast, and what makes a row invalid
   const sel: string[] = [];
   const checks: { field: NestedField; cond: string; reason: string }[] = [];
+  const deferred: NestedField[] = [];
   for (const f of target.fields) {
     const col = quoteIdent(f.name);
     const dt = duckType(f.type);
@@ -228,43 +235,63 @@ export async function prepareSource(
         reason: `expected ${typeof f.type === 'string' ? f.type : f.type.type}, got a value that does not convert`,
       });
     }
-    if (f.required) checks.push({ field: f, cond: `${col} IS NULL`, reason: 'required field is null' });
+    if (f.required) {
+      // with the reject policy a required column costs no extra pass: the written files' null counts tell
+      if (onInvalid === 'reject') deferred.push(f);
+      else checks.push({ field: f, cond: `${col} IS NULL`, reason: 'required field is null' });
+    }
   }
+  const numbered = `(SELECT *, row_number() OVER () - 1 AS __row FROM ${relation})`;
+  const explain = async (
+    list: { field: NestedField; cond: string; reason: string }[],
+    bad: number,
+  ): Promise<TributaryError> => {
+    const problems: Problem[] = [];
+    for (const ch of list) {
+      const r = await c
+        .runAndReadAll(
+          `SELECT __row, CAST(${quoteIdent(ch.field.name)} AS VARCHAR) FROM ${numbered} WHERE ${ch.cond} LIMIT 5`,
+        )
+        .catch(async () => c.runAndReadAll(`SELECT __row, NULL FROM ${numbered} WHERE ${ch.cond} LIMIT 5`));
+      for (const [row, v] of r.getRows())
+        problems.push({
+          row: Number(row),
+          field: ch.field.name,
+          reason: v === null ? ch.reason : `${ch.reason} (${JSON.stringify(v)})`,
+        });
+    }
+    problems.sort((a, b) => a.row - b.row);
+    return tooMany(problems, bad, what);
+  };
   let where = '';
   let dropped = 0;
   if (checks.length) {
-    const numbered = `(SELECT *, row_number() OVER () - 1 AS __row FROM ${relation})`;
     const anyBad = checks.map((ch) => `(${ch.cond})`).join(' OR ');
     const cnt = await c.runAndReadAll(`SELECT count(*) FROM ${relation} WHERE ${anyBad}`);
     const bad = Number(cnt.getRows()[0]?.[0] ?? 0);
     if (bad > 0) {
-      if (onInvalid === 'reject') {
-        const problems: Problem[] = [];
-        for (const ch of checks) {
-          const r = await c
-            .runAndReadAll(
-              `SELECT __row, CAST(${quoteIdent(ch.field.name)} AS VARCHAR) FROM ${numbered} WHERE ${ch.cond.replaceAll('TRUE', 'TRUE')} LIMIT 5`,
-            )
-            .catch(async () => c.runAndReadAll(`SELECT __row, NULL FROM ${numbered} WHERE ${ch.cond} LIMIT 5`));
-          for (const [row, v] of r.getRows())
-            problems.push({
-              row: Number(row),
-              field: ch.field.name,
-              reason: v === null ? ch.reason : `${ch.reason} (${JSON.stringify(v)})`,
-            });
-        }
-        problems.sort((a, b) => a.row - b.row);
-        throw tooMany(problems, bad, what);
-      }
+      if (onInvalid === 'reject') throw await explain(checks, bad);
       where = ` WHERE NOT (${anyBad})`;
       dropped = bad;
     }
   }
+  const nullChecks = deferred.map((f) => ({
+    field: f,
+    cond: `${quoteIdent(f.name)} IS NULL`,
+    reason: 'required field is null',
+  }));
   return {
     sql: `SELECT ${sel.join(', ')} FROM ${relation}${where}`,
     schema: target,
     addedFields,
     droppedRows: dropped,
+    deferredRequired: deferred,
+    explainNulls: async () => {
+      const cnt = await c.runAndReadAll(
+        `SELECT count(*) FROM ${relation} WHERE ${nullChecks.map((x) => x.cond).join(' OR ') || 'FALSE'}`,
+      );
+      return explain(nullChecks, Number(cnt.getRows()[0]?.[0] ?? 0));
+    },
     cleanup: () => {},
   };
 }

@@ -285,6 +285,12 @@ export class Table {
           localLocation: this.localLocation,
           sortSql: this.sortSql(src.schema),
         });
+        for (const f of src.deferredRequired) {
+          if (files.some((df) => (df.nullValueCounts?.get(f.id) ?? 0) > 0)) {
+            for (const df of files) this.io.delete(df.filePath);
+            throw await src.explainNulls();
+          }
+        }
         return { files, schemaUpdates, dropped: src.droppedRows, schema: src.schema };
       } finally {
         src.cleanup();

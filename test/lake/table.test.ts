@@ -169,6 +169,14 @@ describe('table operations on the SQLite catalog', () => {
     assert.deepEqual(ids(await table.rows({ filter: 'id >= 10001 AND id <= 10005' })), range(10001, 10006));
     fs.writeFileSync(path.join(dir, 'bad.csv'), 'id,label\n10010,ok\nnotanumber,bad\n');
     await assert.rejects(table.append({ file: path.join(dir, 'bad.csv') }), /row 1 field "id"/);
+    // a null in a required column is found from the written files' stats, then named precisely
+    fs.writeFileSync(path.join(dir, 'nullid.csv'), 'id,label\n10020,ok\n,missing\n');
+    const before = (await table.rows()).length;
+    await assert.rejects(
+      table.append({ file: path.join(dir, 'nullid.csv') }),
+      /1 invalid row\(s\) rejected: row 1 field "id": required field is null/,
+    );
+    assert.equal((await table.rows()).length, before);
   });
 
   it('rolls back, compacts, reports stats and history', async () => {
