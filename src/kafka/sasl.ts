@@ -117,6 +117,7 @@ class ScramConversation implements SaslConversation {
   private clientFirstBare = '';
   private serverFirst = '';
   private nonce = '';
+  private clientNonce = '';
   private credential: ScramCredential | undefined;
 
   constructor(auth: SaslAuthenticator) {
@@ -140,6 +141,7 @@ class ScramConversation implements SaslConversation {
       this.credential = this.auth.scramCredential(this.user);
       // an unknown user still gets a challenge (with a throwaway salt) so usernames cannot be probed
       const salt = this.credential?.salt ?? crypto.randomBytes(16);
+      this.clientNonce = clientNonce;
       this.nonce = clientNonce + crypto.randomBytes(18).toString('base64');
       this.serverFirst = `r=${this.nonce},s=${salt.toString('base64')},i=${ITERATIONS}`;
       this.state = 'final';
@@ -151,7 +153,9 @@ class ScramConversation implements SaslConversation {
       if (proofAt < 0) return { failed: 'SCRAM: the client-final message needs p=' };
       const withoutProof = text.slice(0, proofAt);
       const attrs = parseAttributes(text);
-      if (attrs.get('r') !== this.nonce) return { failed: 'SCRAM: nonce mismatch' };
+      // librdkafka 2.0.x repeats the client nonce before the combined nonce; its proof covers what it sent
+      const r = attrs.get('r');
+      if (r !== this.nonce && r !== this.clientNonce + this.nonce) return { failed: 'SCRAM: nonce mismatch' };
       const proof = Buffer.from(attrs.get('p') ?? '', 'base64');
       const cred = this.credential;
       if (cred === undefined || proof.length !== 32) {

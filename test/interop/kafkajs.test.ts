@@ -169,3 +169,33 @@ test('kafkajs: consume-transform-produce with sendOffsets commits output and off
     await reader.disconnect();
   }
 });
+
+for (const mechanism of ['plain', 'scram-sha-256'] as const) {
+  test(`kafkajs: SASL ${mechanism} authenticates configured users and rejects wrong passwords`, async () => {
+    const secured = await startTestBroker({
+      sasl: { mechanisms: ['PLAIN', 'SCRAM-SHA-256'], users: { alice: 'alice-secret' } },
+    });
+    try {
+      const client = (password: string) =>
+        new Kafka({
+          clientId: 'kafkajs-sasl',
+          brokers: [secured.bootstrap],
+          logLevel: logLevel.NOTHING,
+          sasl:
+            mechanism === 'plain'
+              ? { mechanism: 'plain', username: 'alice', password }
+              : { mechanism: 'scram-sha-256', username: 'alice', password },
+          retry: { retries: 0 },
+        });
+      const producer = client('alice-secret').producer();
+      await producer.connect();
+      await producer.send({ topic: `sasl-${mechanism}`, messages: [{ value: 'authenticated' }] });
+      await producer.disconnect();
+      assert.equal(secured.log.describeTopic(`sasl-${mechanism}`)?.partitions[0]?.highWatermark, 1n);
+      const intruder = client('wrong').producer();
+      await assert.rejects(intruder.connect(), /SASL|authentication/i);
+    } finally {
+      await secured.close();
+    }
+  });
+}

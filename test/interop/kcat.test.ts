@@ -137,3 +137,46 @@ test('kcat -G: two members over four partitions consume each message once and re
     await b.exited;
   }
 });
+
+test('kcat: SASL SCRAM-SHA-256 and PLAIN with configured users; a wrong password is refused', {
+  skip: kcatSkip,
+}, async () => {
+  const secured = await startTestBroker({
+    sasl: { mechanisms: ['PLAIN', 'SCRAM-SHA-256'], users: { alice: 'alice-pw' } },
+  });
+  const auth = (mechanism: string, password: string) => [
+    '-X',
+    'security.protocol=SASL_PLAINTEXT',
+    '-X',
+    `sasl.mechanisms=${mechanism}`,
+    '-X',
+    'sasl.username=alice',
+    '-X',
+    `sasl.password=${password}`,
+  ];
+  try {
+    await runKcat(
+      ['-P', '-b', secured.bootstrap, '-t', 'sasl', ...auth('SCRAM-SHA-256', 'alice-pw')],
+      Buffer.from('a\nb\n'),
+    );
+    const out = await runKcat([
+      '-C',
+      '-b',
+      secured.bootstrap,
+      '-t',
+      'sasl',
+      '-o',
+      'beginning',
+      '-e',
+      '-q',
+      ...auth('PLAIN', 'alice-pw'),
+    ]);
+    assert.equal(out.toString(), 'a\nb\n');
+    await assert.rejects(
+      runKcat(['-L', '-b', secured.bootstrap, '-m', '2', ...auth('SCRAM-SHA-256', 'wrong')], undefined, 20_000),
+      /Authentication|exited/,
+    );
+  } finally {
+    await secured.close();
+  }
+});
