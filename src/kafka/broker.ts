@@ -379,6 +379,8 @@ class Broker implements KafkaBroker {
           fail(KafkaError.UNSUPPORTED_VERSION, 'Produce v0-2 (message format v0/v1) is not supported');
         } else if (!isValidTopicName(topic.name)) {
           fail(KafkaError.INVALID_TOPIC_EXCEPTION, invalidTopic(topic.name).message);
+        } else if (!this.autoCreate && this.log.describeTopic(topic.name) === undefined) {
+          fail(KafkaError.UNKNOWN_TOPIC_OR_PARTITION, `topic ${topic.name} does not exist`);
         } else if (p.records === null || p.records.length === 0) {
           fail(KafkaError.CORRUPT_MESSAGE, 'records: expected at least one record batch');
         } else {
