@@ -68,6 +68,7 @@ const chProcessError = channel('streams', 'error');
 interface PartitionTime {
   maxTs: number;
   lastWall: number;
+  sub: number;
 }
 
 export const changelogTopic = (applicationId: string, store: string): string => `${applicationId}-${store}-changelog`;
@@ -99,8 +100,14 @@ export class StreamTask implements TaskRuntime {
   private readonly idleTimeout: number;
   private readonly allowedLateness: number;
   private current: RecordMeta | null = null;
-  private time = Number.NEGATIVE_INFINITY;
-  private lastArrivalWall = Number.NEGATIVE_INFINITY;
+  /**
+   * Time is kept per sub-topology (nodes joined by edges or shared stores): records that come back through a
+   * repartition topic must not find their windows closed by records that overtook them upstream.
+   */
+  private readonly subOf = new Map<Node, number>();
+  private subNodes: Node[][] = [];
+  private subTime: number[] = [];
+  private lastArrivalWall: number[] = [];
   private inProcess = false;
   private closed = false;
   private readonly changelog = new Map<string, Map<string | number, [StoreKey, unknown]>>();
@@ -162,6 +169,42 @@ export class StreamTask implements TaskRuntime {
         }
       }
     }
+    this.assignSubtopologies(opts.topology);
+  }
+
+  private assignSubtopologies(topology: Topology): void {
+    const parent = new Map<string, string>();
+    const find = (x: string): string => {
+      let r = x;
+      while (parent.get(r) !== r) r = parent.get(r) as string;
+      parent.set(x, r);
+      return r;
+    };
+    const storeOwner = new Map<string, string>();
+    for (const n of topology.nodes) parent.set(n.name, n.name);
+    for (const n of topology.nodes) {
+      for (const p of n.parents) parent.set(find(n.name), find(p));
+      for (const st of n.stores) {
+        const o = storeOwner.get(st);
+        if (o === undefined) storeOwner.set(st, n.name);
+        else parent.set(find(n.name), find(o));
+      }
+    }
+    const ids = new Map<string, number>();
+    topology.nodes.forEach((spec, i) => {
+      const root = find(spec.name);
+      let id = ids.get(root);
+      if (id === undefined) {
+        id = ids.size;
+        ids.set(root, id);
+        this.subNodes.push([]);
+        this.subTime.push(Number.NEGATIVE_INFINITY);
+        this.lastArrivalWall.push(Number.NEGATIVE_INFINITY);
+      }
+      const node = this.nodes[i] as Node;
+      this.subOf.set(node, id);
+      (this.subNodes[id] as Node[]).push(node);
+    });
   }
 
   /** Initializes the processors; call after restoring the stores (processors may read them in init). */
@@ -178,8 +221,13 @@ export class StreamTask implements TaskRuntime {
   /** Declares an input partition so that the watermark waits for it (watermark mode). */
   registerPartition(topic: string, partition: number): void {
     const k = `${topic}:${partition}`;
-    if (!this.partitions.has(k))
-      this.partitions.set(k, { maxTs: Number.NEGATIVE_INFINITY, lastWall: this.opts.wallClock() });
+    const source = this.sources.get(topic);
+    if (source !== undefined && !this.partitions.has(k))
+      this.partitions.set(k, {
+        maxTs: Number.NEGATIVE_INFINITY,
+        lastWall: this.opts.wallClock(),
+        sub: this.subOf.get(source) ?? 0,
+      });
   }
 
   store(name: string): AnyStore {
@@ -199,9 +247,11 @@ export class StreamTask implements TaskRuntime {
   partitionCount(topic: string): number | undefined {
     return this.opts.partitionCount?.(topic);
   }
-  /** Event time of the task: stream time, or the watermark in watermark mode. */
+  /** Event time of the task (the latest of its sub-topologies): stream time, or the watermark in watermark mode. */
   currentTime(): number {
-    return this.time;
+    let t = Number.NEGATIVE_INFINITY;
+    for (const x of this.subTime) if (x > t) t = x;
+    return t;
   }
 
   private logChange(store: string, key: StoreKey, value: unknown): void {
@@ -219,7 +269,8 @@ export class StreamTask implements TaskRuntime {
   /** Emits the buffered changelog records (called at commit, before outputs are flushed). */
   flushChangelog(): void {
     if (this.changelog.size === 0) return;
-    const ts = Number.isFinite(this.time) ? this.time : 0;
+    const now = this.currentTime();
+    const ts = Number.isFinite(now) ? now : 0;
     for (const [store, m] of this.changelog)
       for (const [key, value] of m.values())
         this.opts.emit({
@@ -276,22 +327,24 @@ export class StreamTask implements TaskRuntime {
     this.current = { topic, partition, offset };
     this.inProcess = true;
     try {
+      const sub = this.subOf.get(source) ?? 0;
       if (!this.watermarkMode) {
-        if (rec.timestamp > this.time) this.advanceTo(rec.timestamp);
+        if (rec.timestamp > (this.subTime[sub] as number)) this.advanceTo(sub, rec.timestamp);
         source.process(rec);
       } else {
         const now = this.opts.wallClock();
         const pk = `${topic}:${partition}`;
         let pt = this.partitions.get(pk);
         if (pt === undefined) {
-          pt = { maxTs: Number.NEGATIVE_INFINITY, lastWall: now };
+          pt = { maxTs: Number.NEGATIVE_INFINITY, lastWall: now, sub };
           this.partitions.set(pk, pt);
         }
         pt.lastWall = now;
-        this.lastArrivalWall = now;
-        if (rec.timestamp < this.time - this.allowedLateness) {
+        this.lastArrivalWall[sub] = now;
+        const wm = this.subTime[sub] as number;
+        if (rec.timestamp < wm - this.allowedLateness) {
           this.metrics.lateRecords++;
-          this.metrics.maxLateness = Math.max(this.metrics.maxLateness, this.time - rec.timestamp);
+          this.metrics.maxLateness = Math.max(this.metrics.maxLateness, wm - rec.timestamp);
           const late = this.opts.eventTime?.lateRecords;
           if (late !== undefined && late !== 'drop')
             this.opts.emit({
@@ -299,13 +352,13 @@ export class StreamTask implements TaskRuntime {
               key,
               value,
               timestamp: rec.timestamp,
-              headers: [...headers, ['tributary.late', Buffer.from(String(this.time))]],
+              headers: [...headers, ['tributary.late', Buffer.from(String(wm))]],
             });
         } else {
           if (rec.timestamp > pt.maxTs) pt.maxTs = rec.timestamp;
           source.process(rec);
         }
-        this.updateWatermark(now);
+        this.updateWatermark(sub, now);
       }
     } catch (err) {
       publish(chProcessError, () => ({ taskId: this.taskId, topic, partition, offset, error: err }));
@@ -316,35 +369,39 @@ export class StreamTask implements TaskRuntime {
     }
   }
 
-  private updateWatermark(now: number): void {
+  private updateWatermark(sub: number, now: number): void {
     let min = Number.POSITIVE_INFINITY;
     let anyActive = false;
+    let any = false;
     let maxSeen = Number.NEGATIVE_INFINITY;
     for (const p of this.partitions.values()) {
+      if (p.sub !== sub) continue;
+      any = true;
       if (p.maxTs > maxSeen) maxSeen = p.maxTs;
       if (now - p.lastWall >= this.idleTimeout) continue;
       anyActive = true;
       if (p.maxTs - this.bound < min) min = p.maxTs - this.bound;
     }
+    if (!any) return;
     let wm = min;
     if (!anyActive) {
       // Everything idle: event time keeps pace with wall-clock time since the last record.
       wm = Number.isFinite(maxSeen)
-        ? maxSeen - this.bound + Math.max(0, now - this.lastArrivalWall)
+        ? maxSeen - this.bound + Math.max(0, now - (this.lastArrivalWall[sub] as number))
         : Number.NEGATIVE_INFINITY;
     }
-    if (wm > this.time) this.advanceTo(wm);
+    if (wm > (this.subTime[sub] as number)) this.advanceTo(sub, wm);
   }
 
-  private advanceTo(t: number): void {
-    this.time = t;
-    this.propagate();
+  private advanceTo(sub: number, t: number): void {
+    this.subTime[sub] = t;
+    this.propagate(sub);
   }
 
-  private propagate(): void {
-    const t = this.time;
+  private propagate(sub: number): void {
+    const t = this.subTime[sub] as number;
     if (!Number.isFinite(t)) return;
-    for (const n of this.nodes) {
+    for (const n of this.subNodes[sub] as Node[]) {
       const ups = this.upstreamAsync.get(n) as Node[];
       let eff = t;
       for (const a of ups) {
@@ -362,7 +419,7 @@ export class StreamTask implements TaskRuntime {
     this.inProcess = true;
     try {
       for (const n of this.nodes) n.onWallClock(now);
-      if (this.watermarkMode) this.updateWatermark(now);
+      if (this.watermarkMode) for (let sub = 0; sub < this.subTime.length; sub++) this.updateWatermark(sub, now);
     } finally {
       this.inProcess = false;
     }
@@ -378,7 +435,7 @@ export class StreamTask implements TaskRuntime {
     this.inProcess = true;
     try {
       for (const a of this.asyncNodes) if (a.drain()) any = true;
-      if (any) this.propagate();
+      if (any) for (let sub = 0; sub < this.subTime.length; sub++) this.propagate(sub);
     } finally {
       this.inProcess = false;
     }

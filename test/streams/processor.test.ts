@@ -108,7 +108,7 @@ test('async enrichment (ordered): concurrency limit, timeout with fallback, inpu
           inFlight--;
         }
       },
-      { concurrency: 2, timeoutMs: 20, fallback: (v) => `${v}?`, mode: 'ordered' },
+      { concurrency: 2, timeoutMs: 400, fallback: (v) => `${v}?`, mode: 'ordered' },
     )
     .to('out', { keySerde: S, valueSerde: S });
   const d = new TopologyTestDriver(b.build());
