@@ -466,6 +466,10 @@ export class GroupCoordinator implements TxnOffsetSink {
         }
         this.#prepareRebalance(group);
       }
+      // An empty group keeps nothing in memory (its committed offsets live in the store).
+      if (group.state === 'Empty' && group.members.size === 0 && group.pendingMembers.size === 0) {
+        this.#groups.delete(group.groupId);
+      }
     }
   }
 

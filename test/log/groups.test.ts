@@ -166,6 +166,8 @@ describe('GroupCoordinator membership', () => {
     await coord.leaveGroup('g', b.memberId);
     assert.equal(coord.describeGroup('g').state, 'Empty');
     await assert.rejects(coord.leaveGroup('g', b.memberId), kafkaCode(25));
+    coord.tick();
+    assert.equal(coord.describeGroup('g').state, 'Dead', 'an empty group without offsets is forgotten');
   });
 
   it('answers SyncGroup with REBALANCE_IN_PROGRESS during a join and ILLEGAL_GENERATION for old generations', async () => {
