@@ -354,7 +354,8 @@ export class PartitionLog {
             lastOffset: duplicate.lastOffset,
             logAppendTime: -1,
             duplicate: true,
-            durable: this.#flushedOffset > duplicate.lastOffset ? null : this.flush(),
+            // as durable as the original's acknowledgement was
+            durable: config['flush.messages'] <= 1 && this.#flushedOffset <= duplicate.lastOffset ? this.flush() : null,
           };
         }
       } else if (transactional) {

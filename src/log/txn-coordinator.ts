@@ -230,9 +230,19 @@ export class TransactionCoordinator {
   /** Aborts an open transaction under a bumped epoch, fencing the producer that was running it. */
   async #abortWithBump(meta: TxnMetadata): Promise<void> {
     if (meta.producerEpoch < MAX_EPOCH - 1) meta.producerEpoch++;
-    meta.state = 'PrepareAbort';
-    await this.#persist(meta, true);
-    await this.#complete(meta);
+    await this.#prepareAndComplete(meta, false);
+  }
+
+  /** Records the decision (the commit point), then writes the markers and settles the offsets. */
+  async #prepareAndComplete(meta: TxnMetadata, commit: boolean): Promise<void> {
+    meta.state = commit ? 'PrepareCommit' : 'PrepareAbort';
+    this.#completing.add(meta.transactionalId);
+    try {
+      await this.#persist(meta, true);
+      await this.#complete(meta);
+    } finally {
+      this.#completing.delete(meta.transactionalId);
+    }
   }
 
   #check(transactionalId: string, producer: ProducerIdAndEpoch): TxnMetadata {
@@ -331,26 +341,19 @@ export class TransactionCoordinator {
         `transactional id ${JSON.stringify(transactionalId)} cannot ${commit ? 'commit' : 'abort'} in state ${meta.state}`,
       );
     }
-    meta.state = commit ? 'PrepareCommit' : 'PrepareAbort';
-    await this.#persist(meta, true);
-    await this.#complete(meta);
+    await this.#prepareAndComplete(meta, commit);
   }
 
   /** Writes the markers of a prepared transaction, settles its offsets, and marks it complete. */
   async #complete(meta: TxnMetadata): Promise<void> {
     const commit = meta.state === 'PrepareCommit';
-    this.#completing.add(meta.transactionalId);
-    try {
-      const partitions = [...meta.partitions].map(tpOf);
-      await this.#options.writeMarkers(partitions, meta.producerId, meta.producerEpoch, commit);
-      await this.#options.sink().complete(meta.producerId, commit);
-      meta.state = commit ? 'CompleteCommit' : 'CompleteAbort';
-      meta.partitions = new Set();
-      meta.groups = new Set();
-      await this.#persist(meta, false);
-    } finally {
-      this.#completing.delete(meta.transactionalId);
-    }
+    const partitions = [...meta.partitions].map(tpOf);
+    await this.#options.writeMarkers(partitions, meta.producerId, meta.producerEpoch, commit);
+    await this.#options.sink().complete(meta.producerId, commit);
+    meta.state = commit ? 'CompleteCommit' : 'CompleteAbort';
+    meta.partitions = new Set();
+    meta.groups = new Set();
+    await this.#persist(meta, false);
   }
 
   /**
@@ -366,7 +369,13 @@ export class TransactionCoordinator {
         await this.#abortWithBump(meta);
         aborted.push(meta.transactionalId);
       } else if (meta.state === 'PrepareCommit' || meta.state === 'PrepareAbort') {
-        await this.#complete(meta);
+        // prepared by an earlier process, or its completion failed: finish it
+        this.#completing.add(meta.transactionalId);
+        try {
+          await this.#complete(meta);
+        } finally {
+          this.#completing.delete(meta.transactionalId);
+        }
       }
     }
     return aborted;

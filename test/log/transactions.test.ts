@@ -294,3 +294,17 @@ test('waitForData with read_committed wakes when the transaction commits, not wh
   await waiting;
   assert.equal(woke, true);
 });
+
+test('a commit in flight is not completed a second time by the timeout sweep', async () => {
+  const log = await freshLog();
+  await log.createTopic('t', { partitions: 1, config: { 'flush.messages': 1 } });
+  const tx = await TxnProducer.init(log, 'racing', 30);
+  await tx.send('t', 0, 'x');
+  await new Promise((resolve) => setTimeout(resolve, 60)); // past its timeout
+  const [, expired] = await Promise.all([tx.commit(), log.expireTransactions()]);
+  assert.deepEqual(expired, []);
+  const r = await log.read('t', 0, 0n, { maxBytes: 1 << 20, isolation: 'read_committed' });
+  const markers = decodeRecordBatches(r.records).filter((b) => b.isControl);
+  assert.equal(markers.length, 1);
+  assert.deepEqual(values(await readAll(log, 't', 0, { isolation: 'read_committed' })), ['x']);
+});
