@@ -134,6 +134,33 @@ for (const impl of implementations) {
       await producer.close();
     });
 
+    it('round-trips batches compressed with each codec', async () => {
+      const topic = uniqueTopic('codecs');
+      await h.client.admin().createTopic(topic, { partitions: 1 });
+      const codecs = ['gzip', 'snappy', 'lz4', 'zstd'] as const;
+      for (const compression of codecs) {
+        const producer = h.client.producer({ compression });
+        await producer.send(
+          Array.from({ length: 50 }, (_, i) => ({
+            topic,
+            key: `${compression}-${i}`,
+            value: `${compression} ${'v'.repeat(i)}`,
+          })),
+        );
+        await producer.close();
+      }
+      const consumer = h.client.consumer({ autoOffsetReset: 'earliest', maxPollRecords: 1000 });
+      consumer.assign([{ topic, partition: 0 }]);
+      const [got] = await pollUntil([consumer], (r) => r[0]!.length >= 200);
+      const expected = codecs.flatMap((c) => Array.from({ length: 50 }, (_, i) => `${c} ${'v'.repeat(i)}`));
+      assert.deepEqual(values(got!), expected);
+      assert.deepEqual(
+        got!.map((r) => r.offset),
+        expected.map((_, i) => BigInt(i)),
+      );
+      await consumer.close();
+    });
+
     it('places keyed records on the partitions a Java client would', async () => {
       const topic = uniqueTopic('partitioner');
       await h.client.admin().createTopic(topic, { partitions: 7 });
@@ -279,6 +306,34 @@ for (const impl of implementations) {
       await committed.close();
       await uncommitted.close();
       await producer.close();
+    });
+
+    it('a second producer with the same transactionalId fences the first', async () => {
+      const topic = uniqueTopic('fence');
+      await h.client.admin().createTopic(topic, { partitions: 1 });
+      const transactionalId = uniqueTopic('fence-id');
+      const zombie = h.client.producer({ transactionalId });
+      await zombie.beginTransaction();
+      await zombie.send([{ topic, value: 'zombie' }]);
+      const fresh = h.client.producer({ transactionalId });
+      await fresh.beginTransaction();
+      await fresh.send([{ topic, value: 'fresh' }]);
+      await fresh.commitTransaction();
+      await assert.rejects(
+        (async () => {
+          await zombie.send([{ topic, value: 'zombie-2' }]);
+          await zombie.commitTransaction();
+        })(),
+        'the fenced producer cannot commit',
+      );
+      const consumer = h.client.consumer({ autoOffsetReset: 'earliest', isolation: 'read_committed' });
+      consumer.assign([{ topic, partition: 0 }]);
+      const [got] = await pollUntil([consumer], (r) => r[0]!.length >= 1);
+      got!.push(...(await consumer.poll(200)));
+      assert.deepEqual(values(got!), ['fresh']);
+      await consumer.close();
+      await fresh.close();
+      await zombie.close().catch(() => undefined);
     });
 
     it('sendOffsetsToTransaction commits consumed offsets with the transaction', async () => {
