@@ -76,6 +76,8 @@ export class EmbeddedConsumer implements Consumer {
   #joined = false;
   #joining: Promise<void> | null = null;
   #heartbeat: NodeJS.Timeout | null = null;
+  /** As leader: the partition counts the current assignment was computed from (-1 = topic missing). */
+  #assignedCounts: Map<string, number> | null = null;
   /** Aborted when the assignment changes, to cut a poll's wait short. */
   #wake = new AbortController();
   #rotate = 0;
@@ -241,6 +243,12 @@ export class EmbeddedConsumer implements Consumer {
 
   async #beat(): Promise<void> {
     if (!this.#joined || this.#closed || this.#joining) return;
+    if (this.#assignedCounts && this.#partitionCountsChanged(this.#assignedCounts)) {
+      // The leader saw topics appear or grow: rejoining as leader makes the group rebalance (as Kafka's
+      // leader does on a metadata change).
+      this.#needRejoin(false);
+      return;
+    }
     try {
       await this.#log.heartbeat(this.#groupId!, this.#generationId, this.#memberId);
     } catch (err) {
@@ -285,6 +293,7 @@ export class EmbeddedConsumer implements Consumer {
       }
       this.#memberId = join.memberId;
       this.#generationId = join.generationId;
+      this.#assignedCounts = null;
       let assignments: { memberId: string; assignment: Buffer }[] = [];
       if (join.leader === join.memberId) assignments = this.#assign(join.members);
       let assignment: Buffer;
@@ -315,15 +324,25 @@ export class EmbeddedConsumer implements Consumer {
       return { memberId: m.memberId, topics };
     });
     const counts = new Map<string, number>();
+    const seen = new Map<string, number>();
     for (const topic of new Set(subs.flatMap((s) => s.topics))) {
       const d = this.#log.describeTopic(topic);
       if (d) counts.set(topic, d.partitions.length);
+      seen.set(topic, d?.partitions.length ?? -1);
     }
+    this.#assignedCounts = seen;
     const plan = rangeAssign(subs, counts);
     return members.map((m) => ({
       memberId: m.memberId,
       assignment: encodeAssignment({ partitions: plan.get(m.memberId) ?? [], userData: null }),
     }));
+  }
+
+  #partitionCountsChanged(counts: Map<string, number>): boolean {
+    for (const [topic, count] of counts) {
+      if ((this.#log.describeTopic(topic)?.partitions.length ?? -1) !== count) return true;
+    }
+    return false;
   }
 
   /** Keeps positions of partitions that stay; new ones start from the committed offset or the reset policy. */

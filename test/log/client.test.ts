@@ -164,3 +164,28 @@ describe('embedded consumer', () => {
     await client.close();
   });
 });
+
+describe('embedded group member', () => {
+  it('rebalances when a subscribed topic appears or gains partitions', async () => {
+    const client = embeddedClient(log);
+    const consumer = client.consumer({ groupId: 'grow', heartbeatIntervalMs: 20, autoOffsetReset: 'earliest' });
+    await consumer.subscribe(['later']);
+    assert.deepEqual(consumer.assignment(), []);
+    await log.createTopic('later', { partitions: 1 });
+    const until = async (n: number) => {
+      for (let i = 0; i < 200 && consumer.assignment().length !== n; i++) await consumer.poll(20);
+      return consumer.assignment().length;
+    };
+    assert.equal(await until(1), 1);
+    await log.createPartitions('later', 3);
+    assert.equal(await until(3), 3);
+    await client.producer().send([{ topic: 'later', partition: 2, value: 'p2' }]);
+    const got: ConsumedRecord[] = [];
+    for (let i = 0; i < 50 && got.length === 0; i++) got.push(...(await consumer.poll(50)));
+    assert.deepEqual(
+      got.map((r) => [r.partition, r.value?.toString()]),
+      [[2, 'p2']],
+    );
+    await client.close();
+  });
+});
