@@ -505,7 +505,7 @@ export function decodeFetched(
     scanRecords(section, h.recordCount, (r) => {
       const offset = h.baseOffset + BigInt(r.offsetDelta);
       if (offset < fetchOffset) return;
-      const headers: Header[] = r.headers.map(([k, v]) => [k, v ?? EMPTY]);
+      const headers: Header[] = r.headers.length === 0 ? [] : r.headers.map(([k, v]) => [k, v ?? EMPTY]);
       out.push({
         topic,
         partition,
