@@ -307,7 +307,7 @@ export async function writeParquetFiles(c: DuckDBConnection, opts: WriteOptions)
   const cols = fileSchema.fields.map((f) => quoteIdent(f.name)).join(', ');
   const view = `src_${writeId.replaceAll('-', '')}`;
   await c.run(`CREATE OR REPLACE TEMP VIEW ${view} AS ${opts.sourceSql}`);
-  const fileOpts = `FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 1000000, FIELD_IDS ${fieldIdsSql(fileSchema)}`;
+  const fileOpts = `FORMAT parquet, COMPRESSION zstd, FIELD_IDS ${fieldIdsSql(fileSchema)}`;
   const order = opts.sortSql ? ` ORDER BY ${opts.sortSql}` : '';
   const out: { local: string; dataFile: DataFile }[] = [];
   const dropViews: string[] = [view];

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { invalidArgument, isTributaryError, TributaryError } from '../core/index.ts';
+import { channel, invalidArgument, isTributaryError, publish, TributaryError } from '../core/index.ts';
 import type { Catalog, LoadedTable, TableIdentifier } from './catalog.ts';
 import { identifierToString } from './catalog.ts';
 import { fromBytes } from './conversions.ts';
@@ -118,6 +118,10 @@ interface Pending {
 }
 
 const MAX_ATTEMPTS = 50;
+
+/** Published on every snapshot commit: tributary:lake:commit (success) and tributary:lake:commit-error. */
+const commitChannel = channel('lake', 'commit');
+const commitErrorChannel = channel('lake', 'commit-error');
 
 /** `day(ts), bucket(16, user_id), truncate(4, s), name` -> partition fields. */
 export function parsePartitionSpec(text: string): PartitionFieldSpec[] {
@@ -769,6 +773,15 @@ export class Table {
           { action: 'add-snapshot', snapshot },
           { action: 'set-snapshot-ref', 'ref-name': branch, type: 'branch', 'snapshot-id': snapshotId },
         ]);
+        publish(commitChannel, () => ({
+          table: this.name,
+          operation: p.operation,
+          snapshotId,
+          sequenceNumber: seq,
+          summary,
+          attempts: attempt,
+          location: this.metadata.location,
+        }));
         return {
           snapshotId,
           addedFiles: p.added.length + p.addedDeletes.length,
@@ -780,6 +793,7 @@ export class Table {
       } catch (err) {
         for (const f of attemptFiles) this.io.delete(f);
         if (!isTributaryError(err, 'CONFLICT') || !err.retriable || attempt >= MAX_ATTEMPTS) {
+          publish(commitErrorChannel, () => ({ table: this.name, operation: p.operation, error: err }));
           for (const m of addedManifests) this.io.delete(m.manifestPath);
           for (const f of p.written) this.io.delete(f);
           if (isTributaryError(err, 'CONFLICT') && attempt >= MAX_ATTEMPTS)

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import diagnostics from 'node:diagnostics_channel';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -268,6 +269,25 @@ describe('concurrency and safety', () => {
     assert.deepEqual(ids(await table.rows()), [1, 3, 4]);
     await catalog.close();
     tmp.cleanup();
+  });
+
+  it('publishes commit events on tributary:lake:commit', async () => {
+    const tmp = tempDir();
+    const { catalog, table } = await eventsTable(tmp.dir, '');
+    const seen: { table: string; operation: string; snapshotId: bigint }[] = [];
+    const listener = (m: unknown) => seen.push(m as (typeof seen)[number]);
+    diagnostics.subscribe('tributary:lake:commit', listener);
+    try {
+      const r = await table.append([{ id: 1 }]);
+      assert.deepEqual(
+        seen.map((e) => [e.table, e.operation, e.snapshotId]),
+        [['db.events', 'append', r.snapshotId]],
+      );
+    } finally {
+      diagnostics.unsubscribe('tributary:lake:commit', listener);
+      await catalog.close();
+      tmp.cleanup();
+    }
   });
 
   it('a whole-table overwrite replaces every row', async () => {
