@@ -18,6 +18,7 @@ export {
   type UncaughtExceptionResponse,
 } from './runtime.ts';
 export { type Serde, Serdes } from './serdes.ts';
+export { compileFilter, compileJobSpec, type FilterSpec, type JobSpec, jobSpecSchema, parseJobSpec } from './spec.ts';
 export {
   type KeyValueStore,
   LmdbEnv,
