@@ -323,3 +323,55 @@ test('K10 KStream-KStream outer join with 100 ms windows and no grace', () => {
 });
 
 export type { Windowed };
+
+function joinDriver(kind: 'join' | 'leftJoin', windows: JoinWindows) {
+  const b = new StreamsBuilder();
+  const left = b.stream<string, string>('left', { keySerde: S, valueSerde: S });
+  const right = b.stream<string, string>('right', { keySerde: S, valueSerde: S });
+  left[kind](right, (l: string, r: string | null) => `${l}+${r}`, windows).to('out', { keySerde: S, valueSerde: S });
+  const d = new TopologyTestDriver(b.build());
+  const l = d.createInputTopic('left', S, S);
+  const r = d.createInputTopic('right', S, S);
+  const out = d.createOutputTopic('out', S, S);
+  const pipe = (topic: typeof l, prefix: string, keys: number[], ts: number) => {
+    for (const i of keys) topic.pipeInput(String(i), `${prefix}${i}`, ts);
+  };
+  return { l, r, pipe, read: () => out.readRecordsToList().map(fmt) };
+}
+
+test('K10 variant: inner KStream-KStream join emits only matches', () => {
+  const { l, r, pipe, read } = joinDriver('join', JoinWindows.ofTimeDifferenceWithNoGrace(100));
+  pipe(l, 'A', [0, 1], 0);
+  pipe(r, 'a', [0, 1, 2, 3], 0);
+  assert.deepEqual(read(), ['0:A0+a0@0', '1:A1+a1@0']);
+  pipe(r, 'b', [0], 1000);
+  pipe(l, 'C', [0, 1], 1101);
+  assert.deepEqual(read(), []);
+  l.pipeInput('0', 'dummy', 1405);
+  assert.deepEqual(read(), [], 'inner joins never emit unmatched records');
+});
+
+test('K10 variant: left KStream-KStream join emits unmatched left records when their window closes, never right ones', () => {
+  const { l, r, pipe, read } = joinDriver('leftJoin', JoinWindows.ofTimeDifferenceWithNoGrace(100));
+  pipe(l, 'A', [0, 1], 0);
+  pipe(r, 'a', [0, 1, 2, 3], 0);
+  assert.deepEqual(read(), ['0:A0+a0@0', '1:A1+a1@0']);
+  pipe(r, 'b', [0, 2, 3], 1000);
+  r.pipeInput('1', 'b1', 1001);
+  assert.deepEqual(read(), [], 'right-only a2, a3 are not emitted by a left join');
+  pipe(l, 'C', [0, 1], 1101);
+  assert.deepEqual(read(), ['1:C1+b1@1101']);
+  l.pipeInput('3', 'dummy', 1405);
+  assert.deepEqual(read(), ['0:C0+null@1101']);
+  pipe(l, 'G', [0], 899);
+  assert.deepEqual(read(), ['0:G0+null@899']);
+});
+
+test('JoinWindows before/after are asymmetric: left at t joins right in [t - before, t + after]', () => {
+  const { l, r, pipe, read } = joinDriver('join', JoinWindows.ofTimeDifferenceWithNoGrace(0).after(100));
+  pipe(l, 'L', [0], 500);
+  pipe(r, 'x', [0], 450); // before the left record: outside [500, 600]
+  pipe(r, 'y', [0], 600);
+  pipe(r, 'z', [0], 601);
+  assert.deepEqual(read(), ['0:L0+y0@600']);
+});
