@@ -16,7 +16,7 @@ function tokenize(src: string, field: string): Tok[] {
       i++;
       continue;
     }
-    if (/[0-9.]/.test(c) && /[0-9]/.test(src[i + 1] ?? c)) {
+    if (/[0-9]/.test(c) || (c === '.' && /[0-9]/.test(src[i + 1] ?? ''))) {
       const m = /^(\d+\.?\d*(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?)/.exec(src.slice(i))!;
       out.push({ k: 'num', v: m[0] });
       i += m[0].length;
@@ -131,7 +131,7 @@ export function exprToSql(src: string, resolve: ColumnResolver, field: string): 
     const t = peek();
     if (t.k === 'op' && t.v === '-') {
       next();
-      return `(-${parseUnary()})`;
+      return `(-(${parseUnary()}))`;
     }
     if (t.k === 'op' && t.v === '!') {
       next();
@@ -368,3 +368,161 @@ export function jodaToStrftime(p: string): string {
 }
 
 export { num };
+
+/** Evaluates a Druid expression over named values in JS (post-aggregators); longs are bigint, doubles number. */
+export function evalExpr(src: string, vars: (name: string) => unknown, field: string): unknown {
+  const toks = tokenize(src, field);
+  let p = 0;
+  const peek = () => toks[p]!;
+  const next = () => toks[p++]!;
+  type V = unknown;
+  const numOf = (v: V): number =>
+    typeof v === 'bigint' ? Number(v) : typeof v === 'number' ? v : v === null || v === undefined ? 0 : Number(v);
+  const isLong = (v: V) => typeof v === 'bigint';
+  const truth = (v: V) => (typeof v === 'string' ? v.toLowerCase() === 'true' : numOf(v) !== 0);
+  const arith = (op: string, a: V, b: V): V => {
+    if (op === '+' && (typeof a === 'string' || typeof b === 'string')) return `${a ?? ''}${b ?? ''}`;
+    if (isLong(a) && isLong(b)) {
+      const x = a as bigint;
+      const y = b as bigint;
+      switch (op) {
+        case '+':
+          return x + y;
+        case '-':
+          return x - y;
+        case '*':
+          return x * y;
+        case '/':
+          return y === 0n ? 0n : x / y;
+        case '%':
+          return y === 0n ? 0n : x % y;
+        case '^':
+          return x ** y;
+      }
+    }
+    const x = numOf(a);
+    const y = numOf(b);
+    switch (op) {
+      case '+':
+        return x + y;
+      case '-':
+        return x - y;
+      case '*':
+        return x * y;
+      case '/':
+        return x / y;
+      case '%':
+        return x % y;
+      default:
+        return x ** y;
+    }
+  };
+  const cmp = (op: string, a: V, b: V): bigint => {
+    const [x, y] = typeof a === 'string' && typeof b === 'string' ? [a, b] : [numOf(a), numOf(b)];
+    const r =
+      op === '<'
+        ? x < y
+        : op === '<='
+          ? x <= y
+          : op === '>'
+            ? x > y
+            : op === '>='
+              ? x >= y
+              : op === '=='
+                ? x === y
+                : x !== y;
+    return r ? 1n : 0n;
+  };
+  const binary = (level: number): V => {
+    if (level >= BINARY.length) return unary();
+    let left = binary(level + 1);
+    for (;;) {
+      const t = peek();
+      if (t.k !== 'op' || !BINARY[level]![0].includes(t.v)) return left;
+      next();
+      const right = t.v === '^' ? binary(level) : binary(level + 1);
+      if (t.v === '&&') left = truth(left) && truth(right) ? 1n : 0n;
+      else if (t.v === '||') left = truth(left) || truth(right) ? 1n : 0n;
+      else if (['<', '<=', '>', '>=', '==', '!='].includes(t.v)) left = cmp(t.v, left, right);
+      else left = arith(t.v, left, right);
+    }
+  };
+  const unary = (): V => {
+    const t = peek();
+    if (t.k === 'op' && t.v === '-') {
+      next();
+      const v = unary();
+      return isLong(v) ? -(v as bigint) : -numOf(v);
+    }
+    if (t.k === 'op' && t.v === '!') {
+      next();
+      return truth(unary()) ? 0n : 1n;
+    }
+    return primary();
+  };
+  const primary = (): V => {
+    const t = next();
+    if (t.k === 'num') return /[.eE]/.test(t.v) ? Number(t.v) : BigInt(t.v);
+    if (t.k === 'str') return t.v;
+    if (t.k === 'op' && t.v === '(') {
+      const v = binary(0);
+      if (next().v !== ')') throw invalidArgument(field, '")" in the expression', src);
+      return v;
+    }
+    if (t.k === 'id') {
+      if (peek().k === 'op' && peek().v === '(') {
+        next();
+        const args: V[] = [];
+        if (peek().v !== ')') {
+          do args.push(binary(0));
+          while (peek().v === ',' && next());
+        }
+        if (next().v !== ')') throw invalidArgument(field, '")" in the expression', src);
+        const f = t.v.toLowerCase();
+        const a0 = args[0];
+        switch (f) {
+          case 'abs':
+            return isLong(a0) ? ((a0 as bigint) < 0n ? -(a0 as bigint) : a0) : Math.abs(numOf(a0));
+          case 'floor':
+          case 'ceil':
+          case 'round':
+          case 'sqrt':
+          case 'exp':
+            return isLong(a0) ? a0 : Math[f](numOf(a0));
+          case 'log':
+            return Math.log(numOf(a0));
+          case 'log10':
+            return Math.log10(numOf(a0));
+          case 'pow':
+            return numOf(a0) ** numOf(args[1]);
+          case 'greatest':
+          case 'least': {
+            const nums = args.map(numOf);
+            const r = f === 'greatest' ? Math.max(...nums) : Math.min(...nums);
+            return args.every(isLong) ? BigInt(r) : r;
+          }
+          case 'if':
+            return truth(a0) ? args[1] : args[2];
+          case 'nvl':
+            return a0 ?? args[1];
+          case 'concat':
+            return args.map((x) => (x === null || x === undefined ? '' : String(x))).join('');
+          case 'cast': {
+            const ty = String(args[1]).toUpperCase();
+            if (ty === 'LONG') return BigInt(Math.trunc(numOf(a0)));
+            if (ty === 'DOUBLE' || ty === 'FLOAT') return numOf(a0);
+            return a0 === null || a0 === undefined ? null : String(a0);
+          }
+          default:
+            throw invalidArgument(field, `a function supported in post-aggregator expressions, not ${t.v}`, src);
+        }
+      }
+      if (t.v === 'null') return null;
+      return vars(t.v);
+    }
+    throw invalidArgument(field, 'a Druid expression', src);
+  };
+  const v = binary(0);
+  if (peek().k !== 'eof') throw invalidArgument(field, 'the end of the expression', src);
+  return v;
+}

@@ -1,4 +1,5 @@
 import { invalidArgument } from '../core/index.ts';
+import { evalExpr } from './expr.ts';
 import {
   cdf,
   finalizeSketch,
@@ -156,8 +157,10 @@ export function evalPostAgg(pa: unknown, row: Row, field: string): unknown {
       }
       return histogram(q, splits);
     }
-    case 'expression':
-      throw invalidArgument(`${field}.type`, 'a post-aggregator other than expression (not supported yet)', type);
+    case 'expression': {
+      const v = evalExpr(str(o, 'expression', field), (n) => finalizeValue(row[n] ?? null), `${field}.expression`);
+      return typeof v === 'number' && Number.isInteger(v) && o.outputType === 'LONG' ? BigInt(v) : v;
+    }
     default:
       throw invalidArgument(`${field}.type`, 'a supported post-aggregator type', type);
   }

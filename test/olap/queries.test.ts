@@ -285,6 +285,8 @@ describe('native queries', () => {
           field: { type: 'fieldAccess', fieldName: 'q' },
           fraction: 0.5,
         },
+        { type: 'expression', name: 'ratio', expression: 'fr * 2 + t / 4' },
+        { type: 'expression', name: 'cmp', expression: "if(fr > 10 && h == 6, 'big', 'small')" },
         {
           type: 'thetaSketchEstimate',
           name: 'inter',
@@ -300,7 +302,10 @@ describe('native queries', () => {
         },
       ],
     })) as { result: Rec }[];
-    assert.deepEqual(J(r[0]!.result), J({ t: 6, h: 6n, q: 48n, card: 4, fr: 12n, tu: 6, median: 240, inter: 6 }));
+    assert.deepEqual(
+      J(r[0]!.result),
+      J({ t: 6, h: 6n, q: 48n, card: 4, fr: 12n, tu: 6, median: 240, ratio: 25.5, cmp: 'big', inter: 6 }),
+    );
   });
 
   test('scan, search, timeBoundary, segmentMetadata, dataSourceMetadata', async () => {
