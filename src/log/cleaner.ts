@@ -13,7 +13,7 @@ import path from 'node:path';
 import { fsyncDir, unlinkIfExists, writeFileAtomic } from './fs-util.ts';
 import type { PartitionLog } from './partition.ts';
 import { Attributes, BatchField, batchRecordsSection, rebuildBatch, scanRecords } from './record-batch.ts';
-import { Segment, segmentFileName } from './segment.ts';
+import { MAX_RELATIVE_OFFSET, Segment, segmentFileName } from './segment.ts';
 import { hasCompaction } from './topic-config.ts';
 
 export interface CompactionResult {
@@ -23,8 +23,6 @@ export interface CompactionResult {
   bytesAfter: number;
   recordsRemoved: number;
 }
-
-const MAX_RELATIVE_OFFSET = 0x7fffffff;
 
 /**
  * Compacts a partition if its policy says so and enough of it is dirty (`min.cleanable.dirty.ratio`, unless

@@ -31,7 +31,7 @@ import {
   updateBatchCrc,
   validateBatch,
 } from './record-batch.ts';
-import { type BatchHeaderView, Segment, segmentFileName } from './segment.ts';
+import { type BatchHeaderView, INDEX_ENTRY_BYTES, Segment, segmentFileName } from './segment.ts';
 import { hasDeletion, type ResolvedTopicConfig } from './topic-config.ts';
 
 const EMPTY = Buffer.alloc(0);
@@ -467,7 +467,7 @@ export class PartitionLog {
     if (
       segment.size + bytes > config['segment.bytes'] ||
       !segment.canHoldOffset(lastOffset) ||
-      segment.indexEntries >= Math.floor(config['segment.index.bytes'] / 8) ||
+      segment.indexEntries >= Math.floor(config['segment.index.bytes'] / INDEX_ENTRY_BYTES) ||
       (segment.firstBatchTimestamp >= 0 && maxTimestamp - segment.firstBatchTimestamp > config['segment.ms'])
     ) {
       this.roll();

@@ -19,7 +19,8 @@ import { BATCH_HEADER_BYTES, BatchField, LOG_OVERHEAD, MAGIC_V2 } from './record
 export const INDEX_ENTRY_BYTES = 8;
 export const TIME_INDEX_ENTRY_BYTES = 12;
 export const TXN_INDEX_ENTRY_BYTES = 34;
-const MAX_RELATIVE_OFFSET = 0x7fffffff;
+/** Offsets in a segment are stored relative to its base offset, as int32. */
+export const MAX_RELATIVE_OFFSET = 0x7fffffff;
 const EMPTY = Buffer.alloc(0);
 
 export function segmentFileName(baseOffset: number, suffix: string): string {
@@ -90,7 +91,6 @@ export class Segment {
   offsetOfMaxTimestamp = -1;
   /** The first batch's max timestamp: segment.ms counts from it (as Kafka). -1 when empty. */
   firstBatchTimestamp = -1;
-  readonly createdMs: number;
   readonly aborted: AbortedTxnEntry[] = [];
   readonly #indexRel = new GrowableInts();
   readonly #indexPos = new GrowableInts();
@@ -110,7 +110,6 @@ export class Segment {
     this.fd = fd;
     this.size = size;
     this.nextOffset = baseOffset;
-    this.createdMs = Date.now();
   }
 
   /** A new empty segment (an existing file of that name is truncated). */
