@@ -4,7 +4,7 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import type { ReadResult } from '../../src/log/api.ts';
 import { decodeFetched } from '../../src/log/client-consumer.ts';
-import { murmur2, partitionForKey } from '../../src/log/client-partitioner.ts';
+import { murmur2, partitionForKey, StickyPartitioner } from '../../src/log/client-partitioner.ts';
 import {
   decodeAssignment,
   decodeSubscription,
@@ -57,6 +57,23 @@ describe('default partitioner', () => {
         assert.equal(partitionForKey(key, n), expected);
       }),
     );
+  });
+});
+
+describe('sticky partitioner', () => {
+  it('keeps null-key records on one partition until its batch is sealed, then moves on', () => {
+    const sticky = new StickyPartitioner();
+    const first = sticky.partition('t', 4);
+    for (let i = 0; i < 10; i++) assert.equal(sticky.partition('t', 4), first);
+    sticky.batchSealed('t', (first + 1) % 4, 4);
+    assert.equal(sticky.partition('t', 4), first, 'another partition sealing does not move it');
+    const seen = new Set([first]);
+    for (let i = 0; i < 3; i++) {
+      sticky.batchSealed('t', sticky.partition('t', 4), 4);
+      seen.add(sticky.partition('t', 4));
+    }
+    assert.equal(seen.size, 4, 'it visits every partition in turn');
+    assert.ok(sticky.partition('t', 2) < 2, 'a smaller partition count is respected');
   });
 });
 
