@@ -60,6 +60,8 @@ export class OffsetStore {
   readonly #committed = new Map<string, Map<string, StoredOffset>>();
   /** producerId -> group -> offsets staged by its open transaction. */
   readonly #staged = new Map<string, Map<string, Map<string, StoredOffset>>>();
+  /** Producers with staged offsets written or queued (known before the write applies). */
+  readonly #staging = new Set<string>();
   #fd: number;
   #queue: { line: Line; resolve: () => void; reject: (err: unknown) => void }[] = [];
   #writing: Promise<void> | null = null;
@@ -119,12 +121,16 @@ export class OffsetStore {
   }
 
   stage(groupId: string, producerId: bigint, offsets: readonly (TopicPartition & OffsetAndMetadata)[]): Promise<void> {
+    this.#staging.add(producerId.toString());
     return this.#write({ s: groupId, p: producerId.toString(), o: toTuples(offsets) });
   }
 
   complete(producerId: bigint, commit: boolean): Promise<void> {
-    if (!this.#staged.has(producerId.toString())) return Promise.resolve();
-    return this.#write({ e: producerId.toString(), commit });
+    const pid = producerId.toString();
+    // Staged lines may still be queued behind a write: `#staging` knows about them before they apply.
+    if (!this.#staged.has(pid) && !this.#staging.has(pid)) return Promise.resolve();
+    this.#staging.delete(pid);
+    return this.#write({ e: pid, commit });
   }
 
   deleteGroup(groupId: string): Promise<void> {

@@ -421,3 +421,15 @@ describe('GroupCoordinator invariants', () => {
     );
   });
 });
+
+describe('GroupCoordinator transactional offsets, concurrently', () => {
+  it('a commit that races the staging write still applies the staged offsets', async () => {
+    const staged = coord.stage('g', 9n, [{ topic: 't', partition: 0, offset: 42n }]);
+    const completed = coord.complete(9n, true);
+    await Promise.all([staged, completed]);
+    assert.deepEqual(
+      (await coord.fetchOffsets('g')).map((o) => o.offset),
+      [42n],
+    );
+  });
+});
