@@ -109,3 +109,126 @@ test('KafkaStreams runs word count exactly-once on the embedded log, with querie
     await admin.close();
   });
 });
+
+test('runtime: bad records go to a dead-letter topic; global tables join; at-least-once mode', async () => {
+  await withLog(async (client) => {
+    const admin = client.admin();
+    for (const t of ['orders', 'users', 'enriched', 'dlq']) await admin.createTopic(t, { partitions: 1 });
+    const p = client.producer();
+    await p.send([
+      { topic: 'users', key: 'u1', value: '"Ann"' },
+      { topic: 'orders', key: 'o1', value: '{"user":"u1","n":1}' },
+      { topic: 'orders', key: 'o2', value: '{not json' },
+      { topic: 'orders', key: 'o3', value: '{"user":"u2","n":3}' },
+    ]);
+    const b = new StreamsBuilder();
+    const users = b.globalTable<string, string>('users', { keySerde: S, valueSerde: Serdes.JSON() });
+    b.stream<string, { user: string; n: number }>('orders', { keySerde: S, valueSerde: Serdes.JSON() })
+      .leftJoin(
+        users,
+        (_k, v) => v.user,
+        (o, name) => `${name ?? '?'}:${o.n}`,
+      )
+      .to('enriched', { keySerde: S, valueSerde: S });
+    const streams = new KafkaStreams(b.build(), {
+      applicationId: 'dlq-app',
+      client,
+      processingGuarantee: 'at_least_once',
+      commitIntervalMs: 10,
+      deserializationErrors: { deadLetterTopic: 'dlq' },
+    });
+    await streams.start();
+    await streams.waitUntilProcessed(20_000);
+    assert.equal(streams.metrics().skippedRecords, 1);
+    await streams.close();
+    const read = async (topic: string) => {
+      const c = client.consumer({ autoOffsetReset: 'earliest' });
+      c.assign([{ topic, partition: 0 }]);
+      const out = [];
+      for (let idle = 0; idle < 3; ) {
+        const recs = await c.poll(30);
+        idle = recs.length === 0 ? idle + 1 : 0;
+        out.push(...recs);
+      }
+      await c.close();
+      return out;
+    };
+    assert.deepEqual(
+      (await read('enriched')).map((r) => `${r.key}=${r.value}`),
+      ['o1=Ann:1', 'o3=?:3'],
+    );
+    const dlq = await read('dlq');
+    assert.equal(dlq.length, 1);
+    assert.equal(dlq[0]?.value?.toString(), '{not json');
+    const h = Object.fromEntries((dlq[0]?.headers ?? []).map(([k, v]) => [k, v.toString()]));
+    assert.match(h['tributary.error'] ?? '', /JSON serde/);
+    assert.equal(h['tributary.source'], 'orders:0:1');
+    await p.close();
+    await admin.close();
+  });
+});
+
+test('runtime: an exception in a processor goes to the handler; SHUTDOWN_CLIENT ends in ERROR, REPLACE_THREAD resumes from the last commit', async () => {
+  await withLog(async (client) => {
+    const admin = client.admin();
+    for (const t of ['in', 'out']) await admin.createTopic(t, { partitions: 1 });
+    const p = client.producer();
+    await p.send([
+      { topic: 'in', key: 'k', value: 'ok1' },
+      { topic: 'in', key: 'k', value: 'boom' },
+      { topic: 'in', key: 'k', value: 'ok2' },
+    ]);
+    let failures = 0;
+    const build = (failTimes: number) => {
+      const b = new StreamsBuilder();
+      b.stream<string, string>('in', { keySerde: S, valueSerde: S })
+        .peek((_k, v) => {
+          if (v === 'boom' && failures < failTimes) {
+            failures++;
+            throw new Error('processor failed');
+          }
+        })
+        .to('out', { keySerde: S, valueSerde: S });
+      return b.build();
+    };
+    const dead = new KafkaStreams(build(1), { applicationId: 'fail-app', client, commitIntervalMs: 10 });
+    const states: StreamsState[] = [];
+    dead.onStateChange((s) => states.push(s));
+    const seen: unknown[] = [];
+    dead.setUncaughtExceptionHandler((err) => {
+      seen.push(err);
+      return 'SHUTDOWN_CLIENT';
+    });
+    await dead.start();
+    await assert.rejects(dead.waitUntilProcessed(20_000), /stopped with an error/);
+    assert.equal(dead.state, 'ERROR');
+    assert.equal(seen.length, 1);
+    assert.deepEqual(states, ['REBALANCING', 'RUNNING', 'ERROR']);
+    await dead.close();
+
+    failures = 0;
+    const alive = new KafkaStreams(build(2), { applicationId: 'fail-app2', client, commitIntervalMs: 10 });
+    let replaced = 0;
+    alive.setUncaughtExceptionHandler(() => {
+      replaced++;
+      return 'REPLACE_THREAD';
+    });
+    await alive.start();
+    await alive.waitUntilProcessed(20_000);
+    assert.equal(replaced, 2);
+    await alive.close();
+    const c = client.consumer({ isolation: 'read_committed', autoOffsetReset: 'earliest' });
+    c.assign([{ topic: 'out', partition: 0 }]);
+    const got: string[] = [];
+    for (let idle = 0; idle < 3; ) {
+      const recs = await c.poll(30);
+      idle = recs.length === 0 ? idle + 1 : 0;
+      got.push(...recs.map((r) => String(r.value)));
+    }
+    await c.close();
+    // fail-app wrote nothing committed; fail-app2 wrote each record exactly once despite two replacements.
+    assert.deepEqual(got, ['ok1', 'boom', 'ok2']);
+    await p.close();
+    await admin.close();
+  });
+});
