@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { quietLogger, remoteClient, startKafkaBroker } from '../../src/kafka/index.ts';
 import {
   type ConsumedRecord,
   type Consumer,
@@ -38,6 +39,25 @@ const implementations: Implementation[] = [
         client,
         async teardown() {
           await client.close();
+          await log.close();
+          fs.rmSync(dir, { recursive: true, force: true });
+        },
+      };
+    },
+  },
+  {
+    // the remote client (@platformatic/kafka) against our own broker over TCP
+    name: 'remote (@platformatic/kafka -> tributary broker)',
+    async setup() {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tributary-conformance-remote-'));
+      const log = await openLog({ dataDir: dir });
+      const broker = await startKafkaBroker({ log, port: 0, logger: quietLogger });
+      const client = remoteClient({ bootstrapBrokers: [`127.0.0.1:${broker.port}`] });
+      return {
+        client,
+        async teardown() {
+          await client.close();
+          await broker.close();
           await log.close();
           fs.rmSync(dir, { recursive: true, force: true });
         },
