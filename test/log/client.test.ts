@@ -189,3 +189,80 @@ describe('embedded group member', () => {
     await client.close();
   });
 });
+
+describe('read_committed over interleaved transactions', () => {
+  it('sees exactly the committed and non-transactional records, in offset order (property)', async () => {
+    const fc = (await import('fast-check')).default;
+    const client = embeddedClient(log);
+    let run = 0;
+    const step = fc.record({
+      who: fc.integer({ min: 0, max: 2 }), // 0, 1: transactional producers; 2: plain producer
+      action: fc.constantFrom('send', 'send', 'commit', 'abort'),
+    });
+    await fc.assert(
+      fc.asyncProperty(fc.array(step, { minLength: 1, maxLength: 20 }), async (steps) => {
+        const topic = `rc-${run++}`;
+        await log.createTopic(topic, { partitions: 1 });
+        const txn = [0, 1].map((i) => client.producer({ transactionalId: `${topic}-tx${i}` }));
+        const plain = client.producer();
+        const open = [false, false];
+        const pending: string[][] = [[], []];
+        const expected: string[] = [];
+        const all: string[] = [];
+        let n = 0;
+        const end = async (i: number, commit: boolean) => {
+          if (!open[i]) return;
+          if (commit) await txn[i]!.commitTransaction();
+          else await txn[i]!.abortTransaction();
+          if (commit) expected.push(...pending[i]!);
+          pending[i] = [];
+          open[i] = false;
+        };
+        for (const s of steps) {
+          if (s.who === 2) {
+            const v = `p${n++}`;
+            await plain.send([{ topic, value: v }]);
+            expected.push(v);
+            all.push(v);
+          } else if (s.action === 'send') {
+            if (!open[s.who]) {
+              await txn[s.who]!.beginTransaction();
+              open[s.who] = true;
+            }
+            const v = `t${s.who}-${n++}`;
+            await txn[s.who]!.send([{ topic, value: v }]);
+            pending[s.who]!.push(v);
+            all.push(v);
+          } else {
+            await end(s.who, s.action === 'commit');
+          }
+        }
+        // Close every transaction so the last stable offset reaches the end; abort what is left open.
+        await end(0, false);
+        await end(1, false);
+        const read = async (isolation: 'read_committed' | 'read_uncommitted', count: number) => {
+          const c = client.consumer({ autoOffsetReset: 'earliest', isolation, maxPollRecords: 1000 });
+          c.assign([{ topic, partition: 0 }]);
+          const got: string[] = [];
+          for (let i = 0; i < 20 && got.length < count; i++) {
+            for (const r of await c.poll(20)) got.push(r.value!.toString());
+          }
+          // Nothing may follow what we expect.
+          for (const r of await c.poll(0)) got.push(r.value!.toString());
+          await c.close();
+          return got;
+        };
+        // Committed records appear in offset order: records of a transaction keep their write positions.
+        const committed = new Set(expected);
+        assert.deepEqual(
+          await read('read_committed', expected.length),
+          all.filter((v) => committed.has(v)),
+        );
+        assert.deepEqual(await read('read_uncommitted', all.length), all);
+        await Promise.all([...txn, plain].map((p) => p.close()));
+      }),
+      { numRuns: 25 },
+    );
+    await client.close();
+  });
+});
