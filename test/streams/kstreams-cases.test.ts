@@ -328,7 +328,9 @@ function joinDriver(kind: 'join' | 'leftJoin', windows: JoinWindows) {
   const b = new StreamsBuilder();
   const left = b.stream<string, string>('left', { keySerde: S, valueSerde: S });
   const right = b.stream<string, string>('right', { keySerde: S, valueSerde: S });
-  left[kind](right, (l: string, r: string | null) => `${l}+${r}`, windows).to('out', { keySerde: S, valueSerde: S });
+  const joiner = (l: string, r: string | null) => `${l}+${r}`;
+  const joined = kind === 'join' ? left.join(right, joiner, windows) : left.leftJoin(right, joiner, windows);
+  joined.to('out', { keySerde: S, valueSerde: S });
   const d = new TopologyTestDriver(b.build());
   const l = d.createInputTopic('left', S, S);
   const r = d.createInputTopic('right', S, S);
