@@ -1,3 +1,4 @@
+import avro from 'avsc';
 import { invalidArgument, TributaryError } from '../core/index.ts';
 import type { Windowed } from './types.ts';
 
@@ -116,7 +117,52 @@ function windowedSerde<K>(inner: Serde<K>): Serde<Windowed<K>> {
   };
 }
 
+/**
+ * Avro binary encoding of one schema. With `schemaId`, the Confluent wire format (magic byte 0, 4-byte schema
+ * id, then the Avro body) that Schema Registry clients read and write; without, the bare Avro body.
+ */
+function avroSerde<T>(schema: avro.Schema, opts: { schemaId?: number } = {}): Serde<T> {
+  let type: avro.Type;
+  try {
+    type = avro.Type.forSchema(schema);
+  } catch (cause) {
+    throw new TributaryError('INVALID_ARGUMENT', `Avro serde: invalid schema (${(cause as Error).message})`, {
+      field: 'schema',
+      cause,
+    });
+  }
+  const id = opts.schemaId;
+  if (id !== undefined && (!Number.isInteger(id) || id < 0 || id > 0x7fffffff))
+    throw invalidArgument('schemaId', 'a non-negative 32-bit schema id', id);
+  return nullSafe<T>(
+    (v) => {
+      if (!type.isValid(v)) {
+        const paths: string[] = [];
+        type.isValid(v, { errorHook: (p) => paths.push(p.join('.') || '(root)') });
+        throw invalidArgument(
+          `value.${paths[0] ?? ''}`,
+          `a value matching the Avro schema ${type.name ?? type.typeName}`,
+        );
+      }
+      const body = type.toBuffer(v);
+      if (id === undefined) return body;
+      const head = Buffer.alloc(5);
+      head.writeInt32BE(id, 1);
+      return Buffer.concat([head, body]);
+    },
+    (b) => {
+      if (id === undefined) return type.fromBuffer(b) as T;
+      if (b.length < 5 || b[0] !== 0) throw new Error('not in the Confluent wire format (magic byte 0)');
+      const got = b.readInt32BE(1);
+      if (got !== id) throw new Error(`schema id ${got}, expected ${id}`);
+      return type.fromBuffer(b.subarray(5)) as T;
+    },
+    'Avro',
+  );
+}
+
 export const Serdes = {
+  Avro: avroSerde,
   String: (): Serde<string> => stringSerde,
   Bytes: (): Serde<Buffer> => bytesSerde,
   JSON: <T = unknown>(): Serde<T> => jsonSerde as Serde<T>,

@@ -296,3 +296,31 @@ test('default partitioner agrees with kafkajs (an independent murmur2 port of th
     }),
   );
 });
+
+test('Avro serde: bare body and Confluent wire format; invalid values and wrong ids are rejected', () => {
+  const schema = {
+    type: 'record',
+    name: 'Click',
+    fields: [
+      { name: 'user', type: 'string' },
+      { name: 'n', type: 'int' },
+    ],
+  } as const;
+  const bare = Serdes.Avro<{ user: string; n: number }>(schema);
+  const bytes = bare.serialize('t', { user: 'ann', n: 3 });
+  assert.deepEqual(bytes, Buffer.from([6, 0x61, 0x6e, 0x6e, 6])); // zig-zag length 3, "ann", zig-zag 3
+  const plain = (v: unknown) => JSON.parse(JSON.stringify(v)); // avsc decodes records as instances of their class
+  assert.deepEqual(plain(bare.deserialize('t', bytes)), { user: 'ann', n: 3 });
+  const wire = Serdes.Avro<{ user: string; n: number }>(schema, { schemaId: 42 });
+  const w = wire.serialize('t', { user: 'b', n: -1 }) as Buffer;
+  assert.deepEqual([...w.subarray(0, 5)], [0, 0, 0, 0, 42]);
+  assert.deepEqual(plain(wire.deserialize('t', w)), { user: 'b', n: -1 });
+  assert.throws(
+    () => bare.serialize('t', { user: 'x', n: 'no' } as never),
+    (e) => isTributaryError(e, 'INVALID_ARGUMENT') && /value\.n/.test(e.message),
+  );
+  assert.throws(
+    () => Serdes.Avro(schema, { schemaId: 7 }).deserialize('t', w),
+    (e) => isTributaryError(e, 'CORRUPT_DATA'),
+  );
+});
