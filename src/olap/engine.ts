@@ -7,10 +7,12 @@ import { isTributaryError, notFound, TributaryError } from '../core/index.ts';
 import type { LogClient } from '../log/index.ts';
 import { translateSql } from './druidsql.ts';
 import { buildBatch, type RowStats, readerSql, resolveLocalFiles } from './ingest.ts';
+import { applyRetention, compact, parseRules, type RetentionRule } from './maintenance.ts';
 import { dataSourcesOf, runNative } from './query.ts';
 import { type IngestionSpec, parseIngestionSpec } from './spec.ts';
 import { type SegmentInfo, SegmentStore } from './store.ts';
 import { KafkaSupervisor } from './stream.ts';
+import { parseInterval } from './time.ts';
 
 export interface OlapEngineOptions {
   dataDir: string;
@@ -184,6 +186,8 @@ export class OlapEngine {
 
   /** Validates a task spec and starts it; returns the task id. Throws INVALID_ARGUMENT on a bad spec. */
   submitTask(body: unknown): string {
+    if ((body as { type?: unknown } | null)?.type === 'compact')
+      return this.submitCompaction(body as Record<string, unknown>);
     const spec = parseIngestionSpec(body);
     if (spec.type === 'kafka')
       throw new TributaryError('INVALID_ARGUMENT', 'task.type: kafka specs go to /druid/indexer/v1/supervisor');
@@ -221,6 +225,79 @@ export class OlapEngine {
       },
     );
     return taskId;
+  }
+
+  private submitCompaction(body: Record<string, unknown>): string {
+    const ds = body.dataSource;
+    if (typeof ds !== 'string' || !this.store.datasources.has(ds))
+      throw new TributaryError('INVALID_ARGUMENT', 'dataSource: expected an existing datasource', {
+        field: 'dataSource',
+      });
+    const io = body.ioConfig as { inputSpec?: { interval?: unknown } } | undefined;
+    const ivText = body.interval ?? io?.inputSpec?.interval;
+    const interval = ivText === undefined ? undefined : parseInterval(String(ivText), 'interval');
+    const max = (body.tuningConfig as { maxRowsPerSegment?: unknown } | undefined)?.maxRowsPerSegment;
+    const taskId = typeof body.id === 'string' ? body.id : `compact_${ds}_${randomUUID().slice(0, 8)}`;
+    const started = Date.now();
+    const task: TaskState = {
+      id: taskId,
+      type: 'compact',
+      dataSource: ds,
+      createdTime: new Date(started).toISOString(),
+      status: 'RUNNING',
+      duration: -1,
+      errorMsg: null,
+      rowStats: { processed: 0, processedWithError: 0, thrownAway: 0, unparseable: 0 },
+      segments: [],
+      done: Promise.resolve(),
+    };
+    this.tasks.set(taskId, task);
+    task.done = compact(this.store, ds, interval, typeof max === 'number' && max > 0 ? max : 5_000_000).then(
+      () => {
+        this.invalidate(ds);
+        task.status = 'SUCCESS';
+        task.duration = Date.now() - started;
+      },
+      (err: unknown) => {
+        task.status = 'FAILED';
+        task.errorMsg = (err as Error).message;
+        task.duration = Date.now() - started;
+      },
+    );
+    return taskId;
+  }
+
+  private rulesFile(): string {
+    return path.join(this.options.dataDir, 'olap', 'rules.json');
+  }
+
+  /** Retention rules per datasource (Druid coordinator rules), persisted; `_default` applies to the rest. */
+  rules(): Record<string, RetentionRule[]> {
+    const f = this.rulesFile();
+    return fs.existsSync(f) ? (JSON.parse(fs.readFileSync(f, 'utf8')) as Record<string, RetentionRule[]>) : {};
+  }
+
+  /** Sets a datasource's retention rules and applies them now; returns the dropped segment ids. */
+  async setRules(dataSource: string, body: unknown): Promise<string[]> {
+    const parsed = parseRules(body);
+    const all = { ...this.rules(), [dataSource]: parsed };
+    fs.writeFileSync(`${this.rulesFile()}.tmp`, JSON.stringify(all));
+    fs.renameSync(`${this.rulesFile()}.tmp`, this.rulesFile());
+    return this.applyRetention();
+  }
+
+  /** Drops the segments that retention rules do not keep (all datasources). */
+  async applyRetention(now = Date.now()): Promise<string[]> {
+    const all = this.rules();
+    const dropped: string[] = [];
+    for (const ds of this.dataSources()) {
+      const rules = all[ds] ?? all._default;
+      if (!rules?.length) continue;
+      const d = await applyRetention(this.store, ds, rules, now);
+      if (d.length) this.invalidate(ds);
+      dropped.push(...d);
+    }
+    return dropped;
   }
 
   /** Runs a batch ingestion spec to completion. */

@@ -234,6 +234,16 @@ export async function druidRoutes(app: FastifyInstance, opts: DruidRoutesOptions
       [...engine.tasks.keys()].map((id) => statusOf(id)),
     ),
   );
+  app.get('/druid/coordinator/v1/rules', async (_req, reply) => sendJson(reply, engine.rules()));
+  app.get('/druid/coordinator/v1/rules/:ds', async (req, reply) => {
+    const { ds } = req.params as { ds: string };
+    return sendJson(reply, engine.rules()[ds] ?? []);
+  });
+  app.post('/druid/coordinator/v1/rules/:ds', async (req, reply) => {
+    const { ds } = req.params as { ds: string };
+    await engine.setRules(ds, req.body);
+    return reply.code(200).send();
+  });
   app.post('/druid/indexer/v1/supervisor', async (req, reply) =>
     sendJson(reply, { id: await engine.submitSupervisor(req.body) }),
   );

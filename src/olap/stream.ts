@@ -203,22 +203,7 @@ export class KafkaSupervisor {
             ? '0::BIGINT'
             : bucketSql(ds.segmentGranularity, '"__time"');
         if (Number(exists.n) === 0) return;
-        const dims = meta.columns.filter((x) => !x.aggregator);
-        const metrics = meta.columns.filter((x) => x.aggregator);
-        let select: string;
-        if (ds.rollup) {
-          const byName = new Map(meta.columns.map((x) => [x.name, x]));
-          const ctx: AggContext = {
-            input: (n) => ({ sql: ident(n), col: byName.get(n) }),
-            expr: () => 'NULL',
-            filter: () => 'TRUE',
-            timeMs: 'epoch_ms("__time")',
-          };
-          const merged = metrics.map(
-            (m) => `${aggregateSql(mergeSpec(m), ctx, 'ingest', `metrics.${m.name}`).sql} AS ${ident(m.name)}`,
-          );
-          select = `SELECT "__time", ${[...dims.map((d) => ident(d.name)), ...merged, `${seg} AS __olap_seg`].join(', ')} FROM ${pendingSql(this.id)} GROUP BY ALL`;
-        } else select = `SELECT *, ${seg} AS __olap_seg FROM ${pendingSql(this.id)}`;
+        const select = rerollSql(meta.columns, ds.rollup, seg, pendingSql(this.id));
         await c.run(`CREATE OR REPLACE TEMP TABLE olap_rolled AS ${select}`);
         const segRows = (
           await c.runAndReadAll('SELECT __olap_seg AS s, count(*) AS n FROM olap_rolled GROUP BY 1 ORDER BY 1')
@@ -288,6 +273,33 @@ function mergeInto(prev: ColumnInfo[], next: ColumnInfo[]): ColumnInfo[] {
   const out = [...prev];
   for (const c of next) if (!out.some((x) => x.name === c.name)) out.push(c);
   return out;
+}
+
+/**
+ * SELECT that rolls stored rows up again (metrics merged with themselves), adding `__olap_seg` = segSql.
+ * Used for streaming persists and compaction.
+ */
+export function rerollSql(
+  columns: ColumnInfo[],
+  rollup: boolean,
+  segSql: string,
+  from: string,
+  where = 'TRUE',
+): string {
+  const dims = columns.filter((x) => !x.aggregator);
+  const metrics = columns.filter((x) => x.aggregator);
+  if (!rollup) return `SELECT *, ${segSql} AS __olap_seg FROM ${from} WHERE ${where}`;
+  const byName = new Map(columns.map((x) => [x.name, x]));
+  const ctx: AggContext = {
+    input: (n) => ({ sql: ident(n), col: byName.get(n) }),
+    expr: () => 'NULL',
+    filter: () => 'TRUE',
+    timeMs: 'epoch_ms("__time")',
+  };
+  const merged = metrics.map(
+    (m) => `${aggregateSql(mergeSpec(m), ctx, 'ingest', `metrics.${m.name}`).sql} AS ${ident(m.name)}`,
+  );
+  return `SELECT "__time", ${[...dims.map((d) => ident(d.name)), ...merged, `${segSql} AS __olap_seg`].join(', ')} FROM ${from} WHERE ${where} GROUP BY ALL`;
 }
 
 /** The aggregator that merges a stored metric column with itself (count merges as a sum). */
