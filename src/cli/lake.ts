@@ -309,8 +309,9 @@ export function registerLakeCommands(program: Command): void {
     await withCatalog(opts, async (catalog) => {
       const t = await loadTable(catalog, parseIdentifier(name));
       const r = await t.compact({ targetFileSizeBytes: parseSize(opts.targetFileSize, '--target-file-size') });
+      const m = await t.rewriteManifests();
       out(
-        `Compacted ${name}: removed ${r.removedFiles} files, wrote ${r.addedFiles}${r.snapshotId !== undefined ? ` (snapshot ${r.snapshotId})` : ''}`,
+        `Compacted ${name}: removed ${r.removedFiles} files, wrote ${r.addedFiles}; manifests ${m.before} -> ${m.after}${m.snapshotId !== undefined ? ` (snapshot ${m.snapshotId})` : ''}`,
       );
     });
   });

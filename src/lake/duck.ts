@@ -154,6 +154,7 @@ export async function collectStats(
   const res = await c.runAndReadAll(
     `SELECT file_name, row_group_id, row_group_num_rows, path_in_schema, num_values, stats_null_count, stats_min_value, stats_max_value, total_compressed_size, min_is_exact, max_is_exact FROM parquet_metadata(${list})`,
   );
+  const leaves = leafFields(schema);
   const byFile = new Map<string, { rows: Map<string, number>; cols: Map<string, StatAcc> }>();
   for (const r of res.getRowObjectsJS() as Record<string, unknown>[]) {
     const fname = r.file_name as string;
@@ -164,8 +165,9 @@ export async function collectStats(
     }
     e.rows.set(String(r.row_group_id), Number(r.row_group_num_rows));
     const colPath = r.path_in_schema as string;
-    const field = schema.fields.find((f) => f.name === colPath);
-    if (!field) continue;
+    const leaf = leaves.get(colPath);
+    if (!leaf) continue;
+    const field = leaf.field;
     let acc = e.cols.get(colPath);
     if (!acc) {
       acc = { valueCount: 0, nullCount: 0, size: 0, min: undefined, max: undefined, noBounds: false };
@@ -194,16 +196,41 @@ export async function collectStats(
     df.lowerBounds = new Map();
     df.upperBounds = new Map();
     for (const [name, acc] of e.cols) {
-      const field = schema.fields.find((x) => x.name === name) as NestedField;
+      const leaf = leaves.get(name) as { field: NestedField; repeated: boolean };
+      const field = leaf.field;
       df.columnSizes.set(field.id, acc.size);
       df.valueCounts.set(field.id, acc.valueCount);
       df.nullValueCounts.set(field.id, acc.nullCount);
-      if (!acc.noBounds && acc.min !== undefined && acc.max !== undefined) {
+      // bounds only for non-repeated leaves (list elements and map entries have no row-level bounds)
+      if (!leaf.repeated && !acc.noBounds && acc.min !== undefined && acc.max !== undefined) {
         df.lowerBounds.set(field.id, toBytes(field.type, acc.min));
         df.upperBounds.set(field.id, toBytes(field.type, acc.max));
       }
     }
   }
+}
+
+/** Parquet leaf column paths (as parquet_metadata prints them) -> Iceberg fields. */
+function leafFields(schema: StructType): Map<string, { field: NestedField; repeated: boolean }> {
+  const out = new Map<string, { field: NestedField; repeated: boolean }>();
+  const walk = (prefix: string, f: NestedField, repeated: boolean): void => {
+    const p = prefix ? `${prefix}, ${f.name}` : f.name;
+    const t = f.type;
+    if (isPrimitive(t)) out.set(p, { field: f, repeated });
+    else if (t.type === 'struct') for (const c of t.fields) walk(p, c, repeated);
+    else if (t.type === 'list')
+      walk(
+        `${p}, list`,
+        { id: t['element-id'], name: 'element', required: t['element-required'], type: t.element },
+        true,
+      );
+    else {
+      walk(`${p}, key_value`, { id: t['key-id'], name: 'key', required: true, type: t.key }, true);
+      walk(`${p}, key_value`, { id: t['value-id'], name: 'value', required: t['value-required'], type: t.value }, true);
+    }
+  };
+  for (const f of schema.fields) walk('', f, false);
+  return out;
 }
 
 /** SQL expression computing a partition transform in DuckDB (bucket through the JS murmur3 UDFs). */
@@ -421,6 +448,15 @@ function blankFile(filePath: string, partition: unknown[], opts: WriteOptions): 
 export interface ReadColumn {
   id: number;
   type: IcebergType;
+  /** JSON single-value `initial-default`: the value for files written before the column existed. */
+  initialDefault?: unknown;
+}
+
+function defaultSql(col: ReadColumn): string {
+  const v = col.initialDefault;
+  if (v === undefined || v === null || !isPrimitive(col.type)) return 'NULL';
+  const lit = typeof v === 'string' ? quoteLiteral(v) : typeof v === 'boolean' ? (v ? 'TRUE' : 'FALSE') : String(v);
+  return `CAST(${lit} AS ${duckType(col.type)})`;
 }
 
 /**
@@ -436,7 +472,7 @@ export async function readParquetById(
 ): Promise<Row[]> {
   const entries = columns.map(
     (col) =>
-      `${col.id}: {name: ${quoteLiteral(`f${col.id}`)}, type: ${quoteLiteral(duckType(col.type))}, default_value: NULL}`,
+      `${col.id}: {name: ${quoteLiteral(`f${col.id}`)}, type: ${quoteLiteral(duckType(col.type))}, default_value: ${defaultSql(col)}}`,
   );
   // DuckDB needs at least one column in the schema map; a dummy id that no file uses
   if (entries.length === 0) entries.push(`2147483000: {name: '__none', type: 'INTEGER', default_value: NULL}`);

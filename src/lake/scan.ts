@@ -294,7 +294,11 @@ export async function readTaskRows(
     }
   }
   const spec = specById(md, task.specId);
-  const columns = [...need.values()].map((f) => ({ id: f.id, type: f.type }));
+  const columns = [...need.values()].map((f) => ({
+    id: f.id,
+    type: f.type,
+    ...(f['initial-default'] !== undefined ? { initialDefault: f['initial-default'] } : {}),
+  }));
   const rows = await readParquetById(c, io.resolve(task.file.filePath), columns, positions.length > 0);
   // identity partition values equal the column for every row of the file; fill them (files may omit them)
   const fills: { id: number; value: unknown }[] = [];

@@ -152,7 +152,7 @@ export async function prepareSource(
       const out: Row = {};
       let ok = true;
       for (const f of target.fields) {
-        const conv = toInternal(f.type, r[f.name]);
+        const conv = toInternal(f.type, r[f.name] === undefined ? f['write-default'] : r[f.name]);
         if (!conv.ok) {
           problems.push({ row: i, field: f.name, reason: conv.reason });
           ok = false;
@@ -222,8 +222,11 @@ export async function prepareSource(
     const dt = duckType(f.type);
     const st = srcCols.get(f.name);
     if (st === undefined) {
-      sel.push(`CAST(NULL AS ${dt}) AS ${col}`);
-      if (f.required) checks.push({ field: f, cond: 'TRUE', reason: 'required column is missing from the input' });
+      const wd = f['write-default'];
+      const lit = wd === undefined || wd === null ? 'NULL' : typeof wd === 'string' ? quoteLiteral(wd) : String(wd);
+      sel.push(`CAST(${lit} AS ${dt}) AS ${col}`);
+      if (f.required && lit === 'NULL')
+        checks.push({ field: f, cond: 'TRUE', reason: 'required column is missing from the input' });
       continue;
     }
     if (st.toUpperCase() === dt.toUpperCase()) sel.push(col);

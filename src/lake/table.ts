@@ -59,7 +59,7 @@ import {
   validateType,
 } from './types.ts';
 import type { TableRequirement, TableUpdate } from './updates.ts';
-import { internalKey, type Row, toPublic } from './values.ts';
+import { internalKey, type Row, toInternal, toPublic } from './values.ts';
 
 export interface WriteOptions extends ValidationPolicy {
   /** Add columns the table lacks from the incoming data (Spark's unionByName). */
@@ -88,6 +88,8 @@ export type SchemaChange =
       doc?: string;
       after?: string;
       first?: boolean;
+      /** initial-default and write-default (JSON single value): existing rows read it; writes that omit the column get it. */
+      default?: string | number | boolean;
     }
   | { op: 'drop'; name: string }
   | { op: 'rename'; name: string; newName: string }
@@ -289,6 +291,8 @@ export class Table {
           localLocation: this.localLocation,
           sortSql: this.sortSql(src.schema),
         });
+        const sorted = this.sortSql(src.schema) !== undefined;
+        for (const df of files) df.sortOrderId = sorted ? this.metadata['default-sort-order-id'] : 0;
         for (const f of src.deferredRequired) {
           if (files.some((df) => (df.nullValueCounts?.get(f.id) ?? 0) > 0)) {
             for (const df of files) this.io.delete(df.filePath);
@@ -978,10 +982,10 @@ export class Table {
         case 'add': {
           if (fields.some((f) => f.name === ch.name)) throw invalidArgument(`${at}.name`, 'a new column name', ch.name);
           const type = validateType(ch.type, `${at}.type`);
-          if (ch.required && md.snapshots.length > 0)
+          if (ch.required && md.snapshots.length > 0 && (ch.default === undefined || ch.default === null))
             throw invalidArgument(
               `${at}.required`,
-              'false: a required column cannot be added to a table with data (existing rows have no value)',
+              'false, or a default: a required column cannot be added to a table with data (existing rows have no value)',
             );
           const assign = (t: IcebergType): IcebergType => {
             if (typeof t === 'string') return t;
@@ -993,6 +997,13 @@ export class Table {
           const f: NestedField = { id: ++lastId, name: ch.name, required: ch.required === true, type: 'string' };
           f.type = assign(type);
           if (ch.doc) f.doc = ch.doc;
+          if (ch.default !== undefined && ch.default !== null) {
+            if (typeof f.type !== 'string') throw invalidArgument(`${at}.default`, 'no default for a nested column');
+            const conv = toInternal(f.type, ch.default);
+            if (!conv.ok) throw invalidArgument(`${at}.default`, conv.reason.replace(/^expected /, ''));
+            f['initial-default'] = ch.default;
+            f['write-default'] = ch.default;
+          }
           if (ch.first) fields.unshift(f);
           else if (ch.after) fields.splice(fields.indexOf(find(ch.after, `${at}.after`)) + 1, 0, f);
           else fields.push(f);
@@ -1299,6 +1310,112 @@ export class Table {
       },
       {},
     );
+  }
+
+  /** Merges the current snapshot's manifests into one per partition spec and content (faster planning). */
+  async rewriteManifests(): Promise<{ before: number; after: number; snapshotId: bigint | undefined }> {
+    for (let attempt = 1; ; attempt++) {
+      const md = this.metadata;
+      const snap = this.currentSnapshot();
+      if (!snap) return { before: 0, after: 0, snapshotId: undefined };
+      const manifests = await readSnapshotManifests(md, this.io, snap);
+      const groups = new Map<string, { specId: number; content: 0 | 1; entries: ManifestEntry[] }>();
+      for (const m of manifests) {
+        const k = `${m.partitionSpecId}|${m.content}`;
+        const g = groups.get(k) ?? { specId: m.partitionSpecId, content: m.content, entries: [] };
+        groups.set(k, g);
+        const spec = specById(md, m.partitionSpecId);
+        for (const e of await readManifest(this.io.read(m.manifestPath), {
+          manifest: m,
+          partitionFields: partitionType(spec, md.schemas),
+        })) {
+          if (e.status !== 2) g.entries.push({ ...e, status: 0 });
+        }
+      }
+      if (manifests.length <= groups.size)
+        return { before: manifests.length, after: manifests.length, snapshotId: snap['snapshot-id'] };
+      const snapshotId = newSnapshotId();
+      const seq = md['last-sequence-number'] + 1;
+      const written: string[] = [];
+      const out: ManifestFile[] = [];
+      for (const g of groups.values()) {
+        if (!g.entries.length) continue;
+        const spec = specById(md, g.specId);
+        const buf = writeManifest(
+          g.entries,
+          { schema: currentSchema(md), spec, partitionFields: partitionType(spec, md.schemas), content: g.content },
+          false,
+        );
+        const mpath = `${md.location}/metadata/${randomUUID()}-m0.avro`;
+        this.io.write(mpath, buf);
+        written.push(mpath);
+        out.push({
+          manifestPath: mpath,
+          manifestLength: buf.length,
+          partitionSpecId: g.specId,
+          content: g.content,
+          sequenceNumber: seq,
+          minSequenceNumber: Math.min(...g.entries.map((e) => e.sequenceNumber)),
+          addedSnapshotId: snapshotId,
+          addedFilesCount: 0,
+          existingFilesCount: g.entries.length,
+          deletedFilesCount: 0,
+          addedRowsCount: 0,
+          existingRowsCount: g.entries.reduce((a, e) => a + e.dataFile.recordCount, 0),
+          deletedRowsCount: 0,
+        });
+      }
+      const listPath = `${md.location}/metadata/snap-${snapshotId}-${attempt}-${randomUUID()}.avro`;
+      this.io.write(
+        listPath,
+        writeManifestList(out, { snapshotId, parentSnapshotId: snap['snapshot-id'], sequenceNumber: seq }),
+      );
+      written.push(listPath);
+      const summary: Snapshot['summary'] = {
+        ...snap.summary,
+        operation: 'replace',
+        'manifests-created': String(out.length),
+        'manifests-replaced': String(manifests.length),
+        'manifests-kept': '0',
+      };
+      for (const k of [
+        'added-data-files',
+        'added-records',
+        'added-files-size',
+        'deleted-data-files',
+        'deleted-records',
+        'removed-files-size',
+        'added-delete-files',
+        'added-position-deletes',
+        'changed-partition-count',
+      ])
+        delete summary[k];
+      try {
+        await this.commitMetadata(
+          [{ type: 'assert-ref-snapshot-id', ref: 'main', 'snapshot-id': snap['snapshot-id'] }],
+          [
+            {
+              action: 'add-snapshot',
+              snapshot: {
+                'snapshot-id': snapshotId,
+                'parent-snapshot-id': snap['snapshot-id'],
+                'sequence-number': seq,
+                'timestamp-ms': Math.max(Date.now(), snap['timestamp-ms'] + 1),
+                'manifest-list': listPath,
+                summary,
+                'schema-id': md['current-schema-id'],
+              },
+            },
+            { action: 'set-snapshot-ref', 'ref-name': 'main', type: 'branch', 'snapshot-id': snapshotId },
+          ],
+        );
+        return { before: manifests.length, after: out.length, snapshotId };
+      } catch (err) {
+        for (const f of written) this.io.delete(f);
+        if (!isTributaryError(err, 'CONFLICT') || !err.retriable || attempt >= MAX_ATTEMPTS) throw err;
+        await this.refresh();
+      }
+    }
   }
 
   /** Table statistics from manifests: rows, files, bytes, and per-column counts and bounds. */

@@ -290,6 +290,97 @@ describe('concurrency and safety', () => {
     }
   });
 
+  it('columns added with a default read it for old rows and get it on writes that omit them', async () => {
+    const tmp = tempDir();
+    const { catalog, table } = await eventsTable(tmp.dir, '');
+    await table.append([{ id: 1 }]);
+    await table.evolveSchema([{ op: 'add', name: 'region', type: 'string', required: true, default: 'eu' }]);
+    await table.append([{ id: 2 }, { id: 3, region: 'us' }]);
+    assert.deepEqual((await table.rows()).map((r) => [Number(r.id), r.region]).sort(), [
+      [1, 'eu'],
+      [2, 'eu'],
+      [3, 'us'],
+    ]);
+    assert.deepEqual((await table.rows({ filter: "region = 'eu'" })).length, 2);
+    await assert.rejects(
+      table.evolveSchema([{ op: 'add', name: 'n', type: 'int', default: 'x' }]),
+      /changes\[0\]\.default: expected a 32-bit integer, got "x"/,
+    );
+    await catalog.close();
+    tmp.cleanup();
+  });
+
+  it('writes to a branch leave main alone', async () => {
+    const tmp = tempDir();
+    const { catalog, table } = await eventsTable(tmp.dir, '');
+    await table.append([{ id: 1 }]);
+    await table.createBranch('dev');
+    await table.append([{ id: 2 }], { branch: 'dev' });
+    assert.deepEqual(ids(await table.rows()), [1]);
+    assert.deepEqual(ids(await table.rows({ ref: 'dev' })), [1, 2]);
+    await catalog.close();
+    tmp.cleanup();
+  });
+
+  it('rewrites many manifests into one; nested columns round-trip with leaf stats', async () => {
+    const tmp = tempDir();
+    const { catalog, table } = await eventsTable(tmp.dir, 'user_id');
+    for (let i = 0; i < 5; i++) await table.append([{ id: i, user_id: i % 2 }]);
+    const r = await table.rewriteManifests();
+    assert.deepEqual([r.before, r.after], [5, 1]);
+    assert.deepEqual(ids(await table.rows()), [0, 1, 2, 3, 4]);
+    assert.deepEqual(ids(await table.rows({ filter: 'user_id = 1' })), [1, 3]);
+    const n = await createTable(
+      catalog,
+      { namespace: ['db'], name: 'nested' },
+      {
+        schema: {
+          fields: [
+            { id: 1, name: 'id', required: true, type: 'long' },
+            {
+              id: 2,
+              name: 'addr',
+              required: false,
+              type: {
+                type: 'struct',
+                fields: [
+                  { id: 5, name: 'city', required: false, type: 'string' },
+                  { id: 6, name: 'zip', required: false, type: 'int' },
+                ],
+              },
+            },
+            {
+              id: 3,
+              name: 'tags',
+              required: false,
+              type: { type: 'list', 'element-id': 7, element: 'string', 'element-required': false },
+            },
+            {
+              id: 4,
+              name: 'attrs',
+              required: false,
+              type: { type: 'map', 'key-id': 8, key: 'string', 'value-id': 9, value: 'long', 'value-required': false },
+            },
+          ],
+        },
+      },
+    );
+    const row = { id: 1n, addr: { city: 'Paris', zip: 75001 }, tags: ['a', 'b'], attrs: [{ key: 'k', value: 5n }] };
+    await n.append([row, { id: 2 }]);
+    assert.deepEqual((await n.rows({ filter: 'id = 1' }))[0], row);
+    const files = (await n.scan()).filesTotal;
+    assert.equal(files, 1);
+    const st = await n.stats();
+    assert.equal(st.columns.id?.upper, 2n);
+    const { liveEntries } = await import('../../src/lake/index.ts');
+    const e = (await liveEntries(n.metadata, n.io, n.currentSnapshot() as never))[0]?.entry.dataFile;
+    assert.equal(e?.valueCounts?.get(5), 2, 'struct leaf addr.city has stats under its field id');
+    assert.equal(e?.nullValueCounts?.get(5), 1);
+    assert.equal(e?.valueCounts?.get(7), 3, 'list elements counted (2 + one null list)');
+    await catalog.close();
+    tmp.cleanup();
+  });
+
   it('a whole-table overwrite replaces every row', async () => {
     const tmp = tempDir();
     const { catalog, table } = await eventsTable(tmp.dir);
