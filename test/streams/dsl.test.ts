@@ -305,7 +305,7 @@ test('Avro serde: bare body and Confluent wire format; invalid values and wrong 
       { name: 'user', type: 'string' },
       { name: 'n', type: 'int' },
     ],
-  } as const;
+  };
   const bare = Serdes.Avro<{ user: string; n: number }>(schema);
   const bytes = bare.serialize('t', { user: 'ann', n: 3 });
   assert.deepEqual(bytes, Buffer.from([6, 0x61, 0x6e, 0x6e, 6])); // zig-zag length 3, "ann", zig-zag 3
