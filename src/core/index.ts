@@ -1,3 +1,4 @@
 export * from './diagnostics.ts';
 export * from './duration.ts';
 export * from './errors.ts';
+export * from './layout.ts';

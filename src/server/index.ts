@@ -1,0 +1,2 @@
+export { dataLayout } from '../core/index.ts';
+export { type Platform, type PlatformOptions, startPlatform } from './platform.ts';

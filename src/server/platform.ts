@@ -1,0 +1,95 @@
+import Fastify, { type FastifyInstance } from 'fastify';
+import client from 'prom-client';
+import { dataLayout } from '../core/index.ts';
+import { type KafkaBroker, type SaslOptions, startKafkaBroker } from '../kafka/index.ts';
+import { icebergRestRoutes, SqliteCatalog } from '../lake/index.ts';
+import { type Log, openLog } from '../log/index.ts';
+import { druidRoutes, OlapEngine } from '../olap/index.ts';
+
+export interface PlatformOptions {
+  dataDir: string;
+  /** Interface both listeners bind (default 127.0.0.1). */
+  host?: string;
+  /** Kafka listener port; 0 picks a free port. Default 9092. */
+  kafkaPort?: number;
+  /** HTTP port (Druid API, Iceberg REST catalog, metrics, health); 0 picks a free port. Default 8888. */
+  httpPort?: number;
+  autoCreateTopics?: boolean;
+  sasl?: SaslOptions;
+  /** Largest HTTP request body accepted, in bytes (default 16 MiB). */
+  bodyLimit?: number;
+}
+
+export interface Platform {
+  readonly log: Log;
+  readonly olap: OlapEngine;
+  readonly catalog: SqliteCatalog;
+  readonly kafkaPort: number;
+  readonly httpPort: number;
+  readonly http: FastifyInstance;
+  close(): Promise<void>;
+}
+
+/** Starts every part in this process: the log and its Kafka listener, and one HTTP server all parts mount routes on. */
+export async function startPlatform(options: PlatformOptions): Promise<Platform> {
+  const layout = dataLayout(options.dataDir);
+  const host = options.host ?? '127.0.0.1';
+  const log = await openLog({ dataDir: layout.log, autoCreateTopics: options.autoCreateTopics ?? true });
+  const started: { close(): Promise<void> }[] = [log];
+  try {
+    const broker: KafkaBroker = await startKafkaBroker({
+      log,
+      host,
+      port: options.kafkaPort ?? 9092,
+      autoCreateTopics: options.autoCreateTopics ?? true,
+      ...(options.sasl ? { sasl: options.sasl } : {}),
+    });
+    started.unshift(broker);
+    const olap = await OlapEngine.open({ dataDir: layout.olap });
+    started.unshift(olap);
+    const catalog = new SqliteCatalog({ warehouse: layout.lake });
+    const registry = new client.Registry();
+    client.collectDefaultMetrics({ register: registry, prefix: 'tributary_' });
+
+    const http = Fastify({ bodyLimit: options.bodyLimit ?? 16 * 1024 * 1024 });
+    http.get('/health', async () => ({ status: 'ok' }));
+    http.get('/metrics', async (_request, reply) => {
+      reply.header('content-type', registry.contentType);
+      return registry.metrics();
+    });
+    await http.register(druidRoutes, { engine: olap });
+    await http.register(icebergRestRoutes, { catalog, prefix: '/iceberg' });
+    await http.listen({ host, port: options.httpPort ?? 8888 });
+    started.unshift({ close: () => http.close() });
+    const address = http.server.address();
+    const httpPort = typeof address === 'object' && address ? address.port : 0;
+
+    let closing: Promise<void> | undefined;
+    return {
+      log,
+      olap,
+      catalog,
+      http,
+      kafkaPort: broker.port,
+      httpPort,
+      close() {
+        closing ??= closeAll([...started, { close: async () => catalog.db.close() }]);
+        return closing;
+      },
+    };
+  } catch (err) {
+    await closeAll(started);
+    throw err;
+  }
+}
+
+async function closeAll(parts: { close(): Promise<void> }[]): Promise<void> {
+  // In order: listeners first so no request lands on a closed store, the log last.
+  for (const part of parts) {
+    try {
+      await part.close();
+    } catch {
+      // keep closing the rest; a failed close must not keep the log open
+    }
+  }
+}
