@@ -6,7 +6,7 @@
  */
 import net from 'node:net';
 import pino from 'pino';
-import { TributaryError } from '../core/index.ts';
+import { channel, publish, TributaryError } from '../core/index.ts';
 import type {
   IsolationLevel,
   LogService,
@@ -48,6 +48,10 @@ export interface KafkaBroker {
   readonly port: number;
   close(): Promise<void>;
 }
+
+/** Diagnostics: one event per answered request, and one per connection closed for bad input. */
+const requestChannel = channel('kafka', 'request');
+const rejectChannel = channel('kafka', 'error');
 
 const NODE_ID = 1;
 const CLUSTER_ID = 'tributary-cluster';
@@ -1177,6 +1181,7 @@ class Connection {
   /** Logs why and closes the connection (bad input is never fatal to the broker). */
   reject(reason: string, extra: object = {}): void {
     this.broker.logger.warn({ remote: this.remoteHost, ...extra }, `closing kafka connection: ${reason}`);
+    publish(rejectChannel, () => ({ remote: this.remoteHost, reason, ...extra }));
     this.destroy();
   }
 
@@ -1308,7 +1313,16 @@ class Connection {
       this.reject(`malformed ${api.name} v${version} request: ${errorMessage(err)}`, { apiKey, version });
       return;
     }
+    const started = requestChannel.hasSubscribers ? performance.now() : 0;
     const response = await handler({ conn: this, version, clientId }, request as never);
+    publish(requestChannel, () => ({
+      api: api.name,
+      apiKey,
+      version,
+      clientId,
+      remote: this.remoteHost,
+      durationMs: performance.now() - started,
+    }));
     if (this.closed || response === NO_RESPONSE) return;
     // ApiVersions always answers with response header v0
     const headerV1 = flexible && apiKey !== 18;

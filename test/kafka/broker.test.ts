@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import diagnostics from 'node:diagnostics_channel';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -174,6 +175,9 @@ test('bad input gets an error code: corrupt CRC, invalid topic names', async () 
 
 test('unknown api keys, unknown versions and oversize frames close the connection and are logged', async () => {
   const before = warnings.length;
+  const published: unknown[] = [];
+  const onReject = (m: unknown) => published.push(m);
+  diagnostics.subscribe('tributary:kafka:error', onReject);
   for (const frame of [
     Buffer.from([0, 0, 0, 8, 0x7f, 0x7f, 0, 0, 0, 0, 0, 1]), // api key 32639
     Buffer.from([0, 0, 0, 8, 0, 3, 0, 99, 0, 0, 0, 1]), // Metadata v99
@@ -185,6 +189,8 @@ test('unknown api keys, unknown versions and oversize frames close the connectio
     await c.closedPromise;
   }
   assert.ok(warnings.length >= before + 4, 'each rejection is logged');
+  diagnostics.unsubscribe('tributary:kafka:error', onReject);
+  assert.equal(published.length, 4, 'and published on the diagnostics channel');
 });
 
 test('SASL: wrong credentials get SASL_AUTHENTICATION_FAILED, then the connection closes', async () => {
