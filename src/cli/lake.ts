@@ -18,7 +18,6 @@ import {
   type TableMetadata,
   validateSchema,
 } from '../lake/index.ts';
-import { dataLayout } from '../server/index.ts';
 
 interface DataDirOption {
   dataDir: string;
@@ -31,7 +30,8 @@ function out(line: string): void {
 }
 
 function openCatalog(opts: DataDirOption): SqliteCatalog {
-  return new SqliteCatalog({ warehouse: dataLayout(opts.dataDir).lake });
+  // <data-dir>/lake, the platform's data layout (the server mounts the same warehouse)
+  return new SqliteCatalog({ warehouse: path.join(path.resolve(opts.dataDir), 'lake') });
 }
 
 async function withCatalog<T>(opts: DataDirOption, fn: (c: SqliteCatalog) => Promise<T>): Promise<T> {
