@@ -121,10 +121,10 @@ function windowedSerde<K>(inner: Serde<K>): Serde<Windowed<K>> {
  * Avro binary encoding of one schema. With `schemaId`, the Confluent wire format (magic byte 0, 4-byte schema
  * id, then the Avro body) that Schema Registry clients read and write; without, the bare Avro body.
  */
-function avroSerde<T>(schema: avro.Schema, opts: { schemaId?: number } = {}): Serde<T> {
+function avroSerde<T>(schema: object | string, opts: { schemaId?: number } = {}): Serde<T> {
   let type: avro.Type;
   try {
-    type = avro.Type.forSchema(schema);
+    type = avro.Type.forSchema(schema as avro.Schema);
   } catch (cause) {
     throw new TributaryError('INVALID_ARGUMENT', `Avro serde: invalid schema (${(cause as Error).message})`, {
       field: 'schema',
