@@ -1230,6 +1230,8 @@ class Connection {
       while (this.queue.length > 0 && !this.closed) {
         const frame = this.queue.shift()!;
         await this.handleFrame(frame);
+        // a client that does not read its responses gets no more processing (Kafka mutes it likewise)
+        if (this.socket.writableNeedDrain && !this.closed) await this.drained();
         if (this.paused && this.queue.length < MAX_QUEUED / 2) {
           this.paused = false;
           this.socket.resume();
@@ -1241,6 +1243,18 @@ class Connection {
     } finally {
       this.processing = false;
     }
+  }
+
+  private drained(): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        this.socket.off('drain', done);
+        this.socket.off('close', done);
+        resolve();
+      };
+      this.socket.on('drain', done);
+      this.socket.on('close', done);
+    });
   }
 
   saslStep(token: Buffer): ReturnType<SaslConversation['step']> {
