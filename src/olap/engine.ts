@@ -374,9 +374,14 @@ export class OlapEngine {
       const hit = this.cache.get(key);
       if (hit && hit.generations === gens) return hit.result;
     }
-    const result = await this.withQueryConnection(queryId, timeoutMs, (conn) =>
-      runNative({ store: this.store, conn, temp: { n: 0 } }, query),
-    );
+    const result = await this.withQueryConnection(queryId, timeoutMs, async (conn) => {
+      const rt = { store: this.store, conn, cleanup: [] as string[] };
+      try {
+        return await runNative(rt, query);
+      } finally {
+        for (const sql of rt.cleanup) await conn.run(sql).catch(() => undefined);
+      }
+    });
     if (populateCache && this.generations(names) === gens) {
       this.cache.set(key, { generations: gens, result });
       const max = this.options.cacheEntries ?? 1000;

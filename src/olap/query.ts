@@ -1,4 +1,5 @@
-import type { DuckDBConnection } from '@duckdb/node-api';
+import { randomUUID } from 'node:crypto';
+import { type DuckDBConnection, LIST, VARCHAR } from '@duckdb/node-api';
 import { z } from 'zod';
 import { invalidArgument, TributaryError } from '../core/index.ts';
 import { type AggContext, aggregateSql, type OutKind } from './aggregators.ts';
@@ -9,7 +10,7 @@ import { type FilterColumns, filterSql } from './filters.ts';
 import { evalHaving, evalPostAgg, finalizeValue, postAggName, type Row } from './postaggs.ts';
 import { isSketch, type SketchState, sketchBase64 } from './sketches.ts';
 import { type AggregatorSpec, parseAggregator } from './spec.ts';
-import { ident, lit, num, scalar } from './sql.ts';
+import { ident, lit, num } from './sql.ts';
 import type { SegmentInfo, SegmentStore } from './store.ts';
 import { tableSql } from './store.ts';
 import {
@@ -29,7 +30,8 @@ import { parseWith } from './validate.ts';
 export interface QueryRuntime {
   store: SegmentStore;
   conn: DuckDBConnection;
-  temp: { n: number };
+  /** SQL to run when the query ends (dropping scratch tables). */
+  cleanup: string[];
 }
 
 interface Source {
@@ -208,7 +210,7 @@ function flattenResults(q: Record<string, unknown>, results: unknown[]): Row[] {
 }
 
 async function materialize(rt: QueryRuntime, recs: Row[], field: string): Promise<Source> {
-  const name = `olap_q${rt.temp.n++}`;
+  const name = `q_${randomUUID().replaceAll('-', '')}`;
   const columns = new Map<string, ColumnInfo>();
   for (const r of recs)
     for (const [k, v] of Object.entries(r)) {
@@ -230,27 +232,34 @@ async function materialize(rt: QueryRuntime, recs: Row[], field: string): Promis
   const cols = [...columns.values()];
   const typeOf = (c: ColumnInfo) =>
     c.kind === 'long' ? 'BIGINT' : c.kind === 'double' ? 'DOUBLE' : c.kind === 'mv' ? 'VARCHAR[]' : 'VARCHAR';
+  // A scratch table filled through DuckDB's appender (dropped when the query ends).
+  await rt.conn.run('CREATE SCHEMA IF NOT EXISTS olap_tmp');
   await rt.conn.run(
-    `CREATE TEMP TABLE ${ident(name)} ("__time" TIMESTAMP${cols.map((c) => `, ${ident(c.name)} ${typeOf(c)}`).join('')})`,
+    `CREATE TABLE olap_tmp.${ident(name)} ("__t" BIGINT${cols.map((c) => `, ${ident(c.name)} ${typeOf(c)}`).join('')})`,
   );
-  for (let i = 0; i < recs.length; i += 500) {
-    const chunk = recs.slice(i, i + 500);
-    const values = chunk.map((r) => {
-      const t = r.__time === undefined || r.__time === null ? 0 : Number(r.__time);
-      const vals = cols.map((c) => {
-        const v = finalizeValue(r[c.name]);
-        if (v === null || v === undefined) return 'NULL';
-        if (c.kind === 'mv')
-          return Array.isArray(v) ? `[${v.map((x) => scalar(x)).join(', ')}]::VARCHAR[]` : `[${scalar(v)}]`;
-        if (c.kind === 'string') return lit(String(v));
-        return `${scalar(typeof v === 'bigint' ? v : Number(v))}::${typeOf(c)}`;
-      });
-      return `(make_timestamp(${num(t)} * 1000)${vals.map((v) => `, ${v}`).join('')})`;
-    });
-    await rt.conn.run(`INSERT INTO ${ident(name)} VALUES ${values.join(', ')}`);
+  rt.cleanup.push(`DROP TABLE IF EXISTS olap_tmp.${ident(name)}`);
+  const app = await rt.conn.createAppender(name, 'olap_tmp');
+  for (const r of recs) {
+    app.appendBigInt(BigInt(Math.trunc(r.__time === undefined || r.__time === null ? 0 : Number(r.__time))));
+    for (const c of cols) {
+      const v = finalizeValue(r[c.name]);
+      if (v === null || v === undefined) app.appendNull();
+      else if (c.kind === 'mv')
+        app.appendList(
+          (Array.isArray(v) ? v : [v]).map((x) => String(x)),
+          LIST(VARCHAR),
+        );
+      else if (c.kind === 'string') app.appendVarchar(String(v));
+      else if (c.kind === 'long') app.appendBigInt(typeof v === 'bigint' ? v : BigInt(Math.trunc(Number(v))));
+      else app.appendDouble(Number(v));
+    }
+    app.endRow();
   }
+  app.flushSync();
+  app.closeSync();
+  const from = `(SELECT make_timestamp("__t" * 1000) AS "__time", * EXCLUDE ("__t") FROM olap_tmp.${ident(name)})`;
   void field;
-  return { from: ident(name), columns, segments: [], dataSource: name };
+  return { from, columns, segments: [], dataSource: name };
 }
 
 /** Column access for a query over a source with virtual columns. */

@@ -362,6 +362,39 @@ describe('native queries', () => {
     );
   });
 
+  test('inline and union data sources', async () => {
+    const inline = (await engine.query({
+      queryType: 'groupBy',
+      dataSource: {
+        type: 'inline',
+        columnNames: ['__time', 'k', 'tags', 'n'],
+        rows: [
+          [Date.UTC(2021, 0, 1), 'a', ['x', 'y'], 1],
+          [Date.UTC(2021, 0, 1), 'b', ['y'], 2],
+        ],
+      },
+      intervals: ['2021/2022'],
+      granularity: 'all',
+      dimensions: ['tags'],
+      aggregations: [{ type: 'doubleSum', name: 's', fieldName: 'n' }],
+    })) as { event: Rec }[];
+    assert.deepEqual(
+      J(inline.map((r) => r.event)),
+      J([
+        { tags: 'x', s: 1 },
+        { tags: 'y', s: 3 },
+      ]),
+    );
+    const union = (await engine.query({
+      ...base,
+      queryType: 'timeseries',
+      dataSource: { type: 'union', dataSources: ['ev', 'ev'] },
+      granularity: 'all',
+      aggregations: [{ type: 'longSum', name: 'n', fieldName: 'count' }],
+    })) as { result: { n: bigint } }[];
+    assert.equal(union[0]!.result.n, 96n);
+  });
+
   test('unknown datasource answers [] like Druid', async () => {
     assert.deepEqual(await engine.query({ queryType: 'timeseries', dataSource: 'missing', aggregations: [] }), []);
   });
