@@ -97,6 +97,8 @@ try {
     '-X',
     'queue.buffering.max.messages=1000000',
   ]);
+  // librdkafka 2.0.2 stops fetching while its local queue holds more than queued.max.messages.kbytes and
+  // only resumes on a timer, so the defaults measure that timer rather than the broker
   const consume = await run(
     KCAT,
     [
@@ -114,6 +116,10 @@ try {
       '\n',
       '-X',
       'max.partition.fetch.bytes=8388608',
+      '-X',
+      'queued.max.messages.kbytes=1048576',
+      '-X',
+      'queued.min.messages=1000000',
     ],
     'pipe',
   );
