@@ -385,13 +385,33 @@ export function toDuckJson(t: IcebergType, v: unknown): unknown {
   return out;
 }
 
+/**
+ * Strings compare in UTF-8 byte order (as Parquet stats, DuckDB and Spark do). UTF-16 order differs
+ * only when a surrogate (a code point above U+FFFF) meets a code unit in U+E000..U+FFFF.
+ */
+export function compareUtf8(a: string, b: string): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x === y) continue;
+    if (x >= 0xd800 && y >= 0xd800) {
+      const xs = x < 0xe000;
+      const ys = y < 0xe000;
+      if (xs !== ys) return xs ? 1 : -1;
+    }
+    return x < y ? -1 : 1;
+  }
+  return a.length === b.length ? 0 : a.length < b.length ? -1 : 1;
+}
+
 /** Compares two internal values of the same type (nulls first). */
 export function compareInternal(a: unknown, b: unknown): number {
   if (a === b) return 0;
   if (a === null || a === undefined) return -1;
   if (b === null || b === undefined) return 1;
   if (a instanceof Uint8Array && b instanceof Uint8Array) return Buffer.compare(a, b);
-  if (typeof a === 'string' && typeof b === 'string') return a < b ? -1 : a > b ? 1 : 0;
+  if (typeof a === 'string' && typeof b === 'string') return compareUtf8(a, b);
   // mixed bigint/number compare correctly with < and >
   return (a as number) < (b as number) ? -1 : (a as number) > (b as number) ? 1 : 0;
 }

@@ -146,6 +146,19 @@ describe('single-value serialization (Appendix D)', () => {
   });
 });
 
+describe('string order', () => {
+  it('compares strings in UTF-8 byte order, like Parquet statistics (property)', async () => {
+    const { compareUtf8 } = await import('../../src/lake/index.ts');
+    assert.ok(compareUtf8('\u{1F407}', '\uFFFD') > 0, 'a code point above U+FFFF sorts after U+FFFD');
+    fc.assert(
+      fc.property(fc.string({ unit: 'grapheme' }), fc.string({ unit: 'grapheme' }), (a, b) => {
+        const bytes = Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+        return Math.sign(compareUtf8(a, b)) === bytes;
+      }),
+    );
+  });
+});
+
 describe('table metadata JSON', () => {
   it('keeps 64-bit snapshot ids exact through parse and serialize', () => {
     const text = fs.readFileSync(`${RUST}/table_metadata/TableMetadataV2Valid.json`, 'utf8');
