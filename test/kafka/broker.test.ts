@@ -208,6 +208,21 @@ test('SASL: wrong credentials get SASL_AUTHENTICATION_FAILED, then the connectio
   ok.close();
 });
 
+test('SASL: SaslHandshake v0 switches to bare tokens (PLAIN), then requests proceed', async () => {
+  const c = await RawClient.connect(broker.port);
+  const hs = await c.request<{ errorCode: number }>(17, 0, { mechanism: 'PLAIN' });
+  assert.equal(hs.errorCode, 0);
+  const token = Buffer.from('\0alice\0secret');
+  const frame = Buffer.alloc(4 + token.length);
+  frame.writeInt32BE(token.length, 0);
+  token.copy(frame, 4);
+  const reply = await c.sendRaw(frame);
+  assert.equal(reply.length, 0, 'an empty bare token: authenticated');
+  const res = await c.request<ApiVersionsBody>(18, 3, { clientSoftwareName: 't', clientSoftwareVersion: '1' });
+  assert.equal(res.errorCode, 0);
+  c.close();
+});
+
 test('SASL required: requests before authentication close the connection', async () => {
   const strict = await startKafkaBroker({
     log,
