@@ -408,7 +408,10 @@ export class OlapEngine {
           }, timeoutMs)
         : undefined;
     try {
-      return await fn(conn);
+      const result = await fn(conn);
+      // A cancel that landed between statements (nothing to interrupt) still cancels.
+      if (!this.running.has(queryId)) throw new Error('Query interrupted');
+      return result;
     } catch (err) {
       if (timedOut)
         throw new TributaryError('TIMEOUT', `Query [${queryId}] timed out after ${timeoutMs} ms`, { cause: err });
@@ -439,6 +442,7 @@ export class OlapEngine {
     });
     return this.withQueryConnection(queryId, options.timeoutMs, async (conn) => {
       const translated = await translateSql(conn, this.store, query);
+      if (!this.running.has(queryId)) throw new Error('Query interrupted');
       let reader: Awaited<ReturnType<DuckDBConnection['runAndReadAll']>>;
       try {
         reader = await conn.runAndReadAll(translated, params.length ? params : undefined);

@@ -225,6 +225,26 @@ describe('Druid HTTP API', () => {
     assert.ok((await (await fetch(`${base}/druid/v2/datasources`)).json()).includes(HOSTILE));
   });
 
+  test('context.timeout answers 504 and DELETE cancels a running SQL query', async () => {
+    // A 12-way self-join of 5 rows: 244M combinations, seconds of work for any machine.
+    const names = 'abcdefghijkl'.split('');
+    const heavy = `SELECT count(*) AS n FROM ${names.map((x) => `"rollup-tutorial" ${x}`).join(', ')} WHERE ${names.map((x) => `${x}.bytes`).join(' + ')} > 0`;
+    const t = await post('/druid/v2/sql', { query: heavy, context: { timeout: 50 } });
+    assert.equal(t.status, 504, t.text);
+    assert.equal(JSON.parse(t.text).category, 'TIMEOUT');
+    const running = post('/druid/v2/sql', { query: heavy, context: { sqlQueryId: 'to-cancel' } });
+    let cancelled = false;
+    for (let i = 0; i < 200 && !cancelled; i++) {
+      const d = await fetch(`${base}/druid/v2/sql/to-cancel`, { method: 'DELETE' });
+      cancelled = d.status === 202;
+      if (!cancelled) await new Promise((r) => setTimeout(r, 10));
+    }
+    assert.ok(cancelled);
+    const r = await running;
+    assert.equal(r.status, 500);
+    assert.equal(JSON.parse(r.text).category, 'CANCELED');
+  });
+
   test('result cache is invalidated by new data', async () => {
     const q = {
       queryType: 'timeseries',
