@@ -1,7 +1,6 @@
 import readline from 'node:readline';
 import type { Command } from 'commander';
 import { dataLayout, TributaryError } from '../core/index.ts';
-import { parseTopicConfigs } from '../kafka/index.ts';
 import { embeddedClient, type LogClient, openLog } from '../log/index.ts';
 
 interface ConnectionOptions {
@@ -12,13 +11,8 @@ interface ConnectionOptions {
 /** A client over the data directory (no server needed), or over a running broker with --bootstrap-server. */
 async function connect(options: ConnectionOptions): Promise<LogClient> {
   if (options.bootstrapServer) {
-    const kafka = await import('../kafka/index.ts');
-    if (!('remoteClient' in kafka)) {
-      throw new TributaryError('UNSUPPORTED', '--bootstrap-server needs the remote client, which this build lacks');
-    }
-    return (kafka as unknown as { remoteClient(o: { bootstrapServers: string[] }): LogClient }).remoteClient({
-      bootstrapServers: options.bootstrapServer.split(','),
-    });
+    const { remoteClient } = await import('../kafka/index.ts');
+    return remoteClient({ bootstrapBrokers: options.bootstrapServer.split(','), clientId: 'tributary-cli' });
   }
   const log = await openLog({ dataDir: dataLayout(options.dataDir).log, cleanerIntervalMs: 0 });
   const client = embeddedClient(log);
@@ -65,6 +59,7 @@ export function registerLogCommands(program: Command): void {
           `--partitions: expected a positive integer, got ${opts.partitions}`,
         );
       }
+      const { parseTopicConfigs } = await import('../kafka/index.ts');
       const config = parseTopicConfigs(parseConfigPairs(opts.config));
       await using client = disposable(await connect(opts));
       const admin = client.value.admin();

@@ -158,6 +158,16 @@ test('serve runs the Kafka listener and the HTTP API, and stops cleanly on SIGTE
       const { stdout } = await run('kcat', ['-C', '-b', broker, '-t', 'served', '-e', '-q']);
       assert.equal(stdout.trim().split('\n').length, 500);
     }
+    // The same commands talk to the running broker with --bootstrap-server (the data dir is locked by serve).
+    const bootstrap = ['--bootstrap-server', `127.0.0.1:${ports.kafka}`];
+    const made = await cli(['topics', 'create', 'remote', '--partitions', '2', ...bootstrap]);
+    assert.equal(made.code, 0, made.stderr);
+    const sent = Array.from({ length: 40 }, (_, i) => `r${i}`);
+    assert.equal((await cli(['produce', 'remote', ...bootstrap], `${sent.join('\n')}\n`)).code, 0);
+    const back = await cli(['consume', 'remote', '--from-beginning', '--max', '40', ...bootstrap]);
+    assert.deepEqual(back.stdout.trim().split('\n').sort(), [...sent].sort());
+    assert.match((await cli(['topics', 'list', ...bootstrap])).stdout, /^remote$/m);
+
     server.kill('SIGTERM');
     const code = await new Promise((resolve) => server.once('exit', resolve));
     assert.equal(code, 0);
