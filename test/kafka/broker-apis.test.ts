@@ -152,6 +152,26 @@ test('pipelined requests are answered in order', async () => {
   assert.equal(d.port, broker.port);
 });
 
+test('acks=0 produces get no response and later responses stay matched to their requests', async () => {
+  await log.createTopic('apis-acks0', { partitions: 1 });
+  for (let i = 0; i < 3; i++) {
+    c.sendOnly(0, 7, {
+      transactionalId: null,
+      acks: 0,
+      timeoutMs: 1000,
+      topicData: [
+        { name: 'apis-acks0', partitionData: [{ index: 0, records: encodeRecordBatch([{ value: `${i}` }]) }] },
+      ],
+    });
+  }
+  const offsets = await c.request<Any>(2, 5, {
+    replicaId: -1,
+    isolationLevel: 0,
+    topics: [{ name: 'apis-acks0', partitions: [{ partitionIndex: 0, currentLeaderEpoch: -1, timestamp: -1n }] }],
+  });
+  assert.equal(offsets.topics[0].partitions[0].offset, 3n, 'all three were appended before the next request');
+});
+
 test('find coordinator: single key (v0-3) and batched keys (v4+)', async () => {
   const one = await c.request<Any>(10, 0, { key: 'group-1' });
   assert.equal(one.errorCode, 0);

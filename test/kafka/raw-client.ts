@@ -40,8 +40,7 @@ export class RawClient {
     });
   }
 
-  /** Sends a request and decodes the response with the generated codecs. */
-  async request<T = Record<string, unknown>>(apiKey: number, version: number, body: unknown): Promise<T> {
+  private frame(apiKey: number, version: number, body: unknown): { bytes: Buffer; correlationId: number } {
     const api = APIS.get(apiKey)!;
     const flexible = api.flexibleFrom >= 0 && version >= api.flexibleFrom;
     const w = new Writer();
@@ -55,7 +54,20 @@ export class RawClient {
     });
     api.request.write(w, version, body as never);
     w.patchFirstInt32(w.length - 4);
-    const frame = await this.sendRaw(w.toBuffer());
+    return { bytes: w.toBuffer(), correlationId };
+  }
+
+  /** Sends a request that gets no response (Produce with acks=0). */
+  sendOnly(apiKey: number, version: number, body: unknown): void {
+    this.socket.write(this.frame(apiKey, version, body).bytes);
+  }
+
+  /** Sends a request and decodes the response with the generated codecs. */
+  async request<T = Record<string, unknown>>(apiKey: number, version: number, body: unknown): Promise<T> {
+    const api = APIS.get(apiKey)!;
+    const flexible = api.flexibleFrom >= 0 && version >= api.flexibleFrom;
+    const { bytes, correlationId } = this.frame(apiKey, version, body);
+    const frame = await this.sendRaw(bytes);
     const r = new Reader(frame);
     const header = ResponseHeaderCodec.decode(flexible && apiKey !== 18 ? 1 : 0, r);
     if (header.correlationId !== correlationId) throw new Error(`correlation id ${header.correlationId}`);
