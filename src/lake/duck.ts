@@ -338,6 +338,7 @@ export async function writeParquetFiles(c: DuckDBConnection, opts: WriteOptions)
   const order = opts.sortSql ? ` ORDER BY ${opts.sortSql}` : '';
   const out: { local: string; dataFile: DataFile }[] = [];
   const dropViews: string[] = [view];
+  let resetOrder = false;
   try {
     if (opts.spec.fields.length === 0) {
       const count = await c.runAndReadAll(`SELECT count(*) FROM ${view}`);
@@ -349,6 +350,12 @@ export async function writeParquetFiles(c: DuckDBConnection, opts: WriteOptions)
       }
     } else {
       registerBucketFunctions(c);
+      // row order inside a data file carries no meaning unless a sort order asks for one; letting
+      // DuckDB drop it speeds up its partitioned writer
+      if (!opts.sortSql) {
+        await c.run('SET preserve_insertion_order = false');
+        resetOrder = true;
+      }
       const resultTypes: IcebergType[] = [];
       const exprs = opts.spec.fields.map((pf) => {
         const src = findField(opts.schema, pf['source-id']);
@@ -419,6 +426,7 @@ export async function writeParquetFiles(c: DuckDBConnection, opts: WriteOptions)
       }
     }
   } finally {
+    if (resetOrder) await c.run('SET preserve_insertion_order = true');
     for (const v of dropViews.reverse()) await c.run(`DROP VIEW IF EXISTS ${v}`);
   }
   for (const f of out) f.dataFile.fileSizeInBytes = fs.statSync(f.local).size;
