@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { isTributaryError, notFound, TributaryError } from '../core/index.ts';
+import { type Catalog, loadTable } from '../lake/index.ts';
 import type { LogClient } from '../log/index.ts';
 import { translateSql } from './druidsql.ts';
 import { buildBatch, type RowStats, readerSql, resolveLocalFiles } from './ingest.ts';
@@ -24,6 +25,8 @@ export interface OlapEngineOptions {
   cacheEntries?: number;
   /** The log client Kafka supervisors read through (embedded log or a remote Kafka). */
   logClient?: LogClient;
+  /** The lake catalog `iceberg` input sources read tables from. */
+  catalog?: Catalog;
 }
 
 export type TaskStatusCode = 'RUNNING' | 'SUCCESS' | 'FAILED';
@@ -302,7 +305,7 @@ export class OlapEngine {
 
   /** Runs a batch ingestion spec to completion. */
   async ingest(specOrBody: IngestionSpec | unknown): Promise<{ rowStats: RowStats; segments: SegmentInfo[] }> {
-    const spec =
+    let spec =
       specOrBody && typeof specOrBody === 'object' && 'dataSchema' in specOrBody && 'inputFormat' in specOrBody
         ? (specOrBody as IngestionSpec)
         : parseIngestionSpec(specOrBody);
@@ -310,7 +313,31 @@ export class OlapEngine {
     if (!src) throw new TributaryError('INVALID_ARGUMENT', 'spec.ioConfig.inputSource: expected an input source');
     let tmp: string | undefined;
     let files: string[];
-    if (src.type === 'inline') {
+    if (src.type === 'iceberg') {
+      if (!this.options.catalog)
+        throw new TributaryError(
+          'UNAVAILABLE',
+          'spec.ioConfig.inputSource: an iceberg source needs a lake catalog; none is configured',
+          {
+            retriable: false,
+          },
+        );
+      const table = await loadTable(this.options.catalog, { namespace: src.namespace.split('.'), name: src.tableName });
+      const rows = await table.rows();
+      tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'olap-iceberg-'));
+      const f = path.join(tmp, 'data.json');
+      const replacer = (_k: string, v: unknown) =>
+        typeof v === 'bigint'
+          ? v >= -(2n ** 53n) && v <= 2n ** 53n
+            ? Number(v)
+            : v.toString()
+          : v instanceof Uint8Array
+            ? Buffer.from(v).toString('base64')
+            : v;
+      fs.writeFileSync(f, rows.map((r) => JSON.stringify(r, replacer)).join('\n'));
+      files = [f];
+      spec = { ...spec, inputFormat: { type: 'json' } };
+    } else if (src.type === 'inline') {
       tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'olap-inline-'));
       const ext = spec.inputFormat.type === 'parquet' ? 'parquet' : spec.inputFormat.type === 'json' ? 'json' : 'csv';
       const f = path.join(tmp, `data.${ext}`);

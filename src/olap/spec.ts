@@ -123,7 +123,9 @@ export interface DataSchema {
 
 export type InputSource =
   | { type: 'local'; baseDir?: string | undefined; filter?: string | undefined; files?: string[] | undefined }
-  | { type: 'inline'; data: string };
+  | { type: 'inline'; data: string }
+  /** An Iceberg table of the lake's catalog (Druid's iceberg input source; namespace dot-separated). */
+  | { type: 'iceberg'; namespace: string; tableName: string };
 
 export interface InputFormat {
   type: 'json' | 'csv' | 'tsv' | 'parquet';
@@ -219,6 +221,7 @@ const inputSourceSchema = z.discriminatedUnion('type', [
     files: z.array(z.string()).optional(),
   }),
   z.looseObject({ type: z.literal('inline'), data: z.string() }),
+  z.looseObject({ type: z.literal('iceberg'), namespace: nonEmpty, tableName: nonEmpty }),
 ]);
 
 const inputFormatSchema = z.looseObject({
