@@ -1,0 +1,24 @@
+export { compileExpression, parseExpression } from './expr.ts';
+export {
+  type BufNode,
+  type CompiledNfa,
+  type ComputationState,
+  compile,
+  type Ev,
+  type Match,
+  materialize,
+  Nfa,
+  type NfaState,
+  type Timeout,
+} from './nfa.ts';
+export {
+  AfterMatchSkipStrategy,
+  type CepContext,
+  type Cond,
+  type ConditionFn,
+  type ConsumingStrategy,
+  Pattern,
+  type Quantifier,
+  type SkipStrategy,
+  type WithinType,
+} from './pattern.ts';
