@@ -33,6 +33,8 @@ export interface RemoteClientOptions {
   bootstrapBrokers: string[];
   clientId?: string;
   sasl?: { mechanism: 'PLAIN' | 'SCRAM-SHA-256'; username: string; password: string };
+  /** How often the library retries a failed operation (its default is 3). */
+  retries?: number;
 }
 
 const CONTROL_BATCH = 0x20;
@@ -56,6 +58,7 @@ function base(options: RemoteClientOptions, suffix: string) {
     clientId: `${options.clientId ?? 'tributary'}-${suffix}`,
     bootstrapBrokers: options.bootstrapBrokers,
     ...(options.sasl === undefined ? {} : { sasl: options.sasl }),
+    ...(options.retries === undefined ? {} : { retries: options.retries }),
   };
 }
 
