@@ -42,6 +42,16 @@ export interface StreamsConfig {
   deserializationErrors?: 'fail' | 'continue' | { deadLetterTopic: string };
   /** Stable id of this instance: its transactional id is `<applicationId>-<instanceId>` (default '0'). */
   instanceId?: string;
+  /**
+   * 'all' (default): this instance runs every task. 'group': instances with the same application id share the
+   * tasks through the consumer group; when one dies its tasks move to the others, which restore their state from
+   * the changelogs and resume from the last commit.
+   */
+  partitionAssignment?: 'all' | 'group';
+  /** Consumer group session timeout in 'group' mode (how fast a dead instance's tasks move). */
+  sessionTimeoutMs?: number;
+  /** Transaction timeout: how long a dead instance's open transaction blocks read_committed readers. */
+  transactionTimeoutMs?: number;
   /** Partitions of repartition and changelog topics (default: the most partitions of any source topic). */
   internalTopicPartitions?: number;
   wallClock?: () => number;
@@ -53,6 +63,9 @@ export interface StreamsMetrics extends TaskMetrics {
   commits: number;
   lastCommitMs: number;
   restoredRecords: number;
+  rebalances: number;
+  /** Partition numbers whose tasks run on this instance. */
+  partitions: number[];
   tasks: { taskId: string; eventTime: number; metrics: TaskMetrics; storeEntries: Record<string, number> }[];
   /** Records not yet consumed per input partition at the last commit (end offset - position). */
   lag: Record<string, number>;
@@ -83,8 +96,8 @@ export class KafkaStreams {
   private producer: Producer | undefined;
   private consumer: Consumer | undefined;
   private globalConsumer: Consumer | undefined;
-  private tasks: StreamTask[] = [];
-  private envs: (LmdbEnv | undefined)[] = [];
+  private readonly taskMap = new Map<number, StreamTask>();
+  private readonly envs = new Map<number, LmdbEnv>();
   private readonly globalStores = new Map<string, AnyStore>();
   private readonly globalSources = new Map<string, SourceNode>();
   private out: OutRecord[] = [];
@@ -99,6 +112,9 @@ export class KafkaStreams {
   private lastCommitMs = 0;
   private restoredRecords = 0;
   private lag: Record<string, number> = {};
+  private rebalances = 0;
+  /** Whether the open transaction holds sends or offsets (an empty one is kept open, never ended). */
+  private txnUsed = false;
   /** Set when the loop stops because of an error. */
   error: unknown;
 
@@ -188,21 +204,83 @@ export class KafkaStreams {
     // open transaction, so that the changelogs read below end at a stable offset.
     this.producer = client.producer(
       this.eos
-        ? { transactionalId: `${app}-${this.config.instanceId ?? '0'}`, idempotent: true }
+        ? {
+            transactionalId: `${app}-${this.config.instanceId ?? '0'}`,
+            idempotent: true,
+            ...(this.config.transactionTimeoutMs === undefined
+              ? {}
+              : { transactionTimeoutMs: this.config.transactionTimeoutMs }),
+          }
         : { idempotent: true },
     );
-    if (this.eos) await this.producer.beginTransaction();
+    if (this.eos) {
+      await this.producer.beginTransaction();
+      this.txnUsed = false;
+    }
 
     await this.setupGlobals();
+    this.consumer = client.consumer({
+      groupId: app,
+      isolation: 'read_committed',
+      autoOffsetReset: 'earliest',
+      autoCommit: false,
+      ...(this.config.maxPollRecords === undefined ? {} : { maxPollRecords: this.config.maxPollRecords }),
+      ...(this.config.sessionTimeoutMs === undefined ? {} : { sessionTimeoutMs: this.config.sessionTimeoutMs }),
+    });
+    if (this.groupMode) {
+      // Tasks are created when the group assigns partitions (the first poll joins the group).
+      await this.consumer.subscribe(this.inputTopics());
+    } else {
+      const all = Array.from({ length: n }, (_, p) => p);
+      await this.createTasks(all);
+      const assignment: TopicPartition[] = [];
+      for (const t of this.inputTopics())
+        for (let p = 0; p < (this.partitionCounts.get(t) ?? 0); p++) assignment.push({ topic: t, partition: p });
+      this.consumer.assign(assignment);
+      await this.seekCommitted(assignment);
+    }
+    this.lastCommit = this.wallClock();
+  }
+
+  private get groupMode(): boolean {
+    return this.config.partitionAssignment === 'group';
+  }
+  private get tasks(): StreamTask[] {
+    return [...this.taskMap.values()];
+  }
+  private inputTopics(): string[] {
+    return [...this.topology.sourceTopics(), ...this.topology.internalTopics().map((t) => this.internal(t))];
+  }
+
+  /** Seeks every assigned partition to its committed offset, or to its start when nothing was committed. */
+  private async seekCommitted(assignment: TopicPartition[]): Promise<void> {
+    const committed = new Map(
+      (await this.admin.fetchOffsets(this.config.applicationId)).map((c) => [tpKey(c.topic, c.partition), c.offset]),
+    );
+    const starts = new Map<string, bigint>();
+    for (const topic of new Set(assignment.map((a) => a.topic)))
+      for (const p of (await this.admin.describeTopic(topic)).partitions)
+        starts.set(tpKey(topic, p.partition), p.logStartOffset);
+    for (const a of assignment) {
+      const k = tpKey(a.topic, a.partition);
+      const c = committed.get(k);
+      (this.consumer as Consumer).seek(a, c ?? starts.get(k) ?? 0n);
+      if (c !== undefined) this.positions.set(k, c);
+    }
+  }
+
+  /** Creates, restores and initializes the tasks for these partition numbers. */
+  private async createTasks(partitions: number[]): Promise<void> {
+    const app = this.config.applicationId;
     const onDeser = this.deserializationHandler();
-    for (let p = 0; p < n; p++) {
+    for (const p of partitions) {
       let env: LmdbEnv | undefined;
       if (this.config.stateDir !== undefined) {
         const dir = path.join(this.config.stateDir, app, String(p));
         fs.mkdirSync(dir, { recursive: true });
         env = new LmdbEnv(dir);
+        this.envs.set(p, env);
       }
-      this.envs.push(env);
       const task = new StreamTask({
         applicationId: app,
         taskId: `0_${p}`,
@@ -221,32 +299,54 @@ export class KafkaStreams {
         partitionCount: (t) => this.partitionCounts.get(t),
         ...(onDeser === undefined ? {} : { onDeserializationError: onDeser }),
       });
-      this.tasks.push(task);
+      this.taskMap.set(p, task);
       await this.restore(task, p, env);
       task.initialize();
       for (const t of task.inputTopics()) if ((this.partitionCounts.get(t) ?? 0) > p) task.registerPartition(t, p);
     }
     // Restoring read changelog records, not new output.
     this.out = [];
+  }
 
-    this.consumer = client.consumer({
-      groupId: app,
-      isolation: 'read_committed',
-      autoOffsetReset: 'earliest',
-      autoCommit: false,
-      ...(this.config.maxPollRecords === undefined ? {} : { maxPollRecords: this.config.maxPollRecords }),
-    });
-    const assignment: TopicPartition[] = [];
-    for (const t of this.tasks[0]?.inputTopics() ?? [])
-      for (let p = 0; p < (this.partitionCounts.get(t) ?? 0); p++) assignment.push({ topic: t, partition: p });
-    this.consumer.assign(assignment);
-    const committed = await this.admin.fetchOffsets(app);
-    for (const c of committed) {
-      if (!assignment.some((a) => a.topic === c.topic && a.partition === c.partition)) continue;
-      this.consumer.seek({ topic: c.topic, partition: c.partition }, c.offset);
-      this.positions.set(tpKey(c.topic, c.partition), c.offset);
-    }
-    this.lastCommit = this.wallClock();
+  private async closeTasks(): Promise<void> {
+    for (const t of this.taskMap.values()) t.close();
+    for (const e of this.envs.values()) await e.close();
+    this.taskMap.clear();
+    this.envs.clear();
+  }
+
+  /**
+   * The group moved partitions: drop uncommitted work (abort the transaction, so nothing this instance did since
+   * its last commit is ever visible), then rebuild tasks for the new assignment from committed state.
+   */
+  private async rebalance(assigned: TopicPartition[]): Promise<void> {
+    this.setState('REBALANCING');
+    this.rebalances++;
+    await this.abortWork();
+    await this.closeTasks();
+    this.out = [];
+    this.positions.clear();
+    this.changelogOffsets.clear();
+    this.dirty = false;
+    const parts = [...new Set(assigned.map((a) => a.partition))].sort((a, b) => a - b);
+    await this.createTasks(parts);
+    await this.seekCommitted(assigned);
+    this.setState('RUNNING');
+  }
+
+  /** Drops what was done since the last commit: aborts the transaction if it holds anything. */
+  private async abortWork(): Promise<void> {
+    if (!this.eos || !this.txnUsed || this.producer === undefined) return;
+    await this.producer.abortTransaction();
+    await this.producer.beginTransaction();
+    this.txnUsed = false;
+  }
+
+  private assignmentChanged(assigned: TopicPartition[]): boolean {
+    const want = new Set(assigned.map((a) => a.partition));
+    if (want.size !== this.taskMap.size) return true;
+    for (const p of want) if (!this.taskMap.has(p)) return true;
+    return false;
   }
 
   private async describe(topic: string): Promise<number> {
@@ -392,8 +492,16 @@ export class KafkaStreams {
       try {
         const consumer = this.consumer as Consumer;
         const recs = await consumer.poll(pollMs);
+        if (this.groupMode) {
+          const assigned = consumer.assignment();
+          if (this.assignmentChanged(assigned)) {
+            // Records polled under the old assignment are read again after seeking to committed offsets.
+            await this.rebalance(assigned);
+            continue;
+          }
+        }
         for (const r of recs) {
-          const task = this.tasks[r.partition];
+          const task = this.taskMap.get(r.partition);
           if (task === undefined)
             throw new TributaryError('INTERNAL', `no task for partition ${r.partition} of ${r.topic}`);
           task.process(r.topic, r.partition, Number(r.offset), r.key, r.value, Number(r.timestamp), r.headers);
@@ -430,12 +538,9 @@ export class KafkaStreams {
   /** Drops uncommitted work and rebuilds tasks from the last commit (the 'replace thread' response). */
   private async replaceThread(): Promise<void> {
     this.setState('REBALANCING');
-    if (this.eos) await this.producer?.abortTransaction().catch(() => {});
+    await this.abortWork().catch(() => {});
     await this.shutdownClients();
-    for (const t of this.tasks) t.close();
-    for (const e of this.envs) await e?.close();
-    this.tasks = [];
-    this.envs = [];
+    await this.closeTasks();
     this.out = [];
     this.positions.clear();
     this.changelogOffsets.clear();
@@ -457,6 +562,7 @@ export class KafkaStreams {
       headers: o.headers,
       ...(o.partition === undefined ? {} : { partition: o.partition }),
     }));
+    this.txnUsed = true;
     const meta = await producer.send(records);
     for (const m of meta)
       if (m.topic.endsWith('-changelog')) {
@@ -486,20 +592,26 @@ export class KafkaStreams {
       return { topic: k.slice(0, i), partition: Number(k.slice(i + 1)), offset };
     });
     if (this.eos) {
-      if (offsets.length > 0) await producer.sendOffsetsToTransaction(this.config.applicationId, offsets);
-      await producer.commitTransaction();
+      if (offsets.length > 0) {
+        await producer.sendOffsetsToTransaction(this.config.applicationId, offsets);
+        this.txnUsed = true;
+      }
+      // An empty transaction stays open for the next interval (nothing to commit).
+      if (this.txnUsed) await producer.commitTransaction();
     } else {
       await producer.flush();
       if (offsets.length > 0) await (this.consumer as Consumer).commit(offsets);
     }
     // The stores now match committed offsets: persist them with the changelog positions they reflect.
     this.envs.forEach((env, p) => {
-      if (env === undefined) return;
       const cp: Record<string, string> = {};
       for (const [k, v] of this.changelogOffsets) if (k.endsWith(`:${p}`)) cp[k] = String(v);
       env.flush(cp);
     });
-    if (this.eos) await producer.beginTransaction();
+    if (this.eos && this.txnUsed) {
+      await producer.beginTransaction();
+      this.txnUsed = false;
+    }
     this.dirty = false;
     this.commits++;
     this.lastCommit = this.wallClock();
@@ -511,7 +623,7 @@ export class KafkaStreams {
   private async updateLag(): Promise<void> {
     if (this.commits % 10 !== 1) return;
     const lag: Record<string, number> = {};
-    for (const t of this.tasks[0]?.inputTopics() ?? []) {
+    for (const t of this.inputTopics()) {
       try {
         for (const p of (await this.admin.describeTopic(t)).partitions) {
           const k = tpKey(t, p.partition);
@@ -538,8 +650,14 @@ export class KafkaStreams {
       if (this._state === 'ERROR')
         throw new TributaryError('UNAVAILABLE', 'the job stopped with an error', { cause: this.error });
       const consumer = this.consumer;
-      if (consumer === undefined)
+      if (this._state !== 'RUNNING' && this._state !== 'REBALANCING')
         throw new TributaryError('UNAVAILABLE', `waitUntilProcessed: the job is ${this._state}`);
+      if (consumer === undefined || this._state === 'REBALANCING' || this.taskMap.size === 0) {
+        if (Date.now() > deadline)
+          throw new TributaryError('TIMEOUT', `waitUntilProcessed: still rebalancing after ${timeoutMs} ms`);
+        await new Promise((r) => setTimeout(r, 10));
+        continue;
+      }
       // Positions move past transaction markers, which committed record offsets never reach.
       const at = (topic: string, partition: number): bigint => consumer.position({ topic, partition }) ?? 0n;
       let done = [...targets].every(([k, end]) => {
@@ -579,14 +697,13 @@ export class KafkaStreams {
     if (wasRunning && this.producer !== undefined) {
       try {
         await this.commit();
-        if (this.eos) await this.producer.abortTransaction().catch(() => {});
+        await this.abortWork().catch(() => {});
       } catch (err) {
         this.error = err;
       }
     }
     await this.shutdownClients();
-    for (const t of this.tasks) t.close();
-    for (const e of this.envs) await e?.close();
+    await this.closeTasks();
     await this.admin?.close().catch(() => {});
     this.setState(this.error === undefined ? 'NOT_RUNNING' : 'ERROR');
   }
@@ -612,6 +729,8 @@ export class KafkaStreams {
       commits: this.commits,
       lastCommitMs: this.lastCommitMs,
       restoredRecords: this.restoredRecords,
+      rebalances: this.rebalances,
+      partitions: [...this.taskMap.keys()].sort((a, b) => a - b),
       tasks,
       lag: { ...this.lag },
     };
