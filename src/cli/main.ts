@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { isTributaryError } from '../core/index.ts';
+import { registerLakeCommands } from './lake.ts';
 import { registerLogCommands } from './log-commands.ts';
 import { registerServeCommand } from './serve.ts';
 
@@ -8,6 +9,7 @@ const program = new Command('tributary')
   .showHelpAfterError();
 registerServeCommand(program);
 registerLogCommands(program);
+registerLakeCommands(program);
 
 try {
   await program.parseAsync(process.argv);
