@@ -1,4 +1,5 @@
 export { compileExpression, parseExpression } from './expr.ts';
+export { type PatternJson, patternFromJson, patternJsonSchema, patternToJson, type StageJson } from './json.ts';
 export {
   type BufNode,
   type CompiledNfa,
