@@ -43,7 +43,9 @@ const schema = {
 const fmt = (n: number) => n.toLocaleString('en-US', { maximumFractionDigits: 0 });
 
 async function main(): Promise<void> {
-  console.log(`lake-append: ${fmt(ROWS)} rows x 10 columns, table partitioned by ${PARTITION}`);
+  console.log(
+    `lake-append: ${fmt(ROWS)} rows x 10 columns, table partitioned by ${PARTITION}; ${os.cpus().length} cpus, load average ${os.loadavg()[0]?.toFixed(1)}`,
+  );
   const inst = await DuckDBInstance.create(':memory:');
   let c = await inst.connect();
   // the source typed as the table wants it (h is UBIGINT from hash(); cast so both sides write the same)
