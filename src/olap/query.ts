@@ -404,7 +404,28 @@ function planAggs(q: BaseQuery, ctx: AggContext): AggPlan {
     names.add(s.name);
   });
   const built = specs.map((s, i) => aggregateSql(s, ctx, 'query', `query.aggregations[${i}]`));
+  // Sketches no post-aggregator reads are finalized inside DuckDB, so only a number leaves the engine.
+  const referenced = new Set<string>();
+  collectFieldNames(q.postAggregations, referenced);
+  if (q.context.finalize !== false)
+    built.forEach((b, i) => {
+      if (referenced.has(specs[i]!.name)) return;
+      if (b.out.kind === 'theta')
+        built[i] = { sql: `druid_theta_est(${b.sql}, ${num(b.out.k)})`, out: { kind: 'double' } };
+      else if (b.out.kind === 'quantiles') built[i] = { sql: `len(${b.sql})::BIGINT`, out: { kind: 'long' } };
+    });
   return { specs, sqls: built.map((b) => b.sql), outs: built.map((b) => b.out) };
+}
+
+function collectFieldNames(v: unknown, out: Set<string>): void {
+  if (Array.isArray(v)) for (const x of v) collectFieldNames(x, out);
+  else if (v && typeof v === 'object')
+    for (const [k, x] of Object.entries(v)) {
+      if ((k === 'fieldName' || k === 'expression') && typeof x === 'string') {
+        out.add(x);
+        for (const w of x.match(/[A-Za-z_$][A-Za-z0-9_$.]*/g) ?? []) out.add(w);
+      } else collectFieldNames(x, out);
+    }
 }
 
 function applyPostAggs(row: Row, q: BaseQuery): void {

@@ -44,6 +44,8 @@ export function tableSql(name: string): string {
 }
 
 const MACROS = [
+  // KMV estimate of a theta state (sorted distinct hashes, at most k): exact below k. Mirrors sketches.ts.
+  `CREATE OR REPLACE MACRO druid_theta_est(s, k) AS CASE WHEN len(s) < k THEN len(s)::DOUBLE ELSE (k - 1) / (s[k]::DOUBLE / 18446744073709551616.0) END`,
   // HLL coupon: 26 address bits (top 12 = register) and a 6-bit rank from the low 52 bits.
   `CREATE OR REPLACE MACRO druid_hll(h) AS ((((h >> 38)::UINTEGER) << 6) | (CASE WHEN (h & 4503599627370495::UBIGINT) = 0 THEN 53 ELSE 52 - floor(log2((h & 4503599627370495::UBIGINT)::DOUBLE))::INTEGER END)::UINTEGER)`,
 ];

@@ -73,6 +73,26 @@ describe('sketch error bounds and mergeability', () => {
     assert.notEqual(t, N);
   });
 
+  test('finalizing in DuckDB and in JS give the same estimate', async () => {
+    const r = (await engine.query({
+      queryType: 'timeseries',
+      dataSource: 'u',
+      intervals: ['2021-01-01/2021-01-03'],
+      granularity: 'all',
+      aggregations: [
+        { type: 'thetaSketch', name: 'sqlSide', fieldName: 'theta', size: 4096 },
+        { type: 'thetaSketch', name: 'jsSide', fieldName: 'theta', size: 4096 },
+      ],
+      postAggregations: [
+        { type: 'thetaSketchEstimate', name: 'est', field: { type: 'fieldAccess', fieldName: 'jsSide' } },
+      ],
+    })) as { result: { sqlSide: number; jsSide: number; est: number } }[];
+    const x = r[0]!.result;
+    assert.equal(x.sqlSide, x.jsSide);
+    assert.equal(x.est, x.jsSide);
+    assert.ok(x.sqlSide > 50_000);
+  });
+
   test('exact below the thresholds (theta < k, HLL <= 512)', async () => {
     // One bucket: 800 rows per ingestion, users overlap only where from+i coincide (none: step 50).
     const { t, h } = await estimate({ type: 'selector', dimension: 'bucket', value: 'b7' });
