@@ -1209,19 +1209,39 @@ class Connection {
         this.need = size + 4;
       }
       if (this.buffered < this.need) break;
-      const all = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.buffered);
-      const frame = all.subarray(4, this.need);
-      const rest = all.subarray(this.need);
-      this.chunks = rest.length > 0 ? [rest] : [];
-      this.buffered = rest.length;
+      this.queue.push(this.takeFrame(this.need).subarray(4));
       this.need = -1;
-      this.queue.push(frame);
     }
     if (this.queue.length >= MAX_QUEUED && !this.paused) {
       this.paused = true;
       this.socket.pause();
     }
     if (!this.processing) void this.pump();
+  }
+
+  /**
+   * Removes the next `n` buffered bytes: a slice when one chunk holds them (the usual case for small
+   * requests), else one copy of exactly those bytes; what follows stays in its chunks uncopied.
+   */
+  private takeFrame(n: number): Buffer {
+    const first = this.chunks[0]!;
+    this.buffered -= n;
+    if (first.length >= n) {
+      if (first.length === n) this.chunks.shift();
+      else this.chunks[0] = first.subarray(n);
+      return first.subarray(0, n);
+    }
+    const out = Buffer.allocUnsafe(n);
+    let filled = 0;
+    while (filled < n) {
+      const chunk = this.chunks[0]!;
+      const take = Math.min(chunk.length, n - filled);
+      chunk.copy(out, filled, 0, take);
+      filled += take;
+      if (take === chunk.length) this.chunks.shift();
+      else this.chunks[0] = chunk.subarray(take);
+    }
+    return out;
   }
 
   private async pump(): Promise<void> {

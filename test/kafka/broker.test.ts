@@ -240,6 +240,42 @@ test('SASL required: requests before authentication close the connection', async
   }
 });
 
+test('requests split at arbitrary points and pipelined are answered in order', async () => {
+  const frames = Array.from({ length: 6 }, (_, i) => {
+    const f = Buffer.alloc(4 + 10);
+    f.writeInt32BE(10, 0);
+    f.writeInt16BE(18, 4); // ApiVersions v1: header v1 with a null client id, empty body
+    f.writeInt16BE(1, 6);
+    f.writeInt32BE(100 + i, 8);
+    f.writeInt16BE(-1, 12);
+    return f;
+  });
+  const stream = Buffer.concat(frames);
+  await fc.assert(
+    fc.asyncProperty(
+      fc.uniqueArray(fc.integer({ min: 1, max: stream.length - 1 }), { maxLength: 12 }),
+      async (cuts) => {
+        const c = await RawClient.connect(broker.port);
+        const answers = frames.map(() => c.sendRaw(Buffer.alloc(0)));
+        let from = 0;
+        for (const cut of [...cuts].sort((a, b) => a - b)) {
+          c.socket.write(stream.subarray(from, cut));
+          from = cut;
+          await new Promise((r) => setImmediate(r));
+        }
+        c.socket.write(stream.subarray(from));
+        const got = await Promise.all(answers);
+        assert.deepEqual(
+          got.map((f) => f.readInt32BE(0)),
+          frames.map((_, i) => 100 + i),
+        );
+        c.close();
+      },
+    ),
+    { numRuns: 40 },
+  );
+});
+
 test('fuzz: random and truncated frames never crash the broker', async () => {
   await fc.assert(
     fc.asyncProperty(
