@@ -100,6 +100,8 @@ interface Held {
   seq: number;
 }
 
+const seqCounters = new WeakMap<object, Map<string, number>>();
+
 const heldKey = (ts: number, seq: number): string =>
   `${String(ts + 1e15).padStart(17, '0')}:${String(seq).padStart(12, '0')}`;
 
@@ -180,10 +182,20 @@ export class StreamStreamJoinNode extends Node {
       this.held.put(heldKey(t, seq), { left: this.isLeftSide, key: rec.key, value: rec.value, ts: t, seq });
   }
   private nextSeq(): number {
-    // Shared across both sides through the held store's size would not be unique; a per-task counter is.
-    const t = this.task as unknown as { joinSeq?: number };
-    t.joinSeq = (t.joinSeq ?? 0) + 1;
-    return t.joinSeq;
+    // One counter per join, shared by both sides (through the held store's name), so that held-record keys
+    // (timestamp, seq) never collide; after a restart it continues above every stored sequence number.
+    const counters = seqCounters.get(this.task) ?? new Map<string, number>();
+    seqCounters.set(this.task, counters);
+    const id = this.names[2] ?? this.names[0];
+    let n = counters.get(id);
+    if (n === undefined) {
+      n = 0;
+      for (const store of [this.own, this.other])
+        for (const [, list] of store.all()) for (const r of list) n = Math.max(n, r[2]);
+      if (this.held !== undefined) for (const [, h] of this.held.all()) n = Math.max(n, h.seq);
+    }
+    counters.set(id, n + 1);
+    return n + 1;
   }
   protected override advance(now: number): void {
     if (this.held === undefined || !this.isLeftSide) return; // the left side's node flushes for both

@@ -377,3 +377,28 @@ test('JoinWindows before/after are asymmetric: left at t joins right in [t - bef
   pipe(r, 'z', [0], 601);
   assert.deepEqual(read(), ['0:L0+y0@600']);
 });
+
+test('outer join held records survive a restart from the changelog without sequence collisions', () => {
+  const build = () => {
+    const b = new StreamsBuilder();
+    const left = b.stream<string, string>('left', { keySerde: S, valueSerde: S });
+    const right = b.stream<string, string>('right', { keySerde: S, valueSerde: S });
+    left
+      .outerJoin(right, (l, r) => `${l}+${r}`, JoinWindows.ofTimeDifferenceWithNoGrace(100), { name: 'j' })
+      .to('out', { keySerde: S, valueSerde: S });
+    return b.build();
+  };
+  const d1 = new TopologyTestDriver(build(), { applicationId: 'app' });
+  d1.createInputTopic('left', S, S).pipeInput('a', 'L1', 10);
+  const d2 = new TopologyTestDriver(build(), { applicationId: 'app' });
+  for (const store of ['j-this-store', 'j-other-store', 'j-outer-shared-store'])
+    for (const r of d1.createOutputTopic(`app-${store}-changelog`, Serdes.Bytes(), Serdes.Bytes()).readRecordsToList())
+      d2.task.restore(store, r.key, r.value);
+  // A new unmatched record with the same timestamp must not replace the restored one.
+  d2.createInputTopic('left', S, S).pipeInput('b', 'L2', 10);
+  d2.createInputTopic('right', S, S).pipeInput('z', 'R', 500);
+  assert.deepEqual(d2.createOutputTopic('out', S, S).readRecordsToList().map(fmt).sort(), [
+    'a:L1+null@10',
+    'b:L2+null@10',
+  ]);
+});
