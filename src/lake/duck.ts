@@ -477,6 +477,8 @@ export async function readParquetById(
   local: string,
   columns: ReadColumn[],
   withPos: boolean,
+  /** A DuckDB predicate over the `f<id>` columns (pushed-down filter; the caller re-checks rows). */
+  where?: string,
 ): Promise<Row[]> {
   const entries = columns.map(
     (col) =>
@@ -485,7 +487,7 @@ export async function readParquetById(
   // DuckDB needs at least one column in the schema map; a dummy id that no file uses
   if (entries.length === 0) entries.push(`2147483000: {name: '__none', type: 'INTEGER', default_value: NULL}`);
   const sel = [...columns.map((col) => `f${col.id}`), ...(withPos ? ['file_row_number AS __pos'] : [])];
-  const sql = `SELECT ${sel.length ? sel.join(', ') : 'count(*) AS __n'} FROM read_parquet(${quoteLiteral(local)}, schema = MAP {${entries.join(', ')}}${withPos ? ', file_row_number = true' : ''})`;
+  const sql = `SELECT ${sel.length ? sel.join(', ') : '1 AS __one'} FROM read_parquet(${quoteLiteral(local)}, schema = MAP {${entries.join(', ')}}${withPos ? ', file_row_number = true' : ''})${where ? ` WHERE ${where}` : ''}`;
   const res = await c.runAndReadAll(sql);
   const names = res.columnNames();
   const rows: Row[] = [];
@@ -495,6 +497,7 @@ export async function readParquetById(
     for (let i = 0; i < names.length; i++) {
       const n = names[i] as string;
       if (n === '__pos') o.__pos = Number(r[i] as bigint);
+      else if (n === '__one') continue;
       else o[n] = fromDuck(types.get(n) as IcebergType, r[i]);
     }
     rows.push(o);

@@ -24,7 +24,15 @@ import {
   type TableMetadata,
 } from './metadata.ts';
 import { parseTransform } from './transforms.ts';
-import { findField, type NestedField, type Schema } from './types.ts';
+import {
+  duckType,
+  findField,
+  type IcebergType,
+  type NestedField,
+  parseDecimal,
+  quoteLiteral,
+  type Schema,
+} from './types.ts';
 import { internalKey, parseTimestampString, type Row, toPublic } from './values.ts';
 
 export interface SnapshotSelector {
@@ -299,7 +307,13 @@ export async function readTaskRows(
     type: f.type,
     ...(f['initial-default'] !== undefined ? { initialDefault: f['initial-default'] } : {}),
   }));
-  const rows = await readParquetById(c, io.resolve(task.file.filePath), columns, positions.length > 0);
+  // push the filter into DuckDB, except on identity-partition columns (files may omit them and they
+  // are filled in below); matching rows are still checked here, so the pushdown only has to be inclusive
+  const filled = new Set(
+    spec.fields.filter((pf) => parseTransform(pf.transform).kind === 'identity').map((pf) => pf['source-id']),
+  );
+  const where = bound ? boundToSql(bound, filled) : undefined;
+  const rows = await readParquetById(c, io.resolve(task.file.filePath), columns, positions.length > 0, where);
   // identity partition values equal the column for every row of the file; fill them (files may omit them)
   const fills: { id: number; value: unknown }[] = [];
   spec.fields.forEach((pf, i) => {
@@ -318,6 +332,92 @@ export async function readTaskRows(
     out.push(r);
   }
   return out;
+}
+
+/** Internal value -> DuckDB literal (undefined when not expressible). */
+function sqlLiteral(t: IcebergType, v: unknown): string | undefined {
+  if (v === null || v === undefined || typeof t !== 'string') return undefined;
+  if (parseDecimal(t)) return `CAST(${quoteLiteral(String(toPublic(t, v)))} AS ${duckType(t)})`;
+  switch (t) {
+    case 'boolean':
+      return v ? 'TRUE' : 'FALSE';
+    case 'int':
+    case 'long':
+      return String(v);
+    case 'float':
+    case 'double':
+      return Number.isFinite(v as number) ? `CAST(${String(v)} AS DOUBLE)` : undefined;
+    case 'string':
+      return quoteLiteral(v as string);
+    case 'date':
+    case 'time':
+    case 'timestamp':
+    case 'timestamptz':
+      return `CAST(${quoteLiteral(String(toPublic(t, v)).replace('T', ' '))} AS ${duckType(t)})`;
+    default:
+      return undefined;
+  }
+}
+
+/** A bound filter as a DuckDB predicate over `f<id>` columns; parts it cannot express are dropped (AND) or give up (OR/NOT). */
+export function boundToSql(b: Bound, exclude: Set<number>): string | undefined {
+  switch (b.op) {
+    case 'true':
+      return 'TRUE';
+    case 'false':
+      return 'FALSE';
+    case 'and': {
+      const parts = b.args.map((a) => boundToSql(a, exclude)).filter((x): x is string => x !== undefined);
+      return parts.length ? parts.map((p) => `(${p})`).join(' AND ') : undefined;
+    }
+    case 'or': {
+      const parts = b.args.map((a) => boundToSql(a, exclude));
+      return parts.every((p) => p !== undefined) ? parts.map((p) => `(${p})`).join(' OR ') : undefined;
+    }
+    case 'not': {
+      // NOT of a partial AND would not be inclusive: only push a fully expressed child
+      const inner = boundToSqlExact(b.arg, exclude);
+      return inner === undefined ? undefined : `NOT (${inner})`;
+    }
+    default:
+      return boundToSqlExact(b, exclude);
+  }
+}
+
+function boundToSqlExact(b: Bound, exclude: Set<number>): string | undefined {
+  switch (b.op) {
+    case 'true':
+    case 'false':
+      return b.op.toUpperCase();
+    case 'and':
+    case 'or': {
+      const parts = b.args.map((a) => boundToSqlExact(a, exclude));
+      return parts.every((p) => p !== undefined)
+        ? parts.map((p) => `(${p})`).join(` ${b.op.toUpperCase()} `)
+        : undefined;
+    }
+    case 'not': {
+      const inner = boundToSqlExact(b.arg, exclude);
+      return inner === undefined ? undefined : `NOT (${inner})`;
+    }
+    case 'isNull':
+    case 'notNull':
+      if (exclude.has(b.id)) return undefined;
+      return `f${b.id} IS ${b.op === 'notNull' ? 'NOT ' : ''}NULL`;
+    case 'in': {
+      if (exclude.has(b.id)) return undefined;
+      const lits = b.values.map((v) => sqlLiteral(b.type, v));
+      if (lits.some((l) => l === undefined)) return undefined;
+      return `f${b.id} IN (${lits.join(', ')})`;
+    }
+    default: {
+      if (exclude.has(b.id)) return undefined;
+      const lit = sqlLiteral(b.type, b.value);
+      if (lit === undefined) return undefined;
+      const op = { eq: '=', ne: '<>', lt: '<', le: '<=', gt: '>', ge: '>=' }[b.op];
+      return `f${b.id} ${op} ${lit}`;
+    }
+  }
 }
 
 function coercePartition(f: NestedField, v: unknown): unknown {

@@ -165,3 +165,24 @@ describe('property: partition and min/max pruning never drops a matching row', (
     tmp.cleanup();
   });
 });
+
+describe('filter pushdown into DuckDB', () => {
+  it('translates what it can; AND drops the rest, OR and NOT give up rather than narrow', async () => {
+    const { bindExpr, boundToSql, parseExpr } = await import('../../src/lake/index.ts');
+    const schema = {
+      type: 'struct' as const,
+      'schema-id': 0,
+      fields: [
+        { id: 1, name: 'a', required: false, type: 'int' },
+        { id: 2, name: 'b', required: false, type: 'string' },
+        { id: 3, name: 'd', required: false, type: 'date' },
+      ],
+    };
+    const sqlOf = (w: string, exclude: number[] = []) => boundToSql(bindExpr(parseExpr(w), schema), new Set(exclude));
+    assert.equal(sqlOf("a > 3 AND b = 'x'"), "(f1 > 3) AND (f2 = 'x')");
+    assert.equal(sqlOf("a > 3 AND b = 'x'", [2]), '(f1 > 3)', 'identity-partition column left to the JS check');
+    assert.equal(sqlOf("a > 3 OR b = 'x'", [2]), undefined);
+    assert.equal(sqlOf("NOT (a > 3 AND b = 'x')", [2]), undefined);
+    assert.equal(sqlOf("d >= '2024-01-01' AND a IN (1, 2)"), "(f3 >= CAST('2024-01-01' AS DATE)) AND (f1 IN (1, 2))");
+  });
+});
