@@ -128,7 +128,12 @@ export function aggregateSql(
       let set: string;
       if (i.col?.kind === 'theta' || a.isInputThetaSketch) set = `list_distinct(flatten(list(${i.sql})${F()}))`;
       else if (isMv(i)) set = `list_distinct(flatten(list(list_transform(${i.sql}, lambda x: hash(x)))${F()}))`;
-      else set = `list(DISTINCT hash(${i.sql}))${F(`${i.sql} IS NOT NULL`)}`;
+      // The k smallest distinct hashes, ascending, straight from DuckDB's top-n aggregate.
+      else
+        return {
+          sql: `coalesce(min(DISTINCT hash(${i.sql}), ${k})${F(`${i.sql} IS NOT NULL`)}, []::UBIGINT[])`,
+          out: { kind: 'theta', k },
+        };
       return { sql: `list_sort(${set})[1:${k}]`, out: { kind: 'theta', k } };
     }
     case 'hyperUnique':
