@@ -69,6 +69,12 @@ export interface StreamsMetrics extends TaskMetrics {
   tasks: { taskId: string; eventTime: number; metrics: TaskMetrics; storeEntries: Record<string, number> }[];
   /** Records not yet consumed per input partition at the last commit (end offset - position). */
   lag: Record<string, number>;
+  /** Input records per second over the last commit interval. */
+  recordsInPerSec: number;
+  /** Mean processing time per input record over the last commit interval (ms). */
+  processLatencyMs: number;
+  /** Mean and max of (wall clock at processing - record timestamp) over the last commit interval (ms). */
+  endToEndLatencyMs: { mean: number; max: number };
 }
 
 const chState = channel('streams', 'state');
@@ -113,6 +119,9 @@ export class KafkaStreams {
   private restoredRecords = 0;
   private lag: Record<string, number> = {};
   private rebalances = 0;
+  // Per commit interval: input count, processing time, end-to-end latency (reset at each commit).
+  private window = { records: 0, processMs: 0, e2eSum: 0, e2eMax: 0, since: 0 };
+  private rates = { recordsInPerSec: 0, processLatencyMs: 0, e2eMean: 0, e2eMax: 0 };
   /** Whether the open transaction holds sends or offsets (an empty one is kept open, never ended). */
   private txnUsed = false;
   /** Set when the loop stops because of an error. */
@@ -240,6 +249,7 @@ export class KafkaStreams {
       await this.seekCommitted(assignment);
     }
     this.lastCommit = this.wallClock();
+    this.window.since = this.lastCommit;
   }
 
   private get groupMode(): boolean {
@@ -500,7 +510,12 @@ export class KafkaStreams {
             continue;
           }
         }
+        const t0 = performance.now();
+        const wall = this.wallClock();
         for (const r of recs) {
+          const e2e = wall - Number(r.timestamp);
+          this.window.e2eSum += e2e;
+          if (e2e > this.window.e2eMax) this.window.e2eMax = e2e;
           const task = this.taskMap.get(r.partition);
           if (task === undefined)
             throw new TributaryError('INTERNAL', `no task for partition ${r.partition} of ${r.topic}`);
@@ -508,6 +523,8 @@ export class KafkaStreams {
           this.positions.set(tpKey(r.topic, r.partition), r.offset + 1n);
           this.dirty = true;
         }
+        this.window.records += recs.length;
+        this.window.processMs += performance.now() - t0;
         for (const t of this.tasks) t.advanceWallClock();
         if (this.globalConsumer !== undefined) await this.pollGlobals(0);
         if (this.out.length > 0) await this.sendOutputs();
@@ -616,6 +633,15 @@ export class KafkaStreams {
     this.commits++;
     this.lastCommit = this.wallClock();
     this.lastCommitMs = this.lastCommit - started;
+    const w = this.window;
+    const elapsed = this.lastCommit - w.since;
+    this.rates = {
+      recordsInPerSec: elapsed > 0 ? (w.records * 1000) / elapsed : 0,
+      processLatencyMs: w.records > 0 ? w.processMs / w.records : 0,
+      e2eMean: w.records > 0 ? w.e2eSum / w.records : 0,
+      e2eMax: w.e2eMax,
+    };
+    this.window = { records: 0, processMs: 0, e2eSum: 0, e2eMax: 0, since: this.lastCommit };
     publish(chCommit, () => ({ applicationId: this.config.applicationId, offsets, durationMs: this.lastCommitMs }));
     await this.updateLag();
   }
@@ -733,6 +759,9 @@ export class KafkaStreams {
       partitions: [...this.taskMap.keys()].sort((a, b) => a - b),
       tasks,
       lag: { ...this.lag },
+      recordsInPerSec: this.rates.recordsInPerSec,
+      processLatencyMs: this.rates.processLatencyMs,
+      endToEndLatencyMs: { mean: this.rates.e2eMean, max: this.rates.e2eMax },
     };
   }
 

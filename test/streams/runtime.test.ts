@@ -71,6 +71,10 @@ test('KafkaStreams runs word count exactly-once on the embedded log, with querie
     streams.onStateChange((s) => states.push(s));
     await streams.start();
     await streams.waitUntilProcessed(20_000);
+    const m = streams.metrics();
+    assert.equal(m.recordsIn, 7, '2 lines + 5 repartitioned words');
+    assert.ok(m.commits >= 1 && m.recordsInPerSec >= 0 && m.endToEndLatencyMs.max >= m.endToEndLatencyMs.mean);
+    assert.deepEqual(m.partitions, [0, 1]);
     const q = streams.keyValueStore<string, number>('counts');
     assert.equal(q.get('x'), 2);
     assert.deepEqual(q.all(), [
