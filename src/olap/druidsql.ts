@@ -131,6 +131,15 @@ export async function translateSql(conn: DuckDBConnection, store: SegmentStore, 
       const schema = String(o.schema_name ?? '');
       const t = String(o.table_name);
       if (schema === '' && ctes.has(t.toLowerCase())) return;
+      if (
+        schema.toUpperCase() === 'INFORMATION_SCHEMA' &&
+        ['SCHEMATA', 'TABLES', 'COLUMNS'].includes(t.toUpperCase())
+      ) {
+        o.schema_name = 'olap_info';
+        o.table_name = t.toUpperCase();
+        o.catalog_name = '';
+        return;
+      }
       if ((schema === '' || schema.toLowerCase() === 'druid') && o.catalog_name === '') {
         const real = store.datasources.has(t) ? t : sources.get(t.toLowerCase());
         if (real) {

@@ -71,6 +71,17 @@ export class SegmentStore {
     await store.withConn(async (c) => {
       await c.run("SET GLOBAL TimeZone = 'UTC'");
       await c.run('CREATE SCHEMA IF NOT EXISTS druid');
+      // Druid SQL's INFORMATION_SCHEMA, as views over DuckDB's catalog of the druid schema.
+      await c.run('CREATE SCHEMA IF NOT EXISTS olap_info');
+      await c.run(
+        `CREATE OR REPLACE VIEW olap_info."SCHEMATA" AS SELECT 'druid' AS "CATALOG_NAME", unnest(['druid', 'INFORMATION_SCHEMA']) AS "SCHEMA_NAME", NULL::VARCHAR AS "SCHEMA_OWNER", NULL::VARCHAR AS "DEFAULT_CHARACTER_SET_CATALOG", NULL::VARCHAR AS "DEFAULT_CHARACTER_SET_SCHEMA", NULL::VARCHAR AS "DEFAULT_CHARACTER_SET_NAME", NULL::VARCHAR AS "SQL_PATH"`,
+      );
+      await c.run(
+        `CREATE OR REPLACE VIEW olap_info."TABLES" AS SELECT 'druid' AS "TABLE_CATALOG", 'druid' AS "TABLE_SCHEMA", table_name AS "TABLE_NAME", 'TABLE' AS "TABLE_TYPE", 'NO' AS "IS_JOINABLE", 'NO' AS "IS_BROADCAST" FROM duckdb_tables() WHERE schema_name = 'druid' AND database_name = current_database()`,
+      );
+      await c.run(
+        `CREATE OR REPLACE VIEW olap_info."COLUMNS" AS SELECT 'druid' AS "TABLE_CATALOG", 'druid' AS "TABLE_SCHEMA", table_name AS "TABLE_NAME", column_name AS "COLUMN_NAME", column_index::BIGINT AS "ORDINAL_POSITION", NULL::VARCHAR AS "COLUMN_DEFAULT", CASE WHEN column_name = '__time' THEN 'NO' ELSE 'YES' END AS "IS_NULLABLE", CASE WHEN data_type = 'TIMESTAMP' THEN 'TIMESTAMP' WHEN data_type = 'VARCHAR' THEN 'VARCHAR' WHEN data_type IN ('BIGINT', 'INTEGER') THEN 'BIGINT' WHEN data_type = 'DOUBLE' THEN 'DOUBLE' WHEN data_type = 'FLOAT' THEN 'FLOAT' WHEN data_type = 'VARCHAR[]' THEN 'VARCHAR' ELSE 'OTHER' END AS "DATA_TYPE", CASE WHEN data_type = 'TIMESTAMP' THEN 93 WHEN data_type IN ('VARCHAR', 'VARCHAR[]') THEN 12 WHEN data_type IN ('BIGINT', 'INTEGER') THEN -5 WHEN data_type = 'DOUBLE' THEN 8 WHEN data_type = 'FLOAT' THEN 6 ELSE 1111 END::BIGINT AS "JDBC_TYPE" FROM duckdb_columns() WHERE schema_name = 'druid' AND database_name = current_database()`,
+      );
       for (const m of [...MACROS, ...SQL_MACROS, ...SQL_HELPER_MACROS]) await c.run(m);
       for (const dir of fs.readdirSync(path.join(dataDir, 'olap'))) {
         const metaFile = path.join(dataDir, 'olap', dir, 'datasource.json');

@@ -110,6 +110,19 @@ describe('Druid SQL translation', () => {
     );
   });
 
+  test('INFORMATION_SCHEMA lists datasources and columns', async () => {
+    assert.deepStrictEqual(
+      await q(`SELECT TABLE_NAME FROM INFORMATION_SCHEMA.TABLES WHERE TABLE_SCHEMA = 'druid' ORDER BY 1`),
+      typedJson('[["sales"],["shops"]]'),
+    );
+    assert.deepStrictEqual(
+      await q(
+        `SELECT COLUMN_NAME, DATA_TYPE FROM INFORMATION_SCHEMA.COLUMNS WHERE TABLE_NAME = 'shops' ORDER BY ORDINAL_POSITION`,
+      ),
+      typedJson('[["__time","TIMESTAMP"],["shop","VARCHAR"],["city","VARCHAR"]]'),
+    );
+  });
+
   test('refuses statements and functions outside the Druid subset', async () => {
     for (const bad of [
       "COPY sales TO '/tmp/x.csv'",
