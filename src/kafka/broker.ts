@@ -423,6 +423,8 @@ class Broker implements KafkaBroker {
       const remaining = deadline - Date.now();
       if (remaining <= 0) break;
       const positions = result.positions;
+      // a partition error is news the client must act on (as in Kafka, it ends the wait)
+      if (result.errors > 0) break;
       if (positions.length === 0) {
         await sleep(remaining, signal);
         break;
@@ -446,8 +448,10 @@ class Broker implements KafkaBroker {
     bytes: number;
     /** Where to wait for more data: past the high watermark or the fetch offset, whichever is later. */
     positions: { topic: string; partition: number; offset: bigint }[];
+    errors: number;
   }> {
     let bytes = 0;
+    let errors = 0;
     const positions: { topic: string; partition: number; offset: bigint }[] = [];
     const responses: G.FetchResponseFetchableTopicResponse[] = [];
     for (const t of req.topics) {
@@ -479,6 +483,7 @@ class Broker implements KafkaBroker {
           }
         } catch (err) {
           out.errorCode = toKafkaErrorCode(err);
+          errors++;
           continue;
         }
         out.highWatermark = r.highWatermark;
@@ -499,7 +504,7 @@ class Broker implements KafkaBroker {
         bytes += r.records.length;
       }
     }
-    return { response: { throttleTimeMs: 0, errorCode: 0, sessionId: 0, responses }, bytes, positions };
+    return { response: { throttleTimeMs: 0, errorCode: 0, sessionId: 0, responses }, bytes, positions, errors };
   }
 
   /**

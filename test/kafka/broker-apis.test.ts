@@ -172,6 +172,34 @@ test('acks=0 produces get no response and later responses stay matched to their 
   assert.equal(offsets.topics[0].partitions[0].offset, 3n, 'all three were appended before the next request');
 });
 
+test('a fetch that hits a partition error answers without waiting out maxWaitMs', { timeout: 30_000 }, async () => {
+  await log.createTopic('apis-quiet', { partitions: 1 });
+  const res = await c.request<Any>(1, 11, {
+    maxWaitMs: 600_000,
+    minBytes: 1,
+    maxBytes: 1 << 20,
+    isolationLevel: 0,
+    topics: [
+      {
+        topic: 'apis-quiet',
+        partitions: [
+          { partition: 0, fetchOffset: 0n, partitionMaxBytes: 1 << 20 },
+          { partition: 7, fetchOffset: 0n, partitionMaxBytes: 1 << 20 },
+        ],
+      },
+    ],
+    forgottenTopicsData: [],
+    rackId: '',
+  });
+  assert.deepEqual(
+    res.responses[0].partitions.map((p: Any) => [p.partitionIndex, p.errorCode]),
+    [
+      [0, 0],
+      [7, 3],
+    ],
+  );
+});
+
 test('find coordinator: single key (v0-3) and batched keys (v4+)', async () => {
   const one = await c.request<Any>(10, 0, { key: 'group-1' });
   assert.equal(one.errorCode, 0);
