@@ -12,6 +12,7 @@ export {
   type NfaState,
   type Timeout,
 } from './nfa.ts';
+export { CEP, type CepOptions, type CepOutput, freeze, PatternStream, type TimeMode, thaw } from './operator.ts';
 export {
   AfterMatchSkipStrategy,
   type CepContext,
