@@ -749,6 +749,8 @@ export class PipelineRunner {
         let timer: NodeJS.Timeout | undefined;
         try {
           const work = runStage(s, c, sideEffects, ac.signal);
+          // after a timeout the abandoned attempt may still reject: nobody awaits it then
+          work.catch(() => undefined);
           const r = pol.timeoutMs
             ? await Promise.race([
                 work,
