@@ -334,7 +334,13 @@ export async function writeParquetFiles(c: DuckDBConnection, opts: WriteOptions)
   const cols = fileSchema.fields.map((f) => quoteIdent(f.name)).join(', ');
   const view = `src_${writeId.replaceAll('-', '')}`;
   await c.run(`CREATE OR REPLACE TEMP VIEW ${view} AS ${opts.sourceSql}`);
-  const fileOpts = `FORMAT parquet, COMPRESSION zstd, FIELD_IDS ${fieldIdsSql(fileSchema)}`;
+  // iceberg.schema in the footer, as Java's writers do: readers that map names by it (icebird) follow renames
+  const icebergSchema = JSON.stringify({
+    type: 'struct',
+    'schema-id': (fileSchema as Schema)['schema-id'] ?? 0,
+    fields: fileSchema.fields,
+  });
+  const fileOpts = `FORMAT parquet, COMPRESSION zstd, FIELD_IDS ${fieldIdsSql(fileSchema)}, KV_METADATA {"iceberg.schema": ${quoteLiteral(icebergSchema)}}`;
   const order = opts.sortSql ? ` ORDER BY ${opts.sortSql}` : '';
   const out: { local: string; dataFile: DataFile }[] = [];
   const dropViews: string[] = [view];

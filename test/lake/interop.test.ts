@@ -96,6 +96,24 @@ describe('tables we write read back through independent readers', () => {
     assert.equal(await check('deletes'), 50);
   });
 
+  it('after schema evolution (rename and added column)', async () => {
+    await table.evolveSchema([
+      { op: 'rename', name: 'name', newName: 'label' },
+      { op: 'add', name: 'extra', type: 'string' },
+    ]);
+    await table.append([{ id: 500, label: 'new', score: 1, flag: false, grp: 1, extra: 'e' }]);
+    const evolvedCols = ['id', 'label', 'score', 'flag', 'grp', 'extra'];
+    const ours = await table.rows();
+    const theirs = await readWithIcebird(table);
+    assert.deepEqual(norm(theirs, evolvedCols), norm(ours, evolvedCols), 'icebird vs tributary after evolution');
+    assert.equal(ours.length, 51);
+    await table.delete('id = 500');
+    await table.evolveSchema([
+      { op: 'drop', name: 'extra' },
+      { op: 'rename', name: 'label', newName: 'name' },
+    ]);
+  });
+
   it('after compaction', async () => {
     await table.compact();
     assert.equal((await table.stats()).deleteFiles, 0);
