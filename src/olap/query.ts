@@ -310,6 +310,8 @@ interface DimOut {
   sql: string;
   mv: boolean;
   kind: 'string' | 'long' | 'double';
+  /** The kind of value `sql` yields: the column's, or string after an extraction function. */
+  source: ColumnInfo | undefined;
 }
 
 function parseDimension(d: unknown, cols: FilterColumns, field: string): DimOut {
@@ -373,7 +375,9 @@ function parseDimension(d: unknown, cols: FilterColumns, field: string): DimOut 
     if (mv) sql = `list_transform(${sql}, lambda x: ${e})`;
     else sql = e;
   }
-  return { name: outputName, sql, mv, kind };
+  const source: ColumnInfo | undefined =
+    'extractionFn' in spec && spec.extractionFn ? { name: outputName, kind: 'string' } : c.col;
+  return { name: outputName, sql, mv, kind, source };
 }
 
 function dimValueSql(d: DimOut, expr: string, col: ColumnInfo | undefined): string {
@@ -483,7 +487,8 @@ async function aggregate(
   const bucket = bucketSql(gran, '"__time"');
   const dimSqls = dims.map((d, i) => {
     const expr = d.mv ? ident(`__mv${i}`) : d.sql;
-    return `${dimValueSql(d, expr, d.mv ? { name: '', kind: 'string' } : (cols.column(q.virtualColumns.length ? d.name : d.name).col ?? (d.sql === 'NULL' ? undefined : { name: '', kind: 'string' })))} AS ${ident(`d${i}`)}`;
+    const source: ColumnInfo | undefined = d.mv ? { name: d.name, kind: 'string' } : d.source;
+    return `${dimValueSql(d, expr, source)} AS ${ident(`d${i}`)}`;
   });
   const aggSqls = plan.sqls.map((s, i) => `${s} AS ${ident(`a${i}`)}`);
   const select = [`${bucket} AS "__bucket"`, ...dimSqls, ...aggSqls].join(', ');

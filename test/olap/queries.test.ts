@@ -362,6 +362,26 @@ describe('native queries', () => {
     );
   });
 
+  test('a numeric dimension groups as strings (Druid default outputType), or as LONG when asked', async () => {
+    const q = (dim: unknown) =>
+      engine.query({
+        ...base,
+        queryType: 'groupBy',
+        granularity: 'all',
+        dimensions: [dim],
+        filter: { type: 'bound', dimension: 'bytes_max', upper: '100', ordering: 'numeric' },
+        aggregations: [{ type: 'count', name: 'n' }],
+      }) as Promise<{ event: Rec }[]>;
+    const asString = await q({ type: 'default', dimension: 'bytes_max', outputName: 'b' });
+    const strs = asString.map((r) => r.event.b);
+    assert.deepEqual(strs, ['0', '10', '100', '20', '30', '40', '50', '60', '70', '80', '90']);
+    const asLong = await q({ type: 'default', dimension: 'bytes_max', outputName: 'b', outputType: 'LONG' });
+    assert.deepEqual(
+      asLong.map((r) => r.event.b),
+      [0n, 10n, 20n, 30n, 40n, 50n, 60n, 70n, 80n, 90n, 100n],
+    );
+  });
+
   test('inline and union data sources', async () => {
     const inline = (await engine.query({
       queryType: 'groupBy',
