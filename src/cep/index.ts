@@ -24,3 +24,4 @@ export {
   type SkipStrategy,
   type WithinType,
 } from './pattern.ts';
+export { type RunResult, runPattern } from './run.ts';
