@@ -178,7 +178,12 @@ function addStruct(spec: MessageSpec, name: string, fields: FieldSpec[], version
     existing.versions = union(existing.versions, versions);
     return;
   }
-  spec.structs.set(name, { name, tsName: `${spec.name}${name === spec.name ? '' : name}`, fields, versions });
+  // struct names usually repeat the message name (MetadataRequestTopic): keep those as they are
+  const taken = (n: string) => n === spec.name || [...spec.structs.values()].some((s) => s.tsName === n);
+  let tsName = name.startsWith(spec.name) ? name : `${spec.name}${name}`;
+  if (taken(tsName)) tsName = `${spec.name}${name}`;
+  for (let i = 2; taken(tsName); i++) tsName = `${spec.name}${name}${i}`;
+  spec.structs.set(name, { name, tsName, fields, versions });
 }
 
 function union(a: VersionRange, b: VersionRange): VersionRange {

@@ -273,13 +273,13 @@ class Broker implements KafkaBroker {
     return { errorCode, apiKeys: API_VERSIONS_KEYS, throttleTimeMs: 0 };
   }
 
-  private brokerList(): G.MetadataResponseMetadataResponseBroker[] {
+  private brokerList(): G.MetadataResponseBroker[] {
     return [{ nodeId: NODE_ID, host: this.advertisedHost, port: this.port, rack: null }];
   }
 
   private async metadata(ctx: RequestContext, req: G.MetadataRequest): Promise<G.MetadataResponse> {
     const v = ctx.version;
-    const topics: G.MetadataResponseMetadataResponseTopic[] = [];
+    const topics: G.MetadataResponseTopic[] = [];
     // v0: an empty list means every topic; v1+: null means every topic
     const all = req.topics === null || (v === 0 && req.topics.length === 0);
     if (all) {
@@ -334,7 +334,7 @@ class Broker implements KafkaBroker {
     };
   }
 
-  private topicMetadata(name: string): G.MetadataResponseMetadataResponseTopic {
+  private topicMetadata(name: string): G.MetadataResponseTopic {
     const d = this.log.describeTopic(name);
     if (d === undefined) {
       return { errorCode: KafkaError.UNKNOWN_TOPIC_OR_PARTITION, name, isInternal: false, partitions: [] };
@@ -850,7 +850,7 @@ class Broker implements KafkaBroker {
   private async fetchGroupOffsets(
     groupId: string,
     topics: { name: string; partitionIndexes: number[] }[] | null,
-  ): Promise<{ errorCode: number; topics: G.OffsetFetchResponseOffsetFetchResponseTopic[] }> {
+  ): Promise<{ errorCode: number; topics: G.OffsetFetchResponseTopic[] }> {
     const wanted = topics?.flatMap((t) => t.partitionIndexes.map((partition) => ({ topic: t.name, partition })));
     let committed: (TopicPartition & OffsetAndMetadata)[];
     try {
@@ -859,7 +859,7 @@ class Broker implements KafkaBroker {
       return { errorCode: toKafkaErrorCode(err, KafkaError.GROUP_ID_NOT_FOUND), topics: [] };
     }
     const byKey = new Map(committed.map((c) => [`${c.topic}\u0000${c.partition}`, c]));
-    const out = new Map<string, G.OffsetFetchResponseOffsetFetchResponsePartition[]>();
+    const out = new Map<string, G.OffsetFetchResponsePartition[]>();
     const add = (topic: string, partition: number): void => {
       const c = byKey.get(`${topic}\u0000${partition}`);
       let list = out.get(topic);
@@ -882,7 +882,7 @@ class Broker implements KafkaBroker {
 
   private async offsetFetch(ctx: RequestContext, req: G.OffsetFetchRequest): Promise<G.OffsetFetchResponse> {
     if (ctx.version >= 8) {
-      const groups: G.OffsetFetchResponseOffsetFetchResponseGroup[] = [];
+      const groups: G.OffsetFetchResponseGroup[] = [];
       for (const g of req.groups ?? []) {
         const r = await this.fetchGroupOffsets(g.groupId, g.topics);
         groups.push({ groupId: g.groupId, topics: r.topics, errorCode: r.errorCode });

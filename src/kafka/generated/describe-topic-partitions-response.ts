@@ -4,7 +4,7 @@ import { type MessageCodec, Reader, unsupportedVersion, Writer, ZERO_UUID } from
 
 export interface DescribeTopicPartitionsResponse {
   throttleTimeMs: number;
-  topics: DescribeTopicPartitionsResponseDescribeTopicPartitionsResponseTopic[];
+  topics: DescribeTopicPartitionsResponseTopic[];
   nextCursor?: DescribeTopicPartitionsResponseCursor | null;
 }
 
@@ -21,7 +21,7 @@ export function writeDescribeTopicPartitionsResponse(w: Writer, v: number, x: De
   const f_topics = x.topics;
   w.arrayLength(f_topics, true, false, "topics");
   for (const item of f_topics) {
-    writeDescribeTopicPartitionsResponseDescribeTopicPartitionsResponseTopic(w, v, item);
+    writeDescribeTopicPartitionsResponseTopic(w, v, item);
   }
   const f_nextCursor = (x.nextCursor === undefined ? null : x.nextCursor);
   if (f_nextCursor === null) {
@@ -36,17 +36,17 @@ export function writeDescribeTopicPartitionsResponse(w: Writer, v: number, x: De
 
 export function readDescribeTopicPartitionsResponse(r: Reader, v: number): DescribeTopicPartitionsResponse {
   let f_throttleTimeMs: number = 0;
-  let f_topics: DescribeTopicPartitionsResponseDescribeTopicPartitionsResponseTopic[] = [];
+  let f_topics: DescribeTopicPartitionsResponseTopic[] = [];
   let f_nextCursor: DescribeTopicPartitionsResponseCursor | null = null;
   f_throttleTimeMs = r.int32("throttleTimeMs");
   {
     const n0 = r.arrayLength(true, false, "topics");
     if (n0 < 0) f_topics = null as never;
     else {
-      const a0: DescribeTopicPartitionsResponseDescribeTopicPartitionsResponseTopic[] = [];
+      const a0: DescribeTopicPartitionsResponseTopic[] = [];
       for (let i0 = 0; i0 < n0; i0++) {
-        let e0: DescribeTopicPartitionsResponseDescribeTopicPartitionsResponseTopic;
-        e0 = readDescribeTopicPartitionsResponseDescribeTopicPartitionsResponseTopic(r, v);
+        let e0: DescribeTopicPartitionsResponseTopic;
+        e0 = readDescribeTopicPartitionsResponseTopic(r, v);
         a0.push(e0);
       }
       f_topics = a0;
@@ -62,16 +62,16 @@ export function readDescribeTopicPartitionsResponse(r: Reader, v: number): Descr
   };
 }
 
-export interface DescribeTopicPartitionsResponseDescribeTopicPartitionsResponseTopic {
+export interface DescribeTopicPartitionsResponseTopic {
   errorCode: number;
   name: string | null;
   topicId: string;
   isInternal?: boolean;
-  partitions: DescribeTopicPartitionsResponseDescribeTopicPartitionsResponsePartition[];
+  partitions: DescribeTopicPartitionsResponsePartition[];
   topicAuthorizedOperations?: number;
 }
 
-export function defaultDescribeTopicPartitionsResponseDescribeTopicPartitionsResponseTopic(): DescribeTopicPartitionsResponseDescribeTopicPartitionsResponseTopic {
+export function defaultDescribeTopicPartitionsResponseTopic(): DescribeTopicPartitionsResponseTopic {
   return {
     errorCode: 0,
     name: "",
@@ -82,7 +82,7 @@ export function defaultDescribeTopicPartitionsResponseDescribeTopicPartitionsRes
   };
 }
 
-export function writeDescribeTopicPartitionsResponseDescribeTopicPartitionsResponseTopic(w: Writer, v: number, x: DescribeTopicPartitionsResponseDescribeTopicPartitionsResponseTopic): void {
+export function writeDescribeTopicPartitionsResponseTopic(w: Writer, v: number, x: DescribeTopicPartitionsResponseTopic): void {
   w.int16(x.errorCode);
   w.nullableString(x.name, true, true, "DescribeTopicPartitionsResponseTopic.name");
   w.uuid(x.topicId, "DescribeTopicPartitionsResponseTopic.topicId");
@@ -91,19 +91,19 @@ export function writeDescribeTopicPartitionsResponseDescribeTopicPartitionsRespo
   const f_partitions = x.partitions;
   w.arrayLength(f_partitions, true, false, "DescribeTopicPartitionsResponseTopic.partitions");
   for (const item of f_partitions) {
-    writeDescribeTopicPartitionsResponseDescribeTopicPartitionsResponsePartition(w, v, item);
+    writeDescribeTopicPartitionsResponsePartition(w, v, item);
   }
   const f_topicAuthorizedOperations = (x.topicAuthorizedOperations === undefined ? -2147483648 : x.topicAuthorizedOperations);
   w.int32(f_topicAuthorizedOperations);
   w.uvarint(0);
 }
 
-export function readDescribeTopicPartitionsResponseDescribeTopicPartitionsResponseTopic(r: Reader, v: number): DescribeTopicPartitionsResponseDescribeTopicPartitionsResponseTopic {
+export function readDescribeTopicPartitionsResponseTopic(r: Reader, v: number): DescribeTopicPartitionsResponseTopic {
   let f_errorCode: number = 0;
   let f_name: string | null = "";
   let f_topicId: string = ZERO_UUID;
   let f_isInternal: boolean = false;
-  let f_partitions: DescribeTopicPartitionsResponseDescribeTopicPartitionsResponsePartition[] = [];
+  let f_partitions: DescribeTopicPartitionsResponsePartition[] = [];
   let f_topicAuthorizedOperations: number = -2147483648;
   f_errorCode = r.int16("DescribeTopicPartitionsResponseTopic.errorCode");
   f_name = r.nullableString(true, true, "DescribeTopicPartitionsResponseTopic.name") as never;
@@ -113,10 +113,10 @@ export function readDescribeTopicPartitionsResponseDescribeTopicPartitionsRespon
     const n0 = r.arrayLength(true, false, "DescribeTopicPartitionsResponseTopic.partitions");
     if (n0 < 0) f_partitions = null as never;
     else {
-      const a0: DescribeTopicPartitionsResponseDescribeTopicPartitionsResponsePartition[] = [];
+      const a0: DescribeTopicPartitionsResponsePartition[] = [];
       for (let i0 = 0; i0 < n0; i0++) {
-        let e0: DescribeTopicPartitionsResponseDescribeTopicPartitionsResponsePartition;
-        e0 = readDescribeTopicPartitionsResponseDescribeTopicPartitionsResponsePartition(r, v);
+        let e0: DescribeTopicPartitionsResponsePartition;
+        e0 = readDescribeTopicPartitionsResponsePartition(r, v);
         a0.push(e0);
       }
       f_partitions = a0;
@@ -134,7 +134,7 @@ export function readDescribeTopicPartitionsResponseDescribeTopicPartitionsRespon
   };
 }
 
-export interface DescribeTopicPartitionsResponseDescribeTopicPartitionsResponsePartition {
+export interface DescribeTopicPartitionsResponsePartition {
   errorCode: number;
   partitionIndex: number;
   leaderId: number;
@@ -146,7 +146,7 @@ export interface DescribeTopicPartitionsResponseDescribeTopicPartitionsResponseP
   offlineReplicas: number[];
 }
 
-export function defaultDescribeTopicPartitionsResponseDescribeTopicPartitionsResponsePartition(): DescribeTopicPartitionsResponseDescribeTopicPartitionsResponsePartition {
+export function defaultDescribeTopicPartitionsResponsePartition(): DescribeTopicPartitionsResponsePartition {
   return {
     errorCode: 0,
     partitionIndex: 0,
@@ -160,7 +160,7 @@ export function defaultDescribeTopicPartitionsResponseDescribeTopicPartitionsRes
   };
 }
 
-export function writeDescribeTopicPartitionsResponseDescribeTopicPartitionsResponsePartition(w: Writer, v: number, x: DescribeTopicPartitionsResponseDescribeTopicPartitionsResponsePartition): void {
+export function writeDescribeTopicPartitionsResponsePartition(w: Writer, v: number, x: DescribeTopicPartitionsResponsePartition): void {
   w.int16(x.errorCode);
   w.int32(x.partitionIndex);
   w.int32(x.leaderId);
@@ -194,7 +194,7 @@ export function writeDescribeTopicPartitionsResponseDescribeTopicPartitionsRespo
   w.uvarint(0);
 }
 
-export function readDescribeTopicPartitionsResponseDescribeTopicPartitionsResponsePartition(r: Reader, v: number): DescribeTopicPartitionsResponseDescribeTopicPartitionsResponsePartition {
+export function readDescribeTopicPartitionsResponsePartition(r: Reader, v: number): DescribeTopicPartitionsResponsePartition {
   let f_errorCode: number = 0;
   let f_partitionIndex: number = 0;
   let f_leaderId: number = 0;

@@ -8,7 +8,7 @@ export interface JoinGroupRequest {
   memberId: string;
   groupInstanceId?: string | null;
   protocolType: string;
-  protocols: JoinGroupRequestJoinGroupRequestProtocol[];
+  protocols: JoinGroupRequestProtocol[];
   reason?: string | null;
 }
 
@@ -42,7 +42,7 @@ export function writeJoinGroupRequest(w: Writer, v: number, x: JoinGroupRequest)
   const f_protocols = x.protocols;
   w.arrayLength(f_protocols, flex, false, "protocols");
   for (const item of f_protocols) {
-    writeJoinGroupRequestJoinGroupRequestProtocol(w, v, item);
+    writeJoinGroupRequestProtocol(w, v, item);
   }
   if (v >= 8) {
     const f_reason = (x.reason === undefined ? null : x.reason);
@@ -61,7 +61,7 @@ export function readJoinGroupRequest(r: Reader, v: number): JoinGroupRequest {
   let f_memberId: string = "";
   let f_groupInstanceId: string | null = null;
   let f_protocolType: string = "";
-  let f_protocols: JoinGroupRequestJoinGroupRequestProtocol[] = [];
+  let f_protocols: JoinGroupRequestProtocol[] = [];
   let f_reason: string | null = null;
   f_groupId = r.string(flex, "groupId");
   f_sessionTimeoutMs = r.int32("sessionTimeoutMs");
@@ -77,10 +77,10 @@ export function readJoinGroupRequest(r: Reader, v: number): JoinGroupRequest {
     const n0 = r.arrayLength(flex, false, "protocols");
     if (n0 < 0) f_protocols = null as never;
     else {
-      const a0: JoinGroupRequestJoinGroupRequestProtocol[] = [];
+      const a0: JoinGroupRequestProtocol[] = [];
       for (let i0 = 0; i0 < n0; i0++) {
-        let e0: JoinGroupRequestJoinGroupRequestProtocol;
-        e0 = readJoinGroupRequestJoinGroupRequestProtocol(r, v);
+        let e0: JoinGroupRequestProtocol;
+        e0 = readJoinGroupRequestProtocol(r, v);
         a0.push(e0);
       }
       f_protocols = a0;
@@ -104,19 +104,19 @@ export function readJoinGroupRequest(r: Reader, v: number): JoinGroupRequest {
   };
 }
 
-export interface JoinGroupRequestJoinGroupRequestProtocol {
+export interface JoinGroupRequestProtocol {
   name: string;
   metadata: Buffer;
 }
 
-export function defaultJoinGroupRequestJoinGroupRequestProtocol(): JoinGroupRequestJoinGroupRequestProtocol {
+export function defaultJoinGroupRequestProtocol(): JoinGroupRequestProtocol {
   return {
     name: "",
     metadata: EMPTY_BUFFER,
   };
 }
 
-export function writeJoinGroupRequestJoinGroupRequestProtocol(w: Writer, v: number, x: JoinGroupRequestJoinGroupRequestProtocol): void {
+export function writeJoinGroupRequestProtocol(w: Writer, v: number, x: JoinGroupRequestProtocol): void {
   const flex = v >= 6;
   w.string(x.name, flex, "JoinGroupRequestProtocol.name");
   w.bytes(x.metadata, flex, "JoinGroupRequestProtocol.metadata");
@@ -125,7 +125,7 @@ export function writeJoinGroupRequestJoinGroupRequestProtocol(w: Writer, v: numb
   }
 }
 
-export function readJoinGroupRequestJoinGroupRequestProtocol(r: Reader, v: number): JoinGroupRequestJoinGroupRequestProtocol {
+export function readJoinGroupRequestProtocol(r: Reader, v: number): JoinGroupRequestProtocol {
   const flex = v >= 6;
   let f_name: string = "";
   let f_metadata: Buffer = EMPTY_BUFFER;

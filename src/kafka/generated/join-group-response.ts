@@ -10,7 +10,7 @@ export interface JoinGroupResponse {
   leader: string;
   skipAssignment?: boolean;
   memberId: string;
-  members: JoinGroupResponseJoinGroupResponseMember[];
+  members: JoinGroupResponseMember[];
 }
 
 export function defaultJoinGroupResponse(): JoinGroupResponse {
@@ -50,7 +50,7 @@ export function writeJoinGroupResponse(w: Writer, v: number, x: JoinGroupRespons
   const f_members = x.members;
   w.arrayLength(f_members, flex, false, "members");
   for (const item of f_members) {
-    writeJoinGroupResponseJoinGroupResponseMember(w, v, item);
+    writeJoinGroupResponseMember(w, v, item);
   }
   if (flex) {
     w.uvarint(0);
@@ -67,7 +67,7 @@ export function readJoinGroupResponse(r: Reader, v: number): JoinGroupResponse {
   let f_leader: string = "";
   let f_skipAssignment: boolean = false;
   let f_memberId: string = "";
-  let f_members: JoinGroupResponseJoinGroupResponseMember[] = [];
+  let f_members: JoinGroupResponseMember[] = [];
   if (v >= 2) {
     f_throttleTimeMs = r.int32("throttleTimeMs");
   }
@@ -86,10 +86,10 @@ export function readJoinGroupResponse(r: Reader, v: number): JoinGroupResponse {
     const n0 = r.arrayLength(flex, false, "members");
     if (n0 < 0) f_members = null as never;
     else {
-      const a0: JoinGroupResponseJoinGroupResponseMember[] = [];
+      const a0: JoinGroupResponseMember[] = [];
       for (let i0 = 0; i0 < n0; i0++) {
-        let e0: JoinGroupResponseJoinGroupResponseMember;
-        e0 = readJoinGroupResponseJoinGroupResponseMember(r, v);
+        let e0: JoinGroupResponseMember;
+        e0 = readJoinGroupResponseMember(r, v);
         a0.push(e0);
       }
       f_members = a0;
@@ -111,13 +111,13 @@ export function readJoinGroupResponse(r: Reader, v: number): JoinGroupResponse {
   };
 }
 
-export interface JoinGroupResponseJoinGroupResponseMember {
+export interface JoinGroupResponseMember {
   memberId: string;
   groupInstanceId?: string | null;
   metadata: Buffer;
 }
 
-export function defaultJoinGroupResponseJoinGroupResponseMember(): JoinGroupResponseJoinGroupResponseMember {
+export function defaultJoinGroupResponseMember(): JoinGroupResponseMember {
   return {
     memberId: "",
     groupInstanceId: null,
@@ -125,7 +125,7 @@ export function defaultJoinGroupResponseJoinGroupResponseMember(): JoinGroupResp
   };
 }
 
-export function writeJoinGroupResponseJoinGroupResponseMember(w: Writer, v: number, x: JoinGroupResponseJoinGroupResponseMember): void {
+export function writeJoinGroupResponseMember(w: Writer, v: number, x: JoinGroupResponseMember): void {
   const flex = v >= 6;
   w.string(x.memberId, flex, "JoinGroupResponseMember.memberId");
   if (v >= 5) {
@@ -138,7 +138,7 @@ export function writeJoinGroupResponseJoinGroupResponseMember(w: Writer, v: numb
   }
 }
 
-export function readJoinGroupResponseJoinGroupResponseMember(r: Reader, v: number): JoinGroupResponseJoinGroupResponseMember {
+export function readJoinGroupResponseMember(r: Reader, v: number): JoinGroupResponseMember {
   const flex = v >= 6;
   let f_memberId: string = "";
   let f_groupInstanceId: string | null = null;

@@ -2,7 +2,7 @@
 import { type MessageCodec, Reader, unsupportedVersion, Writer, ZERO_UUID } from '../wire.ts';
 
 export interface MetadataRequest {
-  topics: MetadataRequestMetadataRequestTopic[] | null;
+  topics: MetadataRequestTopic[] | null;
   allowAutoTopicCreation?: boolean;
   includeClusterAuthorizedOperations?: boolean;
   includeTopicAuthorizedOperations?: boolean;
@@ -22,7 +22,7 @@ export function writeMetadataRequest(w: Writer, v: number, x: MetadataRequest): 
   const f_topics = x.topics;
   w.arrayLength(f_topics, flex, v >= 1, "topics");
   if (f_topics !== null) for (const item of f_topics) {
-    writeMetadataRequestMetadataRequestTopic(w, v, item);
+    writeMetadataRequestTopic(w, v, item);
   }
   if (v >= 4) {
     const f_allowAutoTopicCreation = (x.allowAutoTopicCreation === undefined ? true : x.allowAutoTopicCreation);
@@ -43,7 +43,7 @@ export function writeMetadataRequest(w: Writer, v: number, x: MetadataRequest): 
 
 export function readMetadataRequest(r: Reader, v: number): MetadataRequest {
   const flex = v >= 9;
-  let f_topics: MetadataRequestMetadataRequestTopic[] | null = [];
+  let f_topics: MetadataRequestTopic[] | null = [];
   let f_allowAutoTopicCreation: boolean = true;
   let f_includeClusterAuthorizedOperations: boolean = false;
   let f_includeTopicAuthorizedOperations: boolean = false;
@@ -51,10 +51,10 @@ export function readMetadataRequest(r: Reader, v: number): MetadataRequest {
     const n0 = r.arrayLength(flex, v >= 1, "topics");
     if (n0 < 0) f_topics = null as never;
     else {
-      const a0: MetadataRequestMetadataRequestTopic[] = [];
+      const a0: MetadataRequestTopic[] = [];
       for (let i0 = 0; i0 < n0; i0++) {
-        let e0: MetadataRequestMetadataRequestTopic;
-        e0 = readMetadataRequestMetadataRequestTopic(r, v);
+        let e0: MetadataRequestTopic;
+        e0 = readMetadataRequestTopic(r, v);
         a0.push(e0);
       }
       f_topics = a0;
@@ -80,19 +80,19 @@ export function readMetadataRequest(r: Reader, v: number): MetadataRequest {
   };
 }
 
-export interface MetadataRequestMetadataRequestTopic {
+export interface MetadataRequestTopic {
   topicId?: string;
   name: string | null;
 }
 
-export function defaultMetadataRequestMetadataRequestTopic(): MetadataRequestMetadataRequestTopic {
+export function defaultMetadataRequestTopic(): MetadataRequestTopic {
   return {
     topicId: ZERO_UUID,
     name: "",
   };
 }
 
-export function writeMetadataRequestMetadataRequestTopic(w: Writer, v: number, x: MetadataRequestMetadataRequestTopic): void {
+export function writeMetadataRequestTopic(w: Writer, v: number, x: MetadataRequestTopic): void {
   const flex = v >= 9;
   if (v >= 10) {
     const f_topicId = (x.topicId === undefined ? ZERO_UUID : x.topicId);
@@ -104,7 +104,7 @@ export function writeMetadataRequestMetadataRequestTopic(w: Writer, v: number, x
   }
 }
 
-export function readMetadataRequestMetadataRequestTopic(r: Reader, v: number): MetadataRequestMetadataRequestTopic {
+export function readMetadataRequestTopic(r: Reader, v: number): MetadataRequestTopic {
   const flex = v >= 9;
   let f_topicId: string = ZERO_UUID;
   let f_name: string | null = "";

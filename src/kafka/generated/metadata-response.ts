@@ -3,10 +3,10 @@ import { type MessageCodec, Reader, unsupportedVersion, Writer, ZERO_UUID } from
 
 export interface MetadataResponse {
   throttleTimeMs?: number;
-  brokers: MetadataResponseMetadataResponseBroker[];
+  brokers: MetadataResponseBroker[];
   clusterId?: string | null;
   controllerId?: number;
-  topics: MetadataResponseMetadataResponseTopic[];
+  topics: MetadataResponseTopic[];
   clusterAuthorizedOperations?: number;
 }
 
@@ -30,7 +30,7 @@ export function writeMetadataResponse(w: Writer, v: number, x: MetadataResponse)
   const f_brokers = x.brokers;
   w.arrayLength(f_brokers, flex, false, "brokers");
   for (const item of f_brokers) {
-    writeMetadataResponseMetadataResponseBroker(w, v, item);
+    writeMetadataResponseBroker(w, v, item);
   }
   if (v >= 2) {
     const f_clusterId = (x.clusterId === undefined ? null : x.clusterId);
@@ -43,7 +43,7 @@ export function writeMetadataResponse(w: Writer, v: number, x: MetadataResponse)
   const f_topics = x.topics;
   w.arrayLength(f_topics, flex, false, "topics");
   for (const item of f_topics) {
-    writeMetadataResponseMetadataResponseTopic(w, v, item);
+    writeMetadataResponseTopic(w, v, item);
   }
   if (v >= 8 && v <= 10) {
     const f_clusterAuthorizedOperations = (x.clusterAuthorizedOperations === undefined ? -2147483648 : x.clusterAuthorizedOperations);
@@ -57,10 +57,10 @@ export function writeMetadataResponse(w: Writer, v: number, x: MetadataResponse)
 export function readMetadataResponse(r: Reader, v: number): MetadataResponse {
   const flex = v >= 9;
   let f_throttleTimeMs: number = 0;
-  let f_brokers: MetadataResponseMetadataResponseBroker[] = [];
+  let f_brokers: MetadataResponseBroker[] = [];
   let f_clusterId: string | null = null;
   let f_controllerId: number = -1;
-  let f_topics: MetadataResponseMetadataResponseTopic[] = [];
+  let f_topics: MetadataResponseTopic[] = [];
   let f_clusterAuthorizedOperations: number = -2147483648;
   if (v >= 3) {
     f_throttleTimeMs = r.int32("throttleTimeMs");
@@ -69,10 +69,10 @@ export function readMetadataResponse(r: Reader, v: number): MetadataResponse {
     const n0 = r.arrayLength(flex, false, "brokers");
     if (n0 < 0) f_brokers = null as never;
     else {
-      const a0: MetadataResponseMetadataResponseBroker[] = [];
+      const a0: MetadataResponseBroker[] = [];
       for (let i0 = 0; i0 < n0; i0++) {
-        let e0: MetadataResponseMetadataResponseBroker;
-        e0 = readMetadataResponseMetadataResponseBroker(r, v);
+        let e0: MetadataResponseBroker;
+        e0 = readMetadataResponseBroker(r, v);
         a0.push(e0);
       }
       f_brokers = a0;
@@ -88,10 +88,10 @@ export function readMetadataResponse(r: Reader, v: number): MetadataResponse {
     const n0 = r.arrayLength(flex, false, "topics");
     if (n0 < 0) f_topics = null as never;
     else {
-      const a0: MetadataResponseMetadataResponseTopic[] = [];
+      const a0: MetadataResponseTopic[] = [];
       for (let i0 = 0; i0 < n0; i0++) {
-        let e0: MetadataResponseMetadataResponseTopic;
-        e0 = readMetadataResponseMetadataResponseTopic(r, v);
+        let e0: MetadataResponseTopic;
+        e0 = readMetadataResponseTopic(r, v);
         a0.push(e0);
       }
       f_topics = a0;
@@ -113,14 +113,14 @@ export function readMetadataResponse(r: Reader, v: number): MetadataResponse {
   };
 }
 
-export interface MetadataResponseMetadataResponseBroker {
+export interface MetadataResponseBroker {
   nodeId: number;
   host: string;
   port: number;
   rack?: string | null;
 }
 
-export function defaultMetadataResponseMetadataResponseBroker(): MetadataResponseMetadataResponseBroker {
+export function defaultMetadataResponseBroker(): MetadataResponseBroker {
   return {
     nodeId: 0,
     host: "",
@@ -129,7 +129,7 @@ export function defaultMetadataResponseMetadataResponseBroker(): MetadataRespons
   };
 }
 
-export function writeMetadataResponseMetadataResponseBroker(w: Writer, v: number, x: MetadataResponseMetadataResponseBroker): void {
+export function writeMetadataResponseBroker(w: Writer, v: number, x: MetadataResponseBroker): void {
   const flex = v >= 9;
   w.int32(x.nodeId);
   w.string(x.host, flex, "MetadataResponseBroker.host");
@@ -143,7 +143,7 @@ export function writeMetadataResponseMetadataResponseBroker(w: Writer, v: number
   }
 }
 
-export function readMetadataResponseMetadataResponseBroker(r: Reader, v: number): MetadataResponseMetadataResponseBroker {
+export function readMetadataResponseBroker(r: Reader, v: number): MetadataResponseBroker {
   const flex = v >= 9;
   let f_nodeId: number = 0;
   let f_host: string = "";
@@ -166,16 +166,16 @@ export function readMetadataResponseMetadataResponseBroker(r: Reader, v: number)
   };
 }
 
-export interface MetadataResponseMetadataResponseTopic {
+export interface MetadataResponseTopic {
   errorCode: number;
   name: string | null;
   topicId?: string;
   isInternal?: boolean;
-  partitions: MetadataResponseMetadataResponsePartition[];
+  partitions: MetadataResponsePartition[];
   topicAuthorizedOperations?: number;
 }
 
-export function defaultMetadataResponseMetadataResponseTopic(): MetadataResponseMetadataResponseTopic {
+export function defaultMetadataResponseTopic(): MetadataResponseTopic {
   return {
     errorCode: 0,
     name: "",
@@ -186,7 +186,7 @@ export function defaultMetadataResponseMetadataResponseTopic(): MetadataResponse
   };
 }
 
-export function writeMetadataResponseMetadataResponseTopic(w: Writer, v: number, x: MetadataResponseMetadataResponseTopic): void {
+export function writeMetadataResponseTopic(w: Writer, v: number, x: MetadataResponseTopic): void {
   const flex = v >= 9;
   w.int16(x.errorCode);
   w.nullableString(x.name, flex, v >= 12, "MetadataResponseTopic.name");
@@ -201,7 +201,7 @@ export function writeMetadataResponseMetadataResponseTopic(w: Writer, v: number,
   const f_partitions = x.partitions;
   w.arrayLength(f_partitions, flex, false, "MetadataResponseTopic.partitions");
   for (const item of f_partitions) {
-    writeMetadataResponseMetadataResponsePartition(w, v, item);
+    writeMetadataResponsePartition(w, v, item);
   }
   if (v >= 8) {
     const f_topicAuthorizedOperations = (x.topicAuthorizedOperations === undefined ? -2147483648 : x.topicAuthorizedOperations);
@@ -212,13 +212,13 @@ export function writeMetadataResponseMetadataResponseTopic(w: Writer, v: number,
   }
 }
 
-export function readMetadataResponseMetadataResponseTopic(r: Reader, v: number): MetadataResponseMetadataResponseTopic {
+export function readMetadataResponseTopic(r: Reader, v: number): MetadataResponseTopic {
   const flex = v >= 9;
   let f_errorCode: number = 0;
   let f_name: string | null = "";
   let f_topicId: string = ZERO_UUID;
   let f_isInternal: boolean = false;
-  let f_partitions: MetadataResponseMetadataResponsePartition[] = [];
+  let f_partitions: MetadataResponsePartition[] = [];
   let f_topicAuthorizedOperations: number = -2147483648;
   f_errorCode = r.int16("MetadataResponseTopic.errorCode");
   f_name = r.nullableString(flex, v >= 12, "MetadataResponseTopic.name") as never;
@@ -232,10 +232,10 @@ export function readMetadataResponseMetadataResponseTopic(r: Reader, v: number):
     const n0 = r.arrayLength(flex, false, "MetadataResponseTopic.partitions");
     if (n0 < 0) f_partitions = null as never;
     else {
-      const a0: MetadataResponseMetadataResponsePartition[] = [];
+      const a0: MetadataResponsePartition[] = [];
       for (let i0 = 0; i0 < n0; i0++) {
-        let e0: MetadataResponseMetadataResponsePartition;
-        e0 = readMetadataResponseMetadataResponsePartition(r, v);
+        let e0: MetadataResponsePartition;
+        e0 = readMetadataResponsePartition(r, v);
         a0.push(e0);
       }
       f_partitions = a0;
@@ -257,7 +257,7 @@ export function readMetadataResponseMetadataResponseTopic(r: Reader, v: number):
   };
 }
 
-export interface MetadataResponseMetadataResponsePartition {
+export interface MetadataResponsePartition {
   errorCode: number;
   partitionIndex: number;
   leaderId: number;
@@ -267,7 +267,7 @@ export interface MetadataResponseMetadataResponsePartition {
   offlineReplicas?: number[];
 }
 
-export function defaultMetadataResponseMetadataResponsePartition(): MetadataResponseMetadataResponsePartition {
+export function defaultMetadataResponsePartition(): MetadataResponsePartition {
   return {
     errorCode: 0,
     partitionIndex: 0,
@@ -279,7 +279,7 @@ export function defaultMetadataResponseMetadataResponsePartition(): MetadataResp
   };
 }
 
-export function writeMetadataResponseMetadataResponsePartition(w: Writer, v: number, x: MetadataResponseMetadataResponsePartition): void {
+export function writeMetadataResponsePartition(w: Writer, v: number, x: MetadataResponsePartition): void {
   const flex = v >= 9;
   w.int16(x.errorCode);
   w.int32(x.partitionIndex);
@@ -310,7 +310,7 @@ export function writeMetadataResponseMetadataResponsePartition(w: Writer, v: num
   }
 }
 
-export function readMetadataResponseMetadataResponsePartition(r: Reader, v: number): MetadataResponseMetadataResponsePartition {
+export function readMetadataResponsePartition(r: Reader, v: number): MetadataResponsePartition {
   const flex = v >= 9;
   let f_errorCode: number = 0;
   let f_partitionIndex: number = 0;

@@ -7,7 +7,7 @@ export interface OffsetCommitRequest {
   memberId?: string;
   groupInstanceId?: string | null;
   retentionTimeMs?: bigint;
-  topics: OffsetCommitRequestOffsetCommitRequestTopic[];
+  topics: OffsetCommitRequestTopic[];
 }
 
 export function defaultOffsetCommitRequest(): OffsetCommitRequest {
@@ -43,7 +43,7 @@ export function writeOffsetCommitRequest(w: Writer, v: number, x: OffsetCommitRe
   const f_topics = x.topics;
   w.arrayLength(f_topics, flex, false, "topics");
   for (const item of f_topics) {
-    writeOffsetCommitRequestOffsetCommitRequestTopic(w, v, item);
+    writeOffsetCommitRequestTopic(w, v, item);
   }
   if (flex) {
     w.uvarint(0);
@@ -57,7 +57,7 @@ export function readOffsetCommitRequest(r: Reader, v: number): OffsetCommitReque
   let f_memberId: string = "";
   let f_groupInstanceId: string | null = null;
   let f_retentionTimeMs: bigint = -1n;
-  let f_topics: OffsetCommitRequestOffsetCommitRequestTopic[] = [];
+  let f_topics: OffsetCommitRequestTopic[] = [];
   f_groupId = r.string(flex, "groupId");
   if (v >= 1) {
     f_generationIdOrMemberEpoch = r.int32("generationIdOrMemberEpoch");
@@ -75,10 +75,10 @@ export function readOffsetCommitRequest(r: Reader, v: number): OffsetCommitReque
     const n0 = r.arrayLength(flex, false, "topics");
     if (n0 < 0) f_topics = null as never;
     else {
-      const a0: OffsetCommitRequestOffsetCommitRequestTopic[] = [];
+      const a0: OffsetCommitRequestTopic[] = [];
       for (let i0 = 0; i0 < n0; i0++) {
-        let e0: OffsetCommitRequestOffsetCommitRequestTopic;
-        e0 = readOffsetCommitRequestOffsetCommitRequestTopic(r, v);
+        let e0: OffsetCommitRequestTopic;
+        e0 = readOffsetCommitRequestTopic(r, v);
         a0.push(e0);
       }
       f_topics = a0;
@@ -97,44 +97,44 @@ export function readOffsetCommitRequest(r: Reader, v: number): OffsetCommitReque
   };
 }
 
-export interface OffsetCommitRequestOffsetCommitRequestTopic {
+export interface OffsetCommitRequestTopic {
   name: string;
-  partitions: OffsetCommitRequestOffsetCommitRequestPartition[];
+  partitions: OffsetCommitRequestPartition[];
 }
 
-export function defaultOffsetCommitRequestOffsetCommitRequestTopic(): OffsetCommitRequestOffsetCommitRequestTopic {
+export function defaultOffsetCommitRequestTopic(): OffsetCommitRequestTopic {
   return {
     name: "",
     partitions: [],
   };
 }
 
-export function writeOffsetCommitRequestOffsetCommitRequestTopic(w: Writer, v: number, x: OffsetCommitRequestOffsetCommitRequestTopic): void {
+export function writeOffsetCommitRequestTopic(w: Writer, v: number, x: OffsetCommitRequestTopic): void {
   const flex = v >= 8;
   w.string(x.name, flex, "OffsetCommitRequestTopic.name");
   const f_partitions = x.partitions;
   w.arrayLength(f_partitions, flex, false, "OffsetCommitRequestTopic.partitions");
   for (const item of f_partitions) {
-    writeOffsetCommitRequestOffsetCommitRequestPartition(w, v, item);
+    writeOffsetCommitRequestPartition(w, v, item);
   }
   if (flex) {
     w.uvarint(0);
   }
 }
 
-export function readOffsetCommitRequestOffsetCommitRequestTopic(r: Reader, v: number): OffsetCommitRequestOffsetCommitRequestTopic {
+export function readOffsetCommitRequestTopic(r: Reader, v: number): OffsetCommitRequestTopic {
   const flex = v >= 8;
   let f_name: string = "";
-  let f_partitions: OffsetCommitRequestOffsetCommitRequestPartition[] = [];
+  let f_partitions: OffsetCommitRequestPartition[] = [];
   f_name = r.string(flex, "OffsetCommitRequestTopic.name");
   {
     const n0 = r.arrayLength(flex, false, "OffsetCommitRequestTopic.partitions");
     if (n0 < 0) f_partitions = null as never;
     else {
-      const a0: OffsetCommitRequestOffsetCommitRequestPartition[] = [];
+      const a0: OffsetCommitRequestPartition[] = [];
       for (let i0 = 0; i0 < n0; i0++) {
-        let e0: OffsetCommitRequestOffsetCommitRequestPartition;
-        e0 = readOffsetCommitRequestOffsetCommitRequestPartition(r, v);
+        let e0: OffsetCommitRequestPartition;
+        e0 = readOffsetCommitRequestPartition(r, v);
         a0.push(e0);
       }
       f_partitions = a0;
@@ -149,7 +149,7 @@ export function readOffsetCommitRequestOffsetCommitRequestTopic(r: Reader, v: nu
   };
 }
 
-export interface OffsetCommitRequestOffsetCommitRequestPartition {
+export interface OffsetCommitRequestPartition {
   partitionIndex: number;
   committedOffset: bigint;
   committedLeaderEpoch?: number;
@@ -157,7 +157,7 @@ export interface OffsetCommitRequestOffsetCommitRequestPartition {
   committedMetadata: string | null;
 }
 
-export function defaultOffsetCommitRequestOffsetCommitRequestPartition(): OffsetCommitRequestOffsetCommitRequestPartition {
+export function defaultOffsetCommitRequestPartition(): OffsetCommitRequestPartition {
   return {
     partitionIndex: 0,
     committedOffset: 0n,
@@ -167,7 +167,7 @@ export function defaultOffsetCommitRequestOffsetCommitRequestPartition(): Offset
   };
 }
 
-export function writeOffsetCommitRequestOffsetCommitRequestPartition(w: Writer, v: number, x: OffsetCommitRequestOffsetCommitRequestPartition): void {
+export function writeOffsetCommitRequestPartition(w: Writer, v: number, x: OffsetCommitRequestPartition): void {
   const flex = v >= 8;
   w.int32(x.partitionIndex);
   w.int64(x.committedOffset);
@@ -185,7 +185,7 @@ export function writeOffsetCommitRequestOffsetCommitRequestPartition(w: Writer, 
   }
 }
 
-export function readOffsetCommitRequestOffsetCommitRequestPartition(r: Reader, v: number): OffsetCommitRequestOffsetCommitRequestPartition {
+export function readOffsetCommitRequestPartition(r: Reader, v: number): OffsetCommitRequestPartition {
   const flex = v >= 8;
   let f_partitionIndex: number = 0;
   let f_committedOffset: bigint = 0n;

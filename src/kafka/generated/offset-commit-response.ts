@@ -3,7 +3,7 @@ import { type MessageCodec, Reader, unsupportedVersion, Writer } from '../wire.t
 
 export interface OffsetCommitResponse {
   throttleTimeMs?: number;
-  topics: OffsetCommitResponseOffsetCommitResponseTopic[];
+  topics: OffsetCommitResponseTopic[];
 }
 
 export function defaultOffsetCommitResponse(): OffsetCommitResponse {
@@ -22,7 +22,7 @@ export function writeOffsetCommitResponse(w: Writer, v: number, x: OffsetCommitR
   const f_topics = x.topics;
   w.arrayLength(f_topics, flex, false, "topics");
   for (const item of f_topics) {
-    writeOffsetCommitResponseOffsetCommitResponseTopic(w, v, item);
+    writeOffsetCommitResponseTopic(w, v, item);
   }
   if (flex) {
     w.uvarint(0);
@@ -32,7 +32,7 @@ export function writeOffsetCommitResponse(w: Writer, v: number, x: OffsetCommitR
 export function readOffsetCommitResponse(r: Reader, v: number): OffsetCommitResponse {
   const flex = v >= 8;
   let f_throttleTimeMs: number = 0;
-  let f_topics: OffsetCommitResponseOffsetCommitResponseTopic[] = [];
+  let f_topics: OffsetCommitResponseTopic[] = [];
   if (v >= 3) {
     f_throttleTimeMs = r.int32("throttleTimeMs");
   }
@@ -40,10 +40,10 @@ export function readOffsetCommitResponse(r: Reader, v: number): OffsetCommitResp
     const n0 = r.arrayLength(flex, false, "topics");
     if (n0 < 0) f_topics = null as never;
     else {
-      const a0: OffsetCommitResponseOffsetCommitResponseTopic[] = [];
+      const a0: OffsetCommitResponseTopic[] = [];
       for (let i0 = 0; i0 < n0; i0++) {
-        let e0: OffsetCommitResponseOffsetCommitResponseTopic;
-        e0 = readOffsetCommitResponseOffsetCommitResponseTopic(r, v);
+        let e0: OffsetCommitResponseTopic;
+        e0 = readOffsetCommitResponseTopic(r, v);
         a0.push(e0);
       }
       f_topics = a0;
@@ -58,44 +58,44 @@ export function readOffsetCommitResponse(r: Reader, v: number): OffsetCommitResp
   };
 }
 
-export interface OffsetCommitResponseOffsetCommitResponseTopic {
+export interface OffsetCommitResponseTopic {
   name: string;
-  partitions: OffsetCommitResponseOffsetCommitResponsePartition[];
+  partitions: OffsetCommitResponsePartition[];
 }
 
-export function defaultOffsetCommitResponseOffsetCommitResponseTopic(): OffsetCommitResponseOffsetCommitResponseTopic {
+export function defaultOffsetCommitResponseTopic(): OffsetCommitResponseTopic {
   return {
     name: "",
     partitions: [],
   };
 }
 
-export function writeOffsetCommitResponseOffsetCommitResponseTopic(w: Writer, v: number, x: OffsetCommitResponseOffsetCommitResponseTopic): void {
+export function writeOffsetCommitResponseTopic(w: Writer, v: number, x: OffsetCommitResponseTopic): void {
   const flex = v >= 8;
   w.string(x.name, flex, "OffsetCommitResponseTopic.name");
   const f_partitions = x.partitions;
   w.arrayLength(f_partitions, flex, false, "OffsetCommitResponseTopic.partitions");
   for (const item of f_partitions) {
-    writeOffsetCommitResponseOffsetCommitResponsePartition(w, v, item);
+    writeOffsetCommitResponsePartition(w, v, item);
   }
   if (flex) {
     w.uvarint(0);
   }
 }
 
-export function readOffsetCommitResponseOffsetCommitResponseTopic(r: Reader, v: number): OffsetCommitResponseOffsetCommitResponseTopic {
+export function readOffsetCommitResponseTopic(r: Reader, v: number): OffsetCommitResponseTopic {
   const flex = v >= 8;
   let f_name: string = "";
-  let f_partitions: OffsetCommitResponseOffsetCommitResponsePartition[] = [];
+  let f_partitions: OffsetCommitResponsePartition[] = [];
   f_name = r.string(flex, "OffsetCommitResponseTopic.name");
   {
     const n0 = r.arrayLength(flex, false, "OffsetCommitResponseTopic.partitions");
     if (n0 < 0) f_partitions = null as never;
     else {
-      const a0: OffsetCommitResponseOffsetCommitResponsePartition[] = [];
+      const a0: OffsetCommitResponsePartition[] = [];
       for (let i0 = 0; i0 < n0; i0++) {
-        let e0: OffsetCommitResponseOffsetCommitResponsePartition;
-        e0 = readOffsetCommitResponseOffsetCommitResponsePartition(r, v);
+        let e0: OffsetCommitResponsePartition;
+        e0 = readOffsetCommitResponsePartition(r, v);
         a0.push(e0);
       }
       f_partitions = a0;
@@ -110,19 +110,19 @@ export function readOffsetCommitResponseOffsetCommitResponseTopic(r: Reader, v: 
   };
 }
 
-export interface OffsetCommitResponseOffsetCommitResponsePartition {
+export interface OffsetCommitResponsePartition {
   partitionIndex: number;
   errorCode: number;
 }
 
-export function defaultOffsetCommitResponseOffsetCommitResponsePartition(): OffsetCommitResponseOffsetCommitResponsePartition {
+export function defaultOffsetCommitResponsePartition(): OffsetCommitResponsePartition {
   return {
     partitionIndex: 0,
     errorCode: 0,
   };
 }
 
-export function writeOffsetCommitResponseOffsetCommitResponsePartition(w: Writer, v: number, x: OffsetCommitResponseOffsetCommitResponsePartition): void {
+export function writeOffsetCommitResponsePartition(w: Writer, v: number, x: OffsetCommitResponsePartition): void {
   const flex = v >= 8;
   w.int32(x.partitionIndex);
   w.int16(x.errorCode);
@@ -131,7 +131,7 @@ export function writeOffsetCommitResponseOffsetCommitResponsePartition(w: Writer
   }
 }
 
-export function readOffsetCommitResponseOffsetCommitResponsePartition(r: Reader, v: number): OffsetCommitResponseOffsetCommitResponsePartition {
+export function readOffsetCommitResponsePartition(r: Reader, v: number): OffsetCommitResponsePartition {
   const flex = v >= 8;
   let f_partitionIndex: number = 0;
   let f_errorCode: number = 0;

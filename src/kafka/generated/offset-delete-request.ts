@@ -3,7 +3,7 @@ import { type MessageCodec, Reader, unsupportedVersion, Writer } from '../wire.t
 
 export interface OffsetDeleteRequest {
   groupId: string;
-  topics: OffsetDeleteRequestOffsetDeleteRequestTopic[];
+  topics: OffsetDeleteRequestTopic[];
 }
 
 export function defaultOffsetDeleteRequest(): OffsetDeleteRequest {
@@ -18,22 +18,22 @@ export function writeOffsetDeleteRequest(w: Writer, v: number, x: OffsetDeleteRe
   const f_topics = x.topics;
   w.arrayLength(f_topics, false, false, "topics");
   for (const item of f_topics) {
-    writeOffsetDeleteRequestOffsetDeleteRequestTopic(w, v, item);
+    writeOffsetDeleteRequestTopic(w, v, item);
   }
 }
 
 export function readOffsetDeleteRequest(r: Reader, v: number): OffsetDeleteRequest {
   let f_groupId: string = "";
-  let f_topics: OffsetDeleteRequestOffsetDeleteRequestTopic[] = [];
+  let f_topics: OffsetDeleteRequestTopic[] = [];
   f_groupId = r.string(false, "groupId");
   {
     const n0 = r.arrayLength(false, false, "topics");
     if (n0 < 0) f_topics = null as never;
     else {
-      const a0: OffsetDeleteRequestOffsetDeleteRequestTopic[] = [];
+      const a0: OffsetDeleteRequestTopic[] = [];
       for (let i0 = 0; i0 < n0; i0++) {
-        let e0: OffsetDeleteRequestOffsetDeleteRequestTopic;
-        e0 = readOffsetDeleteRequestOffsetDeleteRequestTopic(r, v);
+        let e0: OffsetDeleteRequestTopic;
+        e0 = readOffsetDeleteRequestTopic(r, v);
         a0.push(e0);
       }
       f_topics = a0;
@@ -45,39 +45,39 @@ export function readOffsetDeleteRequest(r: Reader, v: number): OffsetDeleteReque
   };
 }
 
-export interface OffsetDeleteRequestOffsetDeleteRequestTopic {
+export interface OffsetDeleteRequestTopic {
   name: string;
-  partitions: OffsetDeleteRequestOffsetDeleteRequestPartition[];
+  partitions: OffsetDeleteRequestPartition[];
 }
 
-export function defaultOffsetDeleteRequestOffsetDeleteRequestTopic(): OffsetDeleteRequestOffsetDeleteRequestTopic {
+export function defaultOffsetDeleteRequestTopic(): OffsetDeleteRequestTopic {
   return {
     name: "",
     partitions: [],
   };
 }
 
-export function writeOffsetDeleteRequestOffsetDeleteRequestTopic(w: Writer, v: number, x: OffsetDeleteRequestOffsetDeleteRequestTopic): void {
+export function writeOffsetDeleteRequestTopic(w: Writer, v: number, x: OffsetDeleteRequestTopic): void {
   w.string(x.name, false, "OffsetDeleteRequestTopic.name");
   const f_partitions = x.partitions;
   w.arrayLength(f_partitions, false, false, "OffsetDeleteRequestTopic.partitions");
   for (const item of f_partitions) {
-    writeOffsetDeleteRequestOffsetDeleteRequestPartition(w, v, item);
+    writeOffsetDeleteRequestPartition(w, v, item);
   }
 }
 
-export function readOffsetDeleteRequestOffsetDeleteRequestTopic(r: Reader, v: number): OffsetDeleteRequestOffsetDeleteRequestTopic {
+export function readOffsetDeleteRequestTopic(r: Reader, v: number): OffsetDeleteRequestTopic {
   let f_name: string = "";
-  let f_partitions: OffsetDeleteRequestOffsetDeleteRequestPartition[] = [];
+  let f_partitions: OffsetDeleteRequestPartition[] = [];
   f_name = r.string(false, "OffsetDeleteRequestTopic.name");
   {
     const n0 = r.arrayLength(false, false, "OffsetDeleteRequestTopic.partitions");
     if (n0 < 0) f_partitions = null as never;
     else {
-      const a0: OffsetDeleteRequestOffsetDeleteRequestPartition[] = [];
+      const a0: OffsetDeleteRequestPartition[] = [];
       for (let i0 = 0; i0 < n0; i0++) {
-        let e0: OffsetDeleteRequestOffsetDeleteRequestPartition;
-        e0 = readOffsetDeleteRequestOffsetDeleteRequestPartition(r, v);
+        let e0: OffsetDeleteRequestPartition;
+        e0 = readOffsetDeleteRequestPartition(r, v);
         a0.push(e0);
       }
       f_partitions = a0;
@@ -89,21 +89,21 @@ export function readOffsetDeleteRequestOffsetDeleteRequestTopic(r: Reader, v: nu
   };
 }
 
-export interface OffsetDeleteRequestOffsetDeleteRequestPartition {
+export interface OffsetDeleteRequestPartition {
   partitionIndex: number;
 }
 
-export function defaultOffsetDeleteRequestOffsetDeleteRequestPartition(): OffsetDeleteRequestOffsetDeleteRequestPartition {
+export function defaultOffsetDeleteRequestPartition(): OffsetDeleteRequestPartition {
   return {
     partitionIndex: 0,
   };
 }
 
-export function writeOffsetDeleteRequestOffsetDeleteRequestPartition(w: Writer, v: number, x: OffsetDeleteRequestOffsetDeleteRequestPartition): void {
+export function writeOffsetDeleteRequestPartition(w: Writer, v: number, x: OffsetDeleteRequestPartition): void {
   w.int32(x.partitionIndex);
 }
 
-export function readOffsetDeleteRequestOffsetDeleteRequestPartition(r: Reader, v: number): OffsetDeleteRequestOffsetDeleteRequestPartition {
+export function readOffsetDeleteRequestPartition(r: Reader, v: number): OffsetDeleteRequestPartition {
   let f_partitionIndex: number = 0;
   f_partitionIndex = r.int32("OffsetDeleteRequestPartition.partitionIndex");
   return {

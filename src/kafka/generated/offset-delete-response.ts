@@ -4,7 +4,7 @@ import { type MessageCodec, Reader, unsupportedVersion, Writer } from '../wire.t
 export interface OffsetDeleteResponse {
   errorCode: number;
   throttleTimeMs: number;
-  topics: OffsetDeleteResponseOffsetDeleteResponseTopic[];
+  topics: OffsetDeleteResponseTopic[];
 }
 
 export function defaultOffsetDeleteResponse(): OffsetDeleteResponse {
@@ -21,24 +21,24 @@ export function writeOffsetDeleteResponse(w: Writer, v: number, x: OffsetDeleteR
   const f_topics = x.topics;
   w.arrayLength(f_topics, false, false, "topics");
   for (const item of f_topics) {
-    writeOffsetDeleteResponseOffsetDeleteResponseTopic(w, v, item);
+    writeOffsetDeleteResponseTopic(w, v, item);
   }
 }
 
 export function readOffsetDeleteResponse(r: Reader, v: number): OffsetDeleteResponse {
   let f_errorCode: number = 0;
   let f_throttleTimeMs: number = 0;
-  let f_topics: OffsetDeleteResponseOffsetDeleteResponseTopic[] = [];
+  let f_topics: OffsetDeleteResponseTopic[] = [];
   f_errorCode = r.int16("errorCode");
   f_throttleTimeMs = r.int32("throttleTimeMs");
   {
     const n0 = r.arrayLength(false, false, "topics");
     if (n0 < 0) f_topics = null as never;
     else {
-      const a0: OffsetDeleteResponseOffsetDeleteResponseTopic[] = [];
+      const a0: OffsetDeleteResponseTopic[] = [];
       for (let i0 = 0; i0 < n0; i0++) {
-        let e0: OffsetDeleteResponseOffsetDeleteResponseTopic;
-        e0 = readOffsetDeleteResponseOffsetDeleteResponseTopic(r, v);
+        let e0: OffsetDeleteResponseTopic;
+        e0 = readOffsetDeleteResponseTopic(r, v);
         a0.push(e0);
       }
       f_topics = a0;
@@ -51,39 +51,39 @@ export function readOffsetDeleteResponse(r: Reader, v: number): OffsetDeleteResp
   };
 }
 
-export interface OffsetDeleteResponseOffsetDeleteResponseTopic {
+export interface OffsetDeleteResponseTopic {
   name: string;
-  partitions: OffsetDeleteResponseOffsetDeleteResponsePartition[];
+  partitions: OffsetDeleteResponsePartition[];
 }
 
-export function defaultOffsetDeleteResponseOffsetDeleteResponseTopic(): OffsetDeleteResponseOffsetDeleteResponseTopic {
+export function defaultOffsetDeleteResponseTopic(): OffsetDeleteResponseTopic {
   return {
     name: "",
     partitions: [],
   };
 }
 
-export function writeOffsetDeleteResponseOffsetDeleteResponseTopic(w: Writer, v: number, x: OffsetDeleteResponseOffsetDeleteResponseTopic): void {
+export function writeOffsetDeleteResponseTopic(w: Writer, v: number, x: OffsetDeleteResponseTopic): void {
   w.string(x.name, false, "OffsetDeleteResponseTopic.name");
   const f_partitions = x.partitions;
   w.arrayLength(f_partitions, false, false, "OffsetDeleteResponseTopic.partitions");
   for (const item of f_partitions) {
-    writeOffsetDeleteResponseOffsetDeleteResponsePartition(w, v, item);
+    writeOffsetDeleteResponsePartition(w, v, item);
   }
 }
 
-export function readOffsetDeleteResponseOffsetDeleteResponseTopic(r: Reader, v: number): OffsetDeleteResponseOffsetDeleteResponseTopic {
+export function readOffsetDeleteResponseTopic(r: Reader, v: number): OffsetDeleteResponseTopic {
   let f_name: string = "";
-  let f_partitions: OffsetDeleteResponseOffsetDeleteResponsePartition[] = [];
+  let f_partitions: OffsetDeleteResponsePartition[] = [];
   f_name = r.string(false, "OffsetDeleteResponseTopic.name");
   {
     const n0 = r.arrayLength(false, false, "OffsetDeleteResponseTopic.partitions");
     if (n0 < 0) f_partitions = null as never;
     else {
-      const a0: OffsetDeleteResponseOffsetDeleteResponsePartition[] = [];
+      const a0: OffsetDeleteResponsePartition[] = [];
       for (let i0 = 0; i0 < n0; i0++) {
-        let e0: OffsetDeleteResponseOffsetDeleteResponsePartition;
-        e0 = readOffsetDeleteResponseOffsetDeleteResponsePartition(r, v);
+        let e0: OffsetDeleteResponsePartition;
+        e0 = readOffsetDeleteResponsePartition(r, v);
         a0.push(e0);
       }
       f_partitions = a0;
@@ -95,24 +95,24 @@ export function readOffsetDeleteResponseOffsetDeleteResponseTopic(r: Reader, v: 
   };
 }
 
-export interface OffsetDeleteResponseOffsetDeleteResponsePartition {
+export interface OffsetDeleteResponsePartition {
   partitionIndex: number;
   errorCode: number;
 }
 
-export function defaultOffsetDeleteResponseOffsetDeleteResponsePartition(): OffsetDeleteResponseOffsetDeleteResponsePartition {
+export function defaultOffsetDeleteResponsePartition(): OffsetDeleteResponsePartition {
   return {
     partitionIndex: 0,
     errorCode: 0,
   };
 }
 
-export function writeOffsetDeleteResponseOffsetDeleteResponsePartition(w: Writer, v: number, x: OffsetDeleteResponseOffsetDeleteResponsePartition): void {
+export function writeOffsetDeleteResponsePartition(w: Writer, v: number, x: OffsetDeleteResponsePartition): void {
   w.int32(x.partitionIndex);
   w.int16(x.errorCode);
 }
 
-export function readOffsetDeleteResponseOffsetDeleteResponsePartition(r: Reader, v: number): OffsetDeleteResponseOffsetDeleteResponsePartition {
+export function readOffsetDeleteResponsePartition(r: Reader, v: number): OffsetDeleteResponsePartition {
   let f_partitionIndex: number = 0;
   let f_errorCode: number = 0;
   f_partitionIndex = r.int32("OffsetDeleteResponsePartition.partitionIndex");

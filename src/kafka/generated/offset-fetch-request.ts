@@ -3,8 +3,8 @@ import { type MessageCodec, Reader, unsupportedVersion, Writer } from '../wire.t
 
 export interface OffsetFetchRequest {
   groupId?: string;
-  topics?: OffsetFetchRequestOffsetFetchRequestTopic[] | null;
-  groups?: OffsetFetchRequestOffsetFetchRequestGroup[];
+  topics?: OffsetFetchRequestTopic[] | null;
+  groups?: OffsetFetchRequestGroup[];
   requireStable?: boolean;
 }
 
@@ -27,14 +27,14 @@ export function writeOffsetFetchRequest(w: Writer, v: number, x: OffsetFetchRequ
     const f_topics = (x.topics === undefined ? [] : x.topics);
     w.arrayLength(f_topics, flex, v >= 2, "topics");
     if (f_topics !== null) for (const item of f_topics) {
-      writeOffsetFetchRequestOffsetFetchRequestTopic(w, v, item);
+      writeOffsetFetchRequestTopic(w, v, item);
     }
   }
   if (v >= 8) {
     const f_groups = (x.groups === undefined ? [] : x.groups);
     w.arrayLength(f_groups, flex, false, "groups");
     for (const item of f_groups) {
-      writeOffsetFetchRequestOffsetFetchRequestGroup(w, v, item);
+      writeOffsetFetchRequestGroup(w, v, item);
     }
   }
   if (v >= 7) {
@@ -49,8 +49,8 @@ export function writeOffsetFetchRequest(w: Writer, v: number, x: OffsetFetchRequ
 export function readOffsetFetchRequest(r: Reader, v: number): OffsetFetchRequest {
   const flex = v >= 6;
   let f_groupId: string = "";
-  let f_topics: OffsetFetchRequestOffsetFetchRequestTopic[] | null = [];
-  let f_groups: OffsetFetchRequestOffsetFetchRequestGroup[] = [];
+  let f_topics: OffsetFetchRequestTopic[] | null = [];
+  let f_groups: OffsetFetchRequestGroup[] = [];
   let f_requireStable: boolean = false;
   if (v <= 7) {
     f_groupId = r.string(flex, "groupId");
@@ -60,10 +60,10 @@ export function readOffsetFetchRequest(r: Reader, v: number): OffsetFetchRequest
       const n0 = r.arrayLength(flex, v >= 2, "topics");
       if (n0 < 0) f_topics = null as never;
       else {
-        const a0: OffsetFetchRequestOffsetFetchRequestTopic[] = [];
+        const a0: OffsetFetchRequestTopic[] = [];
         for (let i0 = 0; i0 < n0; i0++) {
-          let e0: OffsetFetchRequestOffsetFetchRequestTopic;
-          e0 = readOffsetFetchRequestOffsetFetchRequestTopic(r, v);
+          let e0: OffsetFetchRequestTopic;
+          e0 = readOffsetFetchRequestTopic(r, v);
           a0.push(e0);
         }
         f_topics = a0;
@@ -75,10 +75,10 @@ export function readOffsetFetchRequest(r: Reader, v: number): OffsetFetchRequest
       const n0 = r.arrayLength(flex, false, "groups");
       if (n0 < 0) f_groups = null as never;
       else {
-        const a0: OffsetFetchRequestOffsetFetchRequestGroup[] = [];
+        const a0: OffsetFetchRequestGroup[] = [];
         for (let i0 = 0; i0 < n0; i0++) {
-          let e0: OffsetFetchRequestOffsetFetchRequestGroup;
-          e0 = readOffsetFetchRequestOffsetFetchRequestGroup(r, v);
+          let e0: OffsetFetchRequestGroup;
+          e0 = readOffsetFetchRequestGroup(r, v);
           a0.push(e0);
         }
         f_groups = a0;
@@ -99,19 +99,19 @@ export function readOffsetFetchRequest(r: Reader, v: number): OffsetFetchRequest
   };
 }
 
-export interface OffsetFetchRequestOffsetFetchRequestTopic {
+export interface OffsetFetchRequestTopic {
   name: string;
   partitionIndexes: number[];
 }
 
-export function defaultOffsetFetchRequestOffsetFetchRequestTopic(): OffsetFetchRequestOffsetFetchRequestTopic {
+export function defaultOffsetFetchRequestTopic(): OffsetFetchRequestTopic {
   return {
     name: "",
     partitionIndexes: [],
   };
 }
 
-export function writeOffsetFetchRequestOffsetFetchRequestTopic(w: Writer, v: number, x: OffsetFetchRequestOffsetFetchRequestTopic): void {
+export function writeOffsetFetchRequestTopic(w: Writer, v: number, x: OffsetFetchRequestTopic): void {
   const flex = v >= 6;
   w.string(x.name, flex, "OffsetFetchRequestTopic.name");
   const f_partitionIndexes = x.partitionIndexes;
@@ -124,7 +124,7 @@ export function writeOffsetFetchRequestOffsetFetchRequestTopic(w: Writer, v: num
   }
 }
 
-export function readOffsetFetchRequestOffsetFetchRequestTopic(r: Reader, v: number): OffsetFetchRequestOffsetFetchRequestTopic {
+export function readOffsetFetchRequestTopic(r: Reader, v: number): OffsetFetchRequestTopic {
   const flex = v >= 6;
   let f_name: string = "";
   let f_partitionIndexes: number[] = [];
@@ -151,14 +151,14 @@ export function readOffsetFetchRequestOffsetFetchRequestTopic(r: Reader, v: numb
   };
 }
 
-export interface OffsetFetchRequestOffsetFetchRequestGroup {
+export interface OffsetFetchRequestGroup {
   groupId: string;
   memberId?: string | null;
   memberEpoch?: number;
-  topics: OffsetFetchRequestOffsetFetchRequestTopics[] | null;
+  topics: OffsetFetchRequestTopics[] | null;
 }
 
-export function defaultOffsetFetchRequestOffsetFetchRequestGroup(): OffsetFetchRequestOffsetFetchRequestGroup {
+export function defaultOffsetFetchRequestGroup(): OffsetFetchRequestGroup {
   return {
     groupId: "",
     memberId: null,
@@ -167,7 +167,7 @@ export function defaultOffsetFetchRequestOffsetFetchRequestGroup(): OffsetFetchR
   };
 }
 
-export function writeOffsetFetchRequestOffsetFetchRequestGroup(w: Writer, v: number, x: OffsetFetchRequestOffsetFetchRequestGroup): void {
+export function writeOffsetFetchRequestGroup(w: Writer, v: number, x: OffsetFetchRequestGroup): void {
   w.string(x.groupId, true, "OffsetFetchRequestGroup.groupId");
   if (v >= 9) {
     const f_memberId = (x.memberId === undefined ? null : x.memberId);
@@ -180,16 +180,16 @@ export function writeOffsetFetchRequestOffsetFetchRequestGroup(w: Writer, v: num
   const f_topics = x.topics;
   w.arrayLength(f_topics, true, true, "OffsetFetchRequestGroup.topics");
   if (f_topics !== null) for (const item of f_topics) {
-    writeOffsetFetchRequestOffsetFetchRequestTopics(w, v, item);
+    writeOffsetFetchRequestTopics(w, v, item);
   }
   w.uvarint(0);
 }
 
-export function readOffsetFetchRequestOffsetFetchRequestGroup(r: Reader, v: number): OffsetFetchRequestOffsetFetchRequestGroup {
+export function readOffsetFetchRequestGroup(r: Reader, v: number): OffsetFetchRequestGroup {
   let f_groupId: string = "";
   let f_memberId: string | null = null;
   let f_memberEpoch: number = -1;
-  let f_topics: OffsetFetchRequestOffsetFetchRequestTopics[] | null = [];
+  let f_topics: OffsetFetchRequestTopics[] | null = [];
   f_groupId = r.string(true, "OffsetFetchRequestGroup.groupId");
   if (v >= 9) {
     f_memberId = r.nullableString(true, true, "OffsetFetchRequestGroup.memberId") as never;
@@ -201,10 +201,10 @@ export function readOffsetFetchRequestOffsetFetchRequestGroup(r: Reader, v: numb
     const n0 = r.arrayLength(true, true, "OffsetFetchRequestGroup.topics");
     if (n0 < 0) f_topics = null as never;
     else {
-      const a0: OffsetFetchRequestOffsetFetchRequestTopics[] = [];
+      const a0: OffsetFetchRequestTopics[] = [];
       for (let i0 = 0; i0 < n0; i0++) {
-        let e0: OffsetFetchRequestOffsetFetchRequestTopics;
-        e0 = readOffsetFetchRequestOffsetFetchRequestTopics(r, v);
+        let e0: OffsetFetchRequestTopics;
+        e0 = readOffsetFetchRequestTopics(r, v);
         a0.push(e0);
       }
       f_topics = a0;
@@ -219,19 +219,19 @@ export function readOffsetFetchRequestOffsetFetchRequestGroup(r: Reader, v: numb
   };
 }
 
-export interface OffsetFetchRequestOffsetFetchRequestTopics {
+export interface OffsetFetchRequestTopics {
   name: string;
   partitionIndexes: number[];
 }
 
-export function defaultOffsetFetchRequestOffsetFetchRequestTopics(): OffsetFetchRequestOffsetFetchRequestTopics {
+export function defaultOffsetFetchRequestTopics(): OffsetFetchRequestTopics {
   return {
     name: "",
     partitionIndexes: [],
   };
 }
 
-export function writeOffsetFetchRequestOffsetFetchRequestTopics(w: Writer, v: number, x: OffsetFetchRequestOffsetFetchRequestTopics): void {
+export function writeOffsetFetchRequestTopics(w: Writer, v: number, x: OffsetFetchRequestTopics): void {
   w.string(x.name, true, "OffsetFetchRequestTopics.name");
   const f_partitionIndexes = x.partitionIndexes;
   w.arrayLength(f_partitionIndexes, true, false, "OffsetFetchRequestTopics.partitionIndexes");
@@ -241,7 +241,7 @@ export function writeOffsetFetchRequestOffsetFetchRequestTopics(w: Writer, v: nu
   w.uvarint(0);
 }
 
-export function readOffsetFetchRequestOffsetFetchRequestTopics(r: Reader, v: number): OffsetFetchRequestOffsetFetchRequestTopics {
+export function readOffsetFetchRequestTopics(r: Reader, v: number): OffsetFetchRequestTopics {
   let f_name: string = "";
   let f_partitionIndexes: number[] = [];
   f_name = r.string(true, "OffsetFetchRequestTopics.name");

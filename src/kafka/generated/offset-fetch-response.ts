@@ -3,9 +3,9 @@ import { type MessageCodec, Reader, unsupportedVersion, Writer } from '../wire.t
 
 export interface OffsetFetchResponse {
   throttleTimeMs?: number;
-  topics?: OffsetFetchResponseOffsetFetchResponseTopic[];
+  topics?: OffsetFetchResponseTopic[];
   errorCode?: number;
-  groups?: OffsetFetchResponseOffsetFetchResponseGroup[];
+  groups?: OffsetFetchResponseGroup[];
 }
 
 export function defaultOffsetFetchResponse(): OffsetFetchResponse {
@@ -27,7 +27,7 @@ export function writeOffsetFetchResponse(w: Writer, v: number, x: OffsetFetchRes
     const f_topics = (x.topics === undefined ? [] : x.topics);
     w.arrayLength(f_topics, flex, false, "topics");
     for (const item of f_topics) {
-      writeOffsetFetchResponseOffsetFetchResponseTopic(w, v, item);
+      writeOffsetFetchResponseTopic(w, v, item);
     }
   }
   if (v >= 2 && v <= 7) {
@@ -38,7 +38,7 @@ export function writeOffsetFetchResponse(w: Writer, v: number, x: OffsetFetchRes
     const f_groups = (x.groups === undefined ? [] : x.groups);
     w.arrayLength(f_groups, flex, false, "groups");
     for (const item of f_groups) {
-      writeOffsetFetchResponseOffsetFetchResponseGroup(w, v, item);
+      writeOffsetFetchResponseGroup(w, v, item);
     }
   }
   if (flex) {
@@ -49,9 +49,9 @@ export function writeOffsetFetchResponse(w: Writer, v: number, x: OffsetFetchRes
 export function readOffsetFetchResponse(r: Reader, v: number): OffsetFetchResponse {
   const flex = v >= 6;
   let f_throttleTimeMs: number = 0;
-  let f_topics: OffsetFetchResponseOffsetFetchResponseTopic[] = [];
+  let f_topics: OffsetFetchResponseTopic[] = [];
   let f_errorCode: number = 0;
-  let f_groups: OffsetFetchResponseOffsetFetchResponseGroup[] = [];
+  let f_groups: OffsetFetchResponseGroup[] = [];
   if (v >= 3) {
     f_throttleTimeMs = r.int32("throttleTimeMs");
   }
@@ -60,10 +60,10 @@ export function readOffsetFetchResponse(r: Reader, v: number): OffsetFetchRespon
       const n0 = r.arrayLength(flex, false, "topics");
       if (n0 < 0) f_topics = null as never;
       else {
-        const a0: OffsetFetchResponseOffsetFetchResponseTopic[] = [];
+        const a0: OffsetFetchResponseTopic[] = [];
         for (let i0 = 0; i0 < n0; i0++) {
-          let e0: OffsetFetchResponseOffsetFetchResponseTopic;
-          e0 = readOffsetFetchResponseOffsetFetchResponseTopic(r, v);
+          let e0: OffsetFetchResponseTopic;
+          e0 = readOffsetFetchResponseTopic(r, v);
           a0.push(e0);
         }
         f_topics = a0;
@@ -78,10 +78,10 @@ export function readOffsetFetchResponse(r: Reader, v: number): OffsetFetchRespon
       const n0 = r.arrayLength(flex, false, "groups");
       if (n0 < 0) f_groups = null as never;
       else {
-        const a0: OffsetFetchResponseOffsetFetchResponseGroup[] = [];
+        const a0: OffsetFetchResponseGroup[] = [];
         for (let i0 = 0; i0 < n0; i0++) {
-          let e0: OffsetFetchResponseOffsetFetchResponseGroup;
-          e0 = readOffsetFetchResponseOffsetFetchResponseGroup(r, v);
+          let e0: OffsetFetchResponseGroup;
+          e0 = readOffsetFetchResponseGroup(r, v);
           a0.push(e0);
         }
         f_groups = a0;
@@ -99,44 +99,44 @@ export function readOffsetFetchResponse(r: Reader, v: number): OffsetFetchRespon
   };
 }
 
-export interface OffsetFetchResponseOffsetFetchResponseTopic {
+export interface OffsetFetchResponseTopic {
   name: string;
-  partitions: OffsetFetchResponseOffsetFetchResponsePartition[];
+  partitions: OffsetFetchResponsePartition[];
 }
 
-export function defaultOffsetFetchResponseOffsetFetchResponseTopic(): OffsetFetchResponseOffsetFetchResponseTopic {
+export function defaultOffsetFetchResponseTopic(): OffsetFetchResponseTopic {
   return {
     name: "",
     partitions: [],
   };
 }
 
-export function writeOffsetFetchResponseOffsetFetchResponseTopic(w: Writer, v: number, x: OffsetFetchResponseOffsetFetchResponseTopic): void {
+export function writeOffsetFetchResponseTopic(w: Writer, v: number, x: OffsetFetchResponseTopic): void {
   const flex = v >= 6;
   w.string(x.name, flex, "OffsetFetchResponseTopic.name");
   const f_partitions = x.partitions;
   w.arrayLength(f_partitions, flex, false, "OffsetFetchResponseTopic.partitions");
   for (const item of f_partitions) {
-    writeOffsetFetchResponseOffsetFetchResponsePartition(w, v, item);
+    writeOffsetFetchResponsePartition(w, v, item);
   }
   if (flex) {
     w.uvarint(0);
   }
 }
 
-export function readOffsetFetchResponseOffsetFetchResponseTopic(r: Reader, v: number): OffsetFetchResponseOffsetFetchResponseTopic {
+export function readOffsetFetchResponseTopic(r: Reader, v: number): OffsetFetchResponseTopic {
   const flex = v >= 6;
   let f_name: string = "";
-  let f_partitions: OffsetFetchResponseOffsetFetchResponsePartition[] = [];
+  let f_partitions: OffsetFetchResponsePartition[] = [];
   f_name = r.string(flex, "OffsetFetchResponseTopic.name");
   {
     const n0 = r.arrayLength(flex, false, "OffsetFetchResponseTopic.partitions");
     if (n0 < 0) f_partitions = null as never;
     else {
-      const a0: OffsetFetchResponseOffsetFetchResponsePartition[] = [];
+      const a0: OffsetFetchResponsePartition[] = [];
       for (let i0 = 0; i0 < n0; i0++) {
-        let e0: OffsetFetchResponseOffsetFetchResponsePartition;
-        e0 = readOffsetFetchResponseOffsetFetchResponsePartition(r, v);
+        let e0: OffsetFetchResponsePartition;
+        e0 = readOffsetFetchResponsePartition(r, v);
         a0.push(e0);
       }
       f_partitions = a0;
@@ -151,7 +151,7 @@ export function readOffsetFetchResponseOffsetFetchResponseTopic(r: Reader, v: nu
   };
 }
 
-export interface OffsetFetchResponseOffsetFetchResponsePartition {
+export interface OffsetFetchResponsePartition {
   partitionIndex: number;
   committedOffset: bigint;
   committedLeaderEpoch?: number;
@@ -159,7 +159,7 @@ export interface OffsetFetchResponseOffsetFetchResponsePartition {
   errorCode: number;
 }
 
-export function defaultOffsetFetchResponseOffsetFetchResponsePartition(): OffsetFetchResponseOffsetFetchResponsePartition {
+export function defaultOffsetFetchResponsePartition(): OffsetFetchResponsePartition {
   return {
     partitionIndex: 0,
     committedOffset: 0n,
@@ -169,7 +169,7 @@ export function defaultOffsetFetchResponseOffsetFetchResponsePartition(): Offset
   };
 }
 
-export function writeOffsetFetchResponseOffsetFetchResponsePartition(w: Writer, v: number, x: OffsetFetchResponseOffsetFetchResponsePartition): void {
+export function writeOffsetFetchResponsePartition(w: Writer, v: number, x: OffsetFetchResponsePartition): void {
   const flex = v >= 6;
   w.int32(x.partitionIndex);
   w.int64(x.committedOffset);
@@ -184,7 +184,7 @@ export function writeOffsetFetchResponseOffsetFetchResponsePartition(w: Writer, 
   }
 }
 
-export function readOffsetFetchResponseOffsetFetchResponsePartition(r: Reader, v: number): OffsetFetchResponseOffsetFetchResponsePartition {
+export function readOffsetFetchResponsePartition(r: Reader, v: number): OffsetFetchResponsePartition {
   const flex = v >= 6;
   let f_partitionIndex: number = 0;
   let f_committedOffset: bigint = 0n;
@@ -210,13 +210,13 @@ export function readOffsetFetchResponseOffsetFetchResponsePartition(r: Reader, v
   };
 }
 
-export interface OffsetFetchResponseOffsetFetchResponseGroup {
+export interface OffsetFetchResponseGroup {
   groupId: string;
-  topics: OffsetFetchResponseOffsetFetchResponseTopics[];
+  topics: OffsetFetchResponseTopics[];
   errorCode?: number;
 }
 
-export function defaultOffsetFetchResponseOffsetFetchResponseGroup(): OffsetFetchResponseOffsetFetchResponseGroup {
+export function defaultOffsetFetchResponseGroup(): OffsetFetchResponseGroup {
   return {
     groupId: "",
     topics: [],
@@ -224,31 +224,31 @@ export function defaultOffsetFetchResponseOffsetFetchResponseGroup(): OffsetFetc
   };
 }
 
-export function writeOffsetFetchResponseOffsetFetchResponseGroup(w: Writer, v: number, x: OffsetFetchResponseOffsetFetchResponseGroup): void {
+export function writeOffsetFetchResponseGroup(w: Writer, v: number, x: OffsetFetchResponseGroup): void {
   w.string(x.groupId, true, "OffsetFetchResponseGroup.groupId");
   const f_topics = x.topics;
   w.arrayLength(f_topics, true, false, "OffsetFetchResponseGroup.topics");
   for (const item of f_topics) {
-    writeOffsetFetchResponseOffsetFetchResponseTopics(w, v, item);
+    writeOffsetFetchResponseTopics(w, v, item);
   }
   const f_errorCode = (x.errorCode === undefined ? 0 : x.errorCode);
   w.int16(f_errorCode);
   w.uvarint(0);
 }
 
-export function readOffsetFetchResponseOffsetFetchResponseGroup(r: Reader, v: number): OffsetFetchResponseOffsetFetchResponseGroup {
+export function readOffsetFetchResponseGroup(r: Reader, v: number): OffsetFetchResponseGroup {
   let f_groupId: string = "";
-  let f_topics: OffsetFetchResponseOffsetFetchResponseTopics[] = [];
+  let f_topics: OffsetFetchResponseTopics[] = [];
   let f_errorCode: number = 0;
   f_groupId = r.string(true, "OffsetFetchResponseGroup.groupId");
   {
     const n0 = r.arrayLength(true, false, "OffsetFetchResponseGroup.topics");
     if (n0 < 0) f_topics = null as never;
     else {
-      const a0: OffsetFetchResponseOffsetFetchResponseTopics[] = [];
+      const a0: OffsetFetchResponseTopics[] = [];
       for (let i0 = 0; i0 < n0; i0++) {
-        let e0: OffsetFetchResponseOffsetFetchResponseTopics;
-        e0 = readOffsetFetchResponseOffsetFetchResponseTopics(r, v);
+        let e0: OffsetFetchResponseTopics;
+        e0 = readOffsetFetchResponseTopics(r, v);
         a0.push(e0);
       }
       f_topics = a0;
@@ -263,40 +263,40 @@ export function readOffsetFetchResponseOffsetFetchResponseGroup(r: Reader, v: nu
   };
 }
 
-export interface OffsetFetchResponseOffsetFetchResponseTopics {
+export interface OffsetFetchResponseTopics {
   name: string;
-  partitions: OffsetFetchResponseOffsetFetchResponsePartitions[];
+  partitions: OffsetFetchResponsePartitions[];
 }
 
-export function defaultOffsetFetchResponseOffsetFetchResponseTopics(): OffsetFetchResponseOffsetFetchResponseTopics {
+export function defaultOffsetFetchResponseTopics(): OffsetFetchResponseTopics {
   return {
     name: "",
     partitions: [],
   };
 }
 
-export function writeOffsetFetchResponseOffsetFetchResponseTopics(w: Writer, v: number, x: OffsetFetchResponseOffsetFetchResponseTopics): void {
+export function writeOffsetFetchResponseTopics(w: Writer, v: number, x: OffsetFetchResponseTopics): void {
   w.string(x.name, true, "OffsetFetchResponseTopics.name");
   const f_partitions = x.partitions;
   w.arrayLength(f_partitions, true, false, "OffsetFetchResponseTopics.partitions");
   for (const item of f_partitions) {
-    writeOffsetFetchResponseOffsetFetchResponsePartitions(w, v, item);
+    writeOffsetFetchResponsePartitions(w, v, item);
   }
   w.uvarint(0);
 }
 
-export function readOffsetFetchResponseOffsetFetchResponseTopics(r: Reader, v: number): OffsetFetchResponseOffsetFetchResponseTopics {
+export function readOffsetFetchResponseTopics(r: Reader, v: number): OffsetFetchResponseTopics {
   let f_name: string = "";
-  let f_partitions: OffsetFetchResponseOffsetFetchResponsePartitions[] = [];
+  let f_partitions: OffsetFetchResponsePartitions[] = [];
   f_name = r.string(true, "OffsetFetchResponseTopics.name");
   {
     const n0 = r.arrayLength(true, false, "OffsetFetchResponseTopics.partitions");
     if (n0 < 0) f_partitions = null as never;
     else {
-      const a0: OffsetFetchResponseOffsetFetchResponsePartitions[] = [];
+      const a0: OffsetFetchResponsePartitions[] = [];
       for (let i0 = 0; i0 < n0; i0++) {
-        let e0: OffsetFetchResponseOffsetFetchResponsePartitions;
-        e0 = readOffsetFetchResponseOffsetFetchResponsePartitions(r, v);
+        let e0: OffsetFetchResponsePartitions;
+        e0 = readOffsetFetchResponsePartitions(r, v);
         a0.push(e0);
       }
       f_partitions = a0;
@@ -309,7 +309,7 @@ export function readOffsetFetchResponseOffsetFetchResponseTopics(r: Reader, v: n
   };
 }
 
-export interface OffsetFetchResponseOffsetFetchResponsePartitions {
+export interface OffsetFetchResponsePartitions {
   partitionIndex: number;
   committedOffset: bigint;
   committedLeaderEpoch?: number;
@@ -317,7 +317,7 @@ export interface OffsetFetchResponseOffsetFetchResponsePartitions {
   errorCode: number;
 }
 
-export function defaultOffsetFetchResponseOffsetFetchResponsePartitions(): OffsetFetchResponseOffsetFetchResponsePartitions {
+export function defaultOffsetFetchResponsePartitions(): OffsetFetchResponsePartitions {
   return {
     partitionIndex: 0,
     committedOffset: 0n,
@@ -327,7 +327,7 @@ export function defaultOffsetFetchResponseOffsetFetchResponsePartitions(): Offse
   };
 }
 
-export function writeOffsetFetchResponseOffsetFetchResponsePartitions(w: Writer, v: number, x: OffsetFetchResponseOffsetFetchResponsePartitions): void {
+export function writeOffsetFetchResponsePartitions(w: Writer, v: number, x: OffsetFetchResponsePartitions): void {
   w.int32(x.partitionIndex);
   w.int64(x.committedOffset);
   const f_committedLeaderEpoch = (x.committedLeaderEpoch === undefined ? -1 : x.committedLeaderEpoch);
@@ -337,7 +337,7 @@ export function writeOffsetFetchResponseOffsetFetchResponsePartitions(w: Writer,
   w.uvarint(0);
 }
 
-export function readOffsetFetchResponseOffsetFetchResponsePartitions(r: Reader, v: number): OffsetFetchResponseOffsetFetchResponsePartitions {
+export function readOffsetFetchResponsePartitions(r: Reader, v: number): OffsetFetchResponsePartitions {
   let f_partitionIndex: number = 0;
   let f_committedOffset: bigint = 0n;
   let f_committedLeaderEpoch: number = -1;

@@ -8,7 +8,7 @@ export interface SyncGroupRequest {
   groupInstanceId?: string | null;
   protocolType?: string | null;
   protocolName?: string | null;
-  assignments: SyncGroupRequestSyncGroupRequestAssignment[];
+  assignments: SyncGroupRequestAssignment[];
 }
 
 export function defaultSyncGroupRequest(): SyncGroupRequest {
@@ -43,7 +43,7 @@ export function writeSyncGroupRequest(w: Writer, v: number, x: SyncGroupRequest)
   const f_assignments = x.assignments;
   w.arrayLength(f_assignments, flex, false, "assignments");
   for (const item of f_assignments) {
-    writeSyncGroupRequestSyncGroupRequestAssignment(w, v, item);
+    writeSyncGroupRequestAssignment(w, v, item);
   }
   if (flex) {
     w.uvarint(0);
@@ -58,7 +58,7 @@ export function readSyncGroupRequest(r: Reader, v: number): SyncGroupRequest {
   let f_groupInstanceId: string | null = null;
   let f_protocolType: string | null = null;
   let f_protocolName: string | null = null;
-  let f_assignments: SyncGroupRequestSyncGroupRequestAssignment[] = [];
+  let f_assignments: SyncGroupRequestAssignment[] = [];
   f_groupId = r.string(flex, "groupId");
   f_generationId = r.int32("generationId");
   f_memberId = r.string(flex, "memberId");
@@ -75,10 +75,10 @@ export function readSyncGroupRequest(r: Reader, v: number): SyncGroupRequest {
     const n0 = r.arrayLength(flex, false, "assignments");
     if (n0 < 0) f_assignments = null as never;
     else {
-      const a0: SyncGroupRequestSyncGroupRequestAssignment[] = [];
+      const a0: SyncGroupRequestAssignment[] = [];
       for (let i0 = 0; i0 < n0; i0++) {
-        let e0: SyncGroupRequestSyncGroupRequestAssignment;
-        e0 = readSyncGroupRequestSyncGroupRequestAssignment(r, v);
+        let e0: SyncGroupRequestAssignment;
+        e0 = readSyncGroupRequestAssignment(r, v);
         a0.push(e0);
       }
       f_assignments = a0;
@@ -98,19 +98,19 @@ export function readSyncGroupRequest(r: Reader, v: number): SyncGroupRequest {
   };
 }
 
-export interface SyncGroupRequestSyncGroupRequestAssignment {
+export interface SyncGroupRequestAssignment {
   memberId: string;
   assignment: Buffer;
 }
 
-export function defaultSyncGroupRequestSyncGroupRequestAssignment(): SyncGroupRequestSyncGroupRequestAssignment {
+export function defaultSyncGroupRequestAssignment(): SyncGroupRequestAssignment {
   return {
     memberId: "",
     assignment: EMPTY_BUFFER,
   };
 }
 
-export function writeSyncGroupRequestSyncGroupRequestAssignment(w: Writer, v: number, x: SyncGroupRequestSyncGroupRequestAssignment): void {
+export function writeSyncGroupRequestAssignment(w: Writer, v: number, x: SyncGroupRequestAssignment): void {
   const flex = v >= 4;
   w.string(x.memberId, flex, "SyncGroupRequestAssignment.memberId");
   w.bytes(x.assignment, flex, "SyncGroupRequestAssignment.assignment");
@@ -119,7 +119,7 @@ export function writeSyncGroupRequestSyncGroupRequestAssignment(w: Writer, v: nu
   }
 }
 
-export function readSyncGroupRequestSyncGroupRequestAssignment(r: Reader, v: number): SyncGroupRequestSyncGroupRequestAssignment {
+export function readSyncGroupRequestAssignment(r: Reader, v: number): SyncGroupRequestAssignment {
   const flex = v >= 4;
   let f_memberId: string = "";
   let f_assignment: Buffer = EMPTY_BUFFER;

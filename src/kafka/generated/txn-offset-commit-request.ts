@@ -9,7 +9,7 @@ export interface TxnOffsetCommitRequest {
   generationId?: number;
   memberId?: string;
   groupInstanceId?: string | null;
-  topics: TxnOffsetCommitRequestTxnOffsetCommitRequestTopic[];
+  topics: TxnOffsetCommitRequestTopic[];
 }
 
 export function defaultTxnOffsetCommitRequest(): TxnOffsetCommitRequest {
@@ -46,7 +46,7 @@ export function writeTxnOffsetCommitRequest(w: Writer, v: number, x: TxnOffsetCo
   const f_topics = x.topics;
   w.arrayLength(f_topics, flex, false, "topics");
   for (const item of f_topics) {
-    writeTxnOffsetCommitRequestTxnOffsetCommitRequestTopic(w, v, item);
+    writeTxnOffsetCommitRequestTopic(w, v, item);
   }
   if (flex) {
     w.uvarint(0);
@@ -62,7 +62,7 @@ export function readTxnOffsetCommitRequest(r: Reader, v: number): TxnOffsetCommi
   let f_generationId: number = -1;
   let f_memberId: string = "";
   let f_groupInstanceId: string | null = null;
-  let f_topics: TxnOffsetCommitRequestTxnOffsetCommitRequestTopic[] = [];
+  let f_topics: TxnOffsetCommitRequestTopic[] = [];
   f_transactionalId = r.string(flex, "transactionalId");
   f_groupId = r.string(flex, "groupId");
   f_producerId = r.int64("producerId");
@@ -80,10 +80,10 @@ export function readTxnOffsetCommitRequest(r: Reader, v: number): TxnOffsetCommi
     const n0 = r.arrayLength(flex, false, "topics");
     if (n0 < 0) f_topics = null as never;
     else {
-      const a0: TxnOffsetCommitRequestTxnOffsetCommitRequestTopic[] = [];
+      const a0: TxnOffsetCommitRequestTopic[] = [];
       for (let i0 = 0; i0 < n0; i0++) {
-        let e0: TxnOffsetCommitRequestTxnOffsetCommitRequestTopic;
-        e0 = readTxnOffsetCommitRequestTxnOffsetCommitRequestTopic(r, v);
+        let e0: TxnOffsetCommitRequestTopic;
+        e0 = readTxnOffsetCommitRequestTopic(r, v);
         a0.push(e0);
       }
       f_topics = a0;
@@ -104,44 +104,44 @@ export function readTxnOffsetCommitRequest(r: Reader, v: number): TxnOffsetCommi
   };
 }
 
-export interface TxnOffsetCommitRequestTxnOffsetCommitRequestTopic {
+export interface TxnOffsetCommitRequestTopic {
   name: string;
-  partitions: TxnOffsetCommitRequestTxnOffsetCommitRequestPartition[];
+  partitions: TxnOffsetCommitRequestPartition[];
 }
 
-export function defaultTxnOffsetCommitRequestTxnOffsetCommitRequestTopic(): TxnOffsetCommitRequestTxnOffsetCommitRequestTopic {
+export function defaultTxnOffsetCommitRequestTopic(): TxnOffsetCommitRequestTopic {
   return {
     name: "",
     partitions: [],
   };
 }
 
-export function writeTxnOffsetCommitRequestTxnOffsetCommitRequestTopic(w: Writer, v: number, x: TxnOffsetCommitRequestTxnOffsetCommitRequestTopic): void {
+export function writeTxnOffsetCommitRequestTopic(w: Writer, v: number, x: TxnOffsetCommitRequestTopic): void {
   const flex = v >= 3;
   w.string(x.name, flex, "TxnOffsetCommitRequestTopic.name");
   const f_partitions = x.partitions;
   w.arrayLength(f_partitions, flex, false, "TxnOffsetCommitRequestTopic.partitions");
   for (const item of f_partitions) {
-    writeTxnOffsetCommitRequestTxnOffsetCommitRequestPartition(w, v, item);
+    writeTxnOffsetCommitRequestPartition(w, v, item);
   }
   if (flex) {
     w.uvarint(0);
   }
 }
 
-export function readTxnOffsetCommitRequestTxnOffsetCommitRequestTopic(r: Reader, v: number): TxnOffsetCommitRequestTxnOffsetCommitRequestTopic {
+export function readTxnOffsetCommitRequestTopic(r: Reader, v: number): TxnOffsetCommitRequestTopic {
   const flex = v >= 3;
   let f_name: string = "";
-  let f_partitions: TxnOffsetCommitRequestTxnOffsetCommitRequestPartition[] = [];
+  let f_partitions: TxnOffsetCommitRequestPartition[] = [];
   f_name = r.string(flex, "TxnOffsetCommitRequestTopic.name");
   {
     const n0 = r.arrayLength(flex, false, "TxnOffsetCommitRequestTopic.partitions");
     if (n0 < 0) f_partitions = null as never;
     else {
-      const a0: TxnOffsetCommitRequestTxnOffsetCommitRequestPartition[] = [];
+      const a0: TxnOffsetCommitRequestPartition[] = [];
       for (let i0 = 0; i0 < n0; i0++) {
-        let e0: TxnOffsetCommitRequestTxnOffsetCommitRequestPartition;
-        e0 = readTxnOffsetCommitRequestTxnOffsetCommitRequestPartition(r, v);
+        let e0: TxnOffsetCommitRequestPartition;
+        e0 = readTxnOffsetCommitRequestPartition(r, v);
         a0.push(e0);
       }
       f_partitions = a0;
@@ -156,14 +156,14 @@ export function readTxnOffsetCommitRequestTxnOffsetCommitRequestTopic(r: Reader,
   };
 }
 
-export interface TxnOffsetCommitRequestTxnOffsetCommitRequestPartition {
+export interface TxnOffsetCommitRequestPartition {
   partitionIndex: number;
   committedOffset: bigint;
   committedLeaderEpoch?: number;
   committedMetadata: string | null;
 }
 
-export function defaultTxnOffsetCommitRequestTxnOffsetCommitRequestPartition(): TxnOffsetCommitRequestTxnOffsetCommitRequestPartition {
+export function defaultTxnOffsetCommitRequestPartition(): TxnOffsetCommitRequestPartition {
   return {
     partitionIndex: 0,
     committedOffset: 0n,
@@ -172,7 +172,7 @@ export function defaultTxnOffsetCommitRequestTxnOffsetCommitRequestPartition(): 
   };
 }
 
-export function writeTxnOffsetCommitRequestTxnOffsetCommitRequestPartition(w: Writer, v: number, x: TxnOffsetCommitRequestTxnOffsetCommitRequestPartition): void {
+export function writeTxnOffsetCommitRequestPartition(w: Writer, v: number, x: TxnOffsetCommitRequestPartition): void {
   const flex = v >= 3;
   w.int32(x.partitionIndex);
   w.int64(x.committedOffset);
@@ -186,7 +186,7 @@ export function writeTxnOffsetCommitRequestTxnOffsetCommitRequestPartition(w: Wr
   }
 }
 
-export function readTxnOffsetCommitRequestTxnOffsetCommitRequestPartition(r: Reader, v: number): TxnOffsetCommitRequestTxnOffsetCommitRequestPartition {
+export function readTxnOffsetCommitRequestPartition(r: Reader, v: number): TxnOffsetCommitRequestPartition {
   const flex = v >= 3;
   let f_partitionIndex: number = 0;
   let f_committedOffset: bigint = 0n;

@@ -3,7 +3,7 @@ import { type MessageCodec, Reader, unsupportedVersion, Writer } from '../wire.t
 
 export interface TxnOffsetCommitResponse {
   throttleTimeMs: number;
-  topics: TxnOffsetCommitResponseTxnOffsetCommitResponseTopic[];
+  topics: TxnOffsetCommitResponseTopic[];
 }
 
 export function defaultTxnOffsetCommitResponse(): TxnOffsetCommitResponse {
@@ -19,7 +19,7 @@ export function writeTxnOffsetCommitResponse(w: Writer, v: number, x: TxnOffsetC
   const f_topics = x.topics;
   w.arrayLength(f_topics, flex, false, "topics");
   for (const item of f_topics) {
-    writeTxnOffsetCommitResponseTxnOffsetCommitResponseTopic(w, v, item);
+    writeTxnOffsetCommitResponseTopic(w, v, item);
   }
   if (flex) {
     w.uvarint(0);
@@ -29,16 +29,16 @@ export function writeTxnOffsetCommitResponse(w: Writer, v: number, x: TxnOffsetC
 export function readTxnOffsetCommitResponse(r: Reader, v: number): TxnOffsetCommitResponse {
   const flex = v >= 3;
   let f_throttleTimeMs: number = 0;
-  let f_topics: TxnOffsetCommitResponseTxnOffsetCommitResponseTopic[] = [];
+  let f_topics: TxnOffsetCommitResponseTopic[] = [];
   f_throttleTimeMs = r.int32("throttleTimeMs");
   {
     const n0 = r.arrayLength(flex, false, "topics");
     if (n0 < 0) f_topics = null as never;
     else {
-      const a0: TxnOffsetCommitResponseTxnOffsetCommitResponseTopic[] = [];
+      const a0: TxnOffsetCommitResponseTopic[] = [];
       for (let i0 = 0; i0 < n0; i0++) {
-        let e0: TxnOffsetCommitResponseTxnOffsetCommitResponseTopic;
-        e0 = readTxnOffsetCommitResponseTxnOffsetCommitResponseTopic(r, v);
+        let e0: TxnOffsetCommitResponseTopic;
+        e0 = readTxnOffsetCommitResponseTopic(r, v);
         a0.push(e0);
       }
       f_topics = a0;
@@ -53,44 +53,44 @@ export function readTxnOffsetCommitResponse(r: Reader, v: number): TxnOffsetComm
   };
 }
 
-export interface TxnOffsetCommitResponseTxnOffsetCommitResponseTopic {
+export interface TxnOffsetCommitResponseTopic {
   name: string;
-  partitions: TxnOffsetCommitResponseTxnOffsetCommitResponsePartition[];
+  partitions: TxnOffsetCommitResponsePartition[];
 }
 
-export function defaultTxnOffsetCommitResponseTxnOffsetCommitResponseTopic(): TxnOffsetCommitResponseTxnOffsetCommitResponseTopic {
+export function defaultTxnOffsetCommitResponseTopic(): TxnOffsetCommitResponseTopic {
   return {
     name: "",
     partitions: [],
   };
 }
 
-export function writeTxnOffsetCommitResponseTxnOffsetCommitResponseTopic(w: Writer, v: number, x: TxnOffsetCommitResponseTxnOffsetCommitResponseTopic): void {
+export function writeTxnOffsetCommitResponseTopic(w: Writer, v: number, x: TxnOffsetCommitResponseTopic): void {
   const flex = v >= 3;
   w.string(x.name, flex, "TxnOffsetCommitResponseTopic.name");
   const f_partitions = x.partitions;
   w.arrayLength(f_partitions, flex, false, "TxnOffsetCommitResponseTopic.partitions");
   for (const item of f_partitions) {
-    writeTxnOffsetCommitResponseTxnOffsetCommitResponsePartition(w, v, item);
+    writeTxnOffsetCommitResponsePartition(w, v, item);
   }
   if (flex) {
     w.uvarint(0);
   }
 }
 
-export function readTxnOffsetCommitResponseTxnOffsetCommitResponseTopic(r: Reader, v: number): TxnOffsetCommitResponseTxnOffsetCommitResponseTopic {
+export function readTxnOffsetCommitResponseTopic(r: Reader, v: number): TxnOffsetCommitResponseTopic {
   const flex = v >= 3;
   let f_name: string = "";
-  let f_partitions: TxnOffsetCommitResponseTxnOffsetCommitResponsePartition[] = [];
+  let f_partitions: TxnOffsetCommitResponsePartition[] = [];
   f_name = r.string(flex, "TxnOffsetCommitResponseTopic.name");
   {
     const n0 = r.arrayLength(flex, false, "TxnOffsetCommitResponseTopic.partitions");
     if (n0 < 0) f_partitions = null as never;
     else {
-      const a0: TxnOffsetCommitResponseTxnOffsetCommitResponsePartition[] = [];
+      const a0: TxnOffsetCommitResponsePartition[] = [];
       for (let i0 = 0; i0 < n0; i0++) {
-        let e0: TxnOffsetCommitResponseTxnOffsetCommitResponsePartition;
-        e0 = readTxnOffsetCommitResponseTxnOffsetCommitResponsePartition(r, v);
+        let e0: TxnOffsetCommitResponsePartition;
+        e0 = readTxnOffsetCommitResponsePartition(r, v);
         a0.push(e0);
       }
       f_partitions = a0;
@@ -105,19 +105,19 @@ export function readTxnOffsetCommitResponseTxnOffsetCommitResponseTopic(r: Reade
   };
 }
 
-export interface TxnOffsetCommitResponseTxnOffsetCommitResponsePartition {
+export interface TxnOffsetCommitResponsePartition {
   partitionIndex: number;
   errorCode: number;
 }
 
-export function defaultTxnOffsetCommitResponseTxnOffsetCommitResponsePartition(): TxnOffsetCommitResponseTxnOffsetCommitResponsePartition {
+export function defaultTxnOffsetCommitResponsePartition(): TxnOffsetCommitResponsePartition {
   return {
     partitionIndex: 0,
     errorCode: 0,
   };
 }
 
-export function writeTxnOffsetCommitResponseTxnOffsetCommitResponsePartition(w: Writer, v: number, x: TxnOffsetCommitResponseTxnOffsetCommitResponsePartition): void {
+export function writeTxnOffsetCommitResponsePartition(w: Writer, v: number, x: TxnOffsetCommitResponsePartition): void {
   const flex = v >= 3;
   w.int32(x.partitionIndex);
   w.int16(x.errorCode);
@@ -126,7 +126,7 @@ export function writeTxnOffsetCommitResponseTxnOffsetCommitResponsePartition(w: 
   }
 }
 
-export function readTxnOffsetCommitResponseTxnOffsetCommitResponsePartition(r: Reader, v: number): TxnOffsetCommitResponseTxnOffsetCommitResponsePartition {
+export function readTxnOffsetCommitResponsePartition(r: Reader, v: number): TxnOffsetCommitResponsePartition {
   const flex = v >= 3;
   let f_partitionIndex: number = 0;
   let f_errorCode: number = 0;
