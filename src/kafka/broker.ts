@@ -245,7 +245,7 @@ class Broker implements KafkaBroker {
     this.on<G.MetadataRequest>(3, (ctx, req) => this.metadata(ctx, req));
     this.on<G.ProduceRequest>(0, (ctx, req) => this.produce(ctx, req));
     this.on<G.FetchRequest>(1, (ctx, req) => this.fetch(ctx, req));
-    this.on<G.ListOffsetsRequest>(2, (ctx, req) => this.listOffsets(ctx, req));
+    this.on<G.ListOffsetsRequest>(2, (_ctx, req) => this.listOffsets(req));
     this.on<G.CreateTopicsRequest>(19, (ctx, req) => this.createTopics(ctx, req));
     this.on<G.DeleteTopicsRequest>(20, (ctx, req) => this.deleteTopics(ctx, req));
     this.on<G.CreatePartitionsRequest>(37, (_ctx, req) => this.createPartitions(req));
@@ -516,7 +516,7 @@ class Broker implements KafkaBroker {
     return this.log.listTopics({ includeInternal: true }).find((d) => d.topicId === name)?.name ?? name;
   }
 
-  private async listOffsets(ctx: RequestContext, req: G.ListOffsetsRequest): Promise<G.ListOffsetsResponse> {
+  private async listOffsets(req: G.ListOffsetsRequest): Promise<G.ListOffsetsResponse> {
     const isolation: IsolationLevel = (req.isolationLevel ?? 0) === 1 ? 'read_committed' : 'read_uncommitted';
     const topics: G.ListOffsetsResponseListOffsetsTopicResponse[] = [];
     for (const t of req.topics) {
@@ -545,7 +545,6 @@ class Broker implements KafkaBroker {
         }
       }
     }
-    void ctx;
     return { throttleTimeMs: 0, topics };
   }
 
@@ -1328,7 +1327,7 @@ class Connection {
     if (version < supported[0] || version > supported[1]) {
       if (apiKey === 18) {
         // Kafka answers an unknown ApiVersions version with v0 and UNSUPPORTED_VERSION so clients retry lower
-        this.send(correlationId, 0, false, (w) =>
+        this.send(correlationId, false, (w) =>
           ApiVersionsResponseCodec.write(w, 0, this.broker.apiVersions(KafkaError.UNSUPPORTED_VERSION)),
         );
         return;
@@ -1365,7 +1364,7 @@ class Connection {
     if (this.closed || response === NO_RESPONSE) return;
     // ApiVersions always answers with response header v0
     const headerV1 = flexible && apiKey !== 18;
-    this.send(correlationId, version, headerV1, (w) => api.response.write(w, version, response as never));
+    this.send(correlationId, headerV1, (w) => api.response.write(w, version, response as never));
     if (this.closeAfterResponse) {
       this.socket.end();
       this.closed = true;
@@ -1373,7 +1372,7 @@ class Connection {
     }
   }
 
-  private send(correlationId: number, _version: number, headerV1: boolean, body: (w: Writer) => void): void {
+  private send(correlationId: number, headerV1: boolean, body: (w: Writer) => void): void {
     const w = new Writer(512);
     w.int32(0);
     w.int32(correlationId);
