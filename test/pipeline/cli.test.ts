@@ -21,7 +21,10 @@ after(() => fs.rmSync(dir, { recursive: true, force: true }));
 async function cli(...args: string[]): Promise<string> {
   let text = '';
   const program = new Command('tributary').exitOverride();
-  program.configureOutput({ writeOut: (s) => void (text += s), writeErr: (s) => void (text += s) });
+  const add = (s: string): void => {
+    text += s;
+  };
+  program.configureOutput({ writeOut: add, writeErr: add });
   registerPipelineCommands(program);
   const code = process.exitCode;
   try {
