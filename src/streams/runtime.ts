@@ -50,6 +50,11 @@ export interface StreamsConfig {
   partitionAssignment?: 'all' | 'group';
   /** Consumer group session timeout in 'group' mode (how fast a dead instance's tasks move). */
   sessionTimeoutMs?: number;
+  /**
+   * How often LMDB state is checkpointed (default 5000 ms; always on close). State is consistent with any
+   * checkpoint: a restart replays the changelog from the checkpoint, so this trades fsyncs for replay length.
+   */
+  stateCheckpointIntervalMs?: number;
   /** Transaction timeout: how long a dead instance's open transaction blocks read_committed readers. */
   transactionTimeoutMs?: number;
   /** Partitions of repartition and changelog topics (default: the most partitions of any source topic). */
@@ -119,6 +124,7 @@ export class KafkaStreams {
   private restoredRecords = 0;
   private lag: Record<string, number> = {};
   private rebalances = 0;
+  private lastStateFlush = 0;
   // Per commit interval: input count, processing time, end-to-end latency (reset at each commit).
   private window = { records: 0, processMs: 0, e2eSum: 0, e2eMax: 0, since: 0 };
   private rates = { recordsInPerSec: 0, processLatencyMs: 0, e2eMean: 0, e2eMax: 0 };
@@ -597,8 +603,16 @@ export class KafkaStreams {
     for (const t of this.tasks) t.drainAsync();
   }
 
+  private checkpointState(): void {
+    this.envs.forEach((env, p) => {
+      const cp: Record<string, string> = {};
+      for (const [k, v] of this.changelogOffsets) if (k.endsWith(`:${p}`)) cp[k] = String(v);
+      env.flush(cp);
+    });
+  }
+
   /** Commits outputs, changelogs and input offsets (one transaction under exactly-once), then checkpoints LMDB. */
-  async commit(): Promise<void> {
+  async commit(final = false): Promise<void> {
     const started = this.wallClock();
     await this.settleAsync();
     for (const t of this.tasks) t.flushChangelog();
@@ -620,11 +634,10 @@ export class KafkaStreams {
       if (offsets.length > 0) await (this.consumer as Consumer).commit(offsets);
     }
     // The stores now match committed offsets: persist them with the changelog positions they reflect.
-    this.envs.forEach((env, p) => {
-      const cp: Record<string, string> = {};
-      for (const [k, v] of this.changelogOffsets) if (k.endsWith(`:${p}`)) cp[k] = String(v);
-      env.flush(cp);
-    });
+    if (final || this.wallClock() - this.lastStateFlush >= (this.config.stateCheckpointIntervalMs ?? 5000)) {
+      this.lastStateFlush = this.wallClock();
+      this.checkpointState();
+    }
     if (this.eos && this.txnUsed) {
       await producer.beginTransaction();
       this.txnUsed = false;
@@ -722,7 +735,7 @@ export class KafkaStreams {
     await this.loop;
     if (wasRunning && this.producer !== undefined) {
       try {
-        await this.commit();
+        await this.commit(true);
         await this.abortWork().catch(() => {});
       } catch (err) {
         this.error = err;

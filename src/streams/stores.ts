@@ -92,6 +92,10 @@ const DELETED = Symbol('deleted');
 // lmdb-js stores a one-element array key as the bare element; give tuples back.
 const asTuple = (k: unknown): StoreKey => (Array.isArray(k) ? (k as StoreKey) : [k as string | number]);
 
+// Key parts are numbers or JSON-encoded strings (control characters escaped), so joining on NUL is unambiguous
+// and much cheaper than JSON.stringify of the tuple.
+const overlayKey = (key: StoreKey): string => (key.length === 1 ? String(key[0]) : key.join('\u0000'));
+
 /** LMDB-backed: reads go through a write overlay; `flush` writes the overlay in one transaction. */
 export class LmdbBackend implements Backend {
   private readonly db: Database;
@@ -101,23 +105,25 @@ export class LmdbBackend implements Backend {
     this.db = db;
   }
   get(key: StoreKey): unknown {
-    const o = this.overlay.get(JSON.stringify(key));
+    const o = this.overlay.get(overlayKey(key));
     if (o !== undefined) return o[1] === DELETED ? undefined : o[1];
     return this.db.get(key as (string | number)[]);
   }
   put(key: StoreKey, value: unknown): void {
-    this.overlay.set(JSON.stringify(key), [key, value]);
+    this.overlay.set(overlayKey(key), [key, value]);
   }
   delete(key: StoreKey): void {
-    this.overlay.set(JSON.stringify(key), [key, DELETED]);
+    this.overlay.set(overlayKey(key), [key, DELETED]);
   }
   range(from: StoreKey, to: StoreKey): [StoreKey, unknown][] {
     const merged = new Map<string, [StoreKey, unknown]>();
     for (const { key, value } of this.db.getRange({
       start: from as (string | number)[],
       end: to as (string | number)[],
-    }))
-      merged.set(JSON.stringify(key), [key as StoreKey, value]);
+    })) {
+      const k = asTuple(key);
+      merged.set(overlayKey(k), [k, value]);
+    }
     for (const [enc, e] of this.overlay)
       if (compareKeys(e[0], from) >= 0 && compareKeys(e[0], to) < 0) merged.set(enc, e);
     return [...merged.values()].filter((e) => e[1] !== DELETED).sort((a, b) => compareKeys(a[0], b[0]));
@@ -126,7 +132,7 @@ export class LmdbBackend implements Backend {
     const merged = new Map<string, [StoreKey, unknown]>();
     for (const { key, value } of this.db.getRange({})) {
       const k = asTuple(key);
-      merged.set(JSON.stringify(k), [k, value]);
+      merged.set(overlayKey(k), [k, value]);
     }
     for (const [enc, e] of this.overlay) merged.set(enc, e);
     return [...merged.values()].filter((e) => e[1] !== DELETED).sort((a, b) => compareKeys(a[0], b[0]));
