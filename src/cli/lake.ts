@@ -316,6 +316,19 @@ export function registerLakeCommands(program: Command): void {
     });
   });
 
+  dataDir(
+    lake
+      .command('register <table> <metadata>')
+      .description('track an existing table (its metadata JSON file) as NS.TABLE'),
+  ).action(async (name: string, metadata: string, opts: DataDirOption) => {
+    const id = parseIdentifier(name);
+    await withCatalog(opts, async (catalog) => {
+      if (!(await catalog.namespaceExists(id.namespace))) await catalog.createNamespace(id.namespace);
+      const t = await catalog.registerTable(id, path.resolve(findMetadataFile(metadata)));
+      out(`Registered ${name} at snapshot ${t.metadata['current-snapshot-id'] ?? 'none'}`);
+    });
+  });
+
   dataDir(lake.command('list [namespace]').description('list namespaces, or the tables of a namespace')).action(
     async (ns: string | undefined, opts: DataDirOption) => {
       await withCatalog(opts, async (catalog) => {

@@ -42,6 +42,8 @@ export interface Catalog {
   tableExists(id: TableIdentifier): Promise<boolean>;
   dropTable(id: TableIdentifier, purge?: boolean): Promise<void>;
   renameTable(from: TableIdentifier, to: TableIdentifier): Promise<void>;
+  /** Tracks an existing table by its metadata file (the REST registerTable operation). */
+  registerTable(id: TableIdentifier, metadataLocation: string, overwrite?: boolean): Promise<LoadedTable>;
   /** Atomically checks requirements and applies updates (compare-and-swap on the metadata location). */
   commitTable(id: TableIdentifier, requirements: TableRequirement[], updates: TableUpdate[]): Promise<LoadedTable>;
   close(): Promise<void>;
@@ -307,6 +309,30 @@ export class SqliteCatalog implements Catalog {
       )
       .run(to.namespace.join('.'), to.name, this.name, from.namespace.join('.'), from.name);
     if (r.changes === 0) throw new TributaryError('NOT_FOUND', `table ${identifierToString(from)} does not exist`);
+  }
+
+  async registerTable(id: TableIdentifier, metadataLocation: string, overwrite = false): Promise<LoadedTable> {
+    validateIdentifier(id);
+    await this.requireNamespace(id.namespace);
+    // parse first: a bad file is refused before the catalog changes
+    const metadata = parseTableMetadata(this.io.read(metadataLocation).toString('utf8'), metadataLocation);
+    const ns = id.namespace.join('.');
+    if (overwrite) {
+      this.db
+        .prepare('INSERT OR REPLACE INTO iceberg_tables VALUES (?, ?, ?, ?, NULL)')
+        .run(this.name, ns, id.name, metadataLocation);
+    } else {
+      try {
+        this.db
+          .prepare('INSERT INTO iceberg_tables VALUES (?, ?, ?, ?, NULL)')
+          .run(this.name, ns, id.name, metadataLocation);
+      } catch (err) {
+        if (/UNIQUE|PRIMARY KEY/i.test(String(err)))
+          throw new TributaryError('ALREADY_EXISTS', `table ${identifierToString(id)} already exists`);
+        throw err;
+      }
+    }
+    return { metadata, metadataLocation };
   }
 
   async commitTable(

@@ -117,6 +117,7 @@ export async function icebergRestRoutes(app: FastifyInstance, opts: IcebergRestO
         'POST /v1/{prefix}/namespaces/{namespace}/tables/{table}',
         'DELETE /v1/{prefix}/namespaces/{namespace}/tables/{table}',
         'POST /v1/{prefix}/tables/rename',
+        'POST /v1/{prefix}/namespaces/{namespace}/register',
       ],
     }),
   );
@@ -210,6 +211,28 @@ export async function icebergRestRoutes(app: FastifyInstance, opts: IcebergRestO
         if (body.properties) opts.properties = body.properties as Record<string, string>;
         if (typeof body.location === 'string') opts.location = body.location;
         return send(reply, 200, loadResult(await catalog.createTable({ namespace: ns, name: body.name }, opts)));
+      } catch (err) {
+        return sendError(reply, err, 'table');
+      }
+    });
+    app.post(`${base}/namespaces/:namespace/register`, async (req: Req, reply) => {
+      try {
+        const ns = nsParam(req.params.namespace as string);
+        const body = req.body ?? {};
+        if (typeof body.name !== 'string') throw invalidArgument('name', 'a table name', body.name);
+        if (typeof body['metadata-location'] !== 'string')
+          throw invalidArgument('metadata-location', 'a metadata file location', body['metadata-location']);
+        return send(
+          reply,
+          200,
+          loadResult(
+            await catalog.registerTable(
+              { namespace: ns, name: body.name },
+              body['metadata-location'],
+              body.overwrite === true,
+            ),
+          ),
+        );
       } catch (err) {
         return sendError(reply, err, 'table');
       }
@@ -464,6 +487,17 @@ export class RestCatalog implements Catalog {
   async renameTable(from: TableIdentifier, to: TableIdentifier): Promise<void> {
     await this.call('POST', '/tables/rename', { source: from, destination: to }, 'table');
   }
+  async registerTable(id: TableIdentifier, metadataLocation: string, overwrite = false): Promise<LoadedTable> {
+    return this.loaded(
+      await this.call(
+        'POST',
+        `/namespaces/${this.ns(id.namespace)}/register`,
+        { name: id.name, 'metadata-location': metadataLocation, overwrite },
+        'table',
+      ),
+    );
+  }
+
   async commitTable(
     id: TableIdentifier,
     requirements: TableRequirement[],

@@ -134,6 +134,24 @@ for (const impl of impls) {
       assert.equal(r.metadata['metadata-log'].length, 2);
     });
 
+    it('registers an existing table by its metadata file', async () => {
+      const t = await createTable(catalog, { namespace: ['db'], name: 'orig' }, { schema: EVENTS_SCHEMA });
+      await t.append([{ id: 7 }]);
+      await catalog.createNamespace(['imported']);
+      const reg = await catalog.registerTable({ namespace: ['imported'], name: 'copy' }, t.metadataLocation);
+      assert.equal(reg.metadata['current-snapshot-id'], t.metadata['current-snapshot-id']);
+      const copy = await loadTable(catalog, { namespace: ['imported'], name: 'copy' });
+      assert.deepEqual(ids(await copy.rows()), [7]);
+      await assert.rejects(
+        catalog.registerTable({ namespace: ['imported'], name: 'copy' }, t.metadataLocation),
+        (e: unknown) => isTributaryError(e, 'ALREADY_EXISTS'),
+      );
+      await assert.rejects(
+        catalog.registerTable({ namespace: ['imported'], name: 'bad' }, '/nonexistent/v1.metadata.json'),
+        (e: unknown) => isTributaryError(e, 'NOT_FOUND'),
+      );
+    });
+
     it('table operations run through the catalog, including concurrent appends and time travel', async () => {
       const t = await createTable(
         catalog,

@@ -120,6 +120,17 @@ describe('tributary lake CLI', () => {
     assert.equal((await run('lake', 'scan', 'db.events', '--format', 'ndjson', ...dd)).trim().split('\n').length, 22);
     assert.match(await run('lake', 'expire', 'db.events', '--older-than', '0s', ...dd), /Expired \d+ snapshots/);
     const stats = JSON.parse(await run('lake', 'stats', 'db.events', ...dd));
+    // register the same table under another name: it reads the same rows
+    const md = fs
+      .readdirSync(path.join(tmp.dir, 'lake', 'db', 'events', 'metadata'))
+      .filter((f) => f.endsWith('.metadata.json'))
+      .sort()
+      .at(-1) as string;
+    assert.match(
+      await run('lake', 'register', 'other.alias', path.join(tmp.dir, 'lake', 'db', 'events', 'metadata', md), ...dd),
+      /Registered other\.alias/,
+    );
+    assert.equal((await run('lake', 'scan', 'other.alias', '--format', 'ndjson', ...dd)).trim().split('\n').length, 22);
     assert.equal(stats.records, 22);
     assert.equal(stats.snapshots, 1);
   });
