@@ -11,6 +11,8 @@ import { eosTopology, L, S } from './fixtures/eos-topology.ts';
 // The issue asks for 1,000,000 events; CI runs fewer (TRIBUTARY_EOS_EVENTS overrides).
 const EVENTS = Number(process.env.TRIBUTARY_EOS_EVENTS ?? 20_000);
 const KEYS = 50;
+// Commit after which the first run is killed (raise it with the event count to kill mid-way through a big run).
+const KILL_AT = Number(process.env.TRIBUTARY_EOS_KILL_AT ?? 5);
 const node = process.execPath;
 const job = path.join(import.meta.dirname, 'fixtures', 'eos-job.ts');
 
@@ -65,13 +67,13 @@ test(`kill -9 during an exactly-once job over ${EVENTS} events; the restarted jo
     let killedAfter = 0;
     const first = await run(dataDir, stateDir, (line, child) => {
       const m = /^commit (\d+)$/.exec(line);
-      if (m !== null && Number(m[1]) === 5) {
-        killedAfter = 5;
+      if (m !== null && Number(m[1]) === KILL_AT) {
+        killedAfter = KILL_AT;
         child.kill('SIGKILL');
       }
     });
     assert.equal(first, null, 'the first run was killed before finishing');
-    assert.equal(killedAfter, 5);
+    assert.equal(killedAfter, KILL_AT);
 
     // Second run: resumes from the last commit and finishes.
     let restored = -1;
@@ -80,6 +82,7 @@ test(`kill -9 during an exactly-once job over ${EVENTS} events; the restarted jo
       if (m !== null) restored = Number(m[1]);
     });
     assert.equal(second, 0);
+    process.stderr.write(`eos-kill: ${EVENTS} events, killed after commit ${KILL_AT}, restart restored ${restored} changelog records\n`);
     assert.ok(restored >= 0);
 
     // Read both outputs read_committed.
