@@ -69,7 +69,8 @@ function schemaFacet(cols: Column[]): Record<string, unknown> {
 function metricsOf(q: NonNullable<DatasetInfo['quality']>): Record<string, unknown> {
   const columnMetrics: Record<string, Record<string, number>> = {};
   for (const [col, m] of Object.entries(q.columnMetrics)) {
-    const o: Record<string, number> = { nullCount: m.nullCount, distinctCount: m.distinctCount, count: m.count };
+    const o: Record<string, number> = { nullCount: m.nullCount, count: m.count };
+    if (m.distinctCount !== undefined) o.distinctCount = m.distinctCount;
     if (m.min !== undefined && Number.isFinite(m.min)) o.min = m.min;
     if (m.max !== undefined && Number.isFinite(m.max)) o.max = m.max;
     columnMetrics[col] = o;

@@ -28,7 +28,8 @@ export interface CheckResult {
 
 export interface ColumnMetrics {
   nullCount: number;
-  distinctCount: number;
+  /** Only for columns a uniqueness check reads. */
+  distinctCount?: number;
   count: number;
   min?: number;
   max?: number;
@@ -150,9 +151,13 @@ export async function runChecks(
     }
     return a;
   };
+  // distinct counts cost a hash table per column: only for columns a uniqueness check reads
+  const distinctCols = new Set(
+    checks.filter((ch) => ch.type === 'unique').map((ch) => (ch as { column: string }).column),
+  );
   for (const col of metricCols) {
     addMetric(`count:${col}`, `count(${q(col)})`);
-    addMetric(`distinct:${col}`, `count(DISTINCT ${q(col)})`);
+    if (distinctCols.has(col)) addMetric(`distinct:${col}`, `count(DISTINCT ${q(col)})`);
     const t = colType.get(col)!;
     if (isNumericType(t)) {
       addMetric(`min:${col}`, `min(${q(col)})::DOUBLE`);
@@ -175,11 +180,8 @@ export async function runChecks(
   const rowCount = num(row?.rows);
   const columnMetrics: Record<string, ColumnMetrics> = {};
   for (const col of metricCols) {
-    const cm: ColumnMetrics = {
-      count: num(m(`count:${col}`)),
-      nullCount: rowCount - num(m(`count:${col}`)),
-      distinctCount: num(m(`distinct:${col}`)),
-    };
+    const cm: ColumnMetrics = { count: num(m(`count:${col}`)), nullCount: rowCount - num(m(`count:${col}`)) };
+    if (distinctCols.has(col)) cm.distinctCount = num(m(`distinct:${col}`));
     if (m(`min:${col}`) !== undefined && m(`min:${col}`) !== null) cm.min = num(m(`min:${col}`));
     if (m(`max:${col}`) !== undefined && m(`max:${col}`) !== null) cm.max = num(m(`max:${col}`));
     columnMetrics[col] = cm;
@@ -220,7 +222,7 @@ export async function runChecks(
     switch (ch.type) {
       case 'unique': {
         const cm = columnMetrics[ch.column]!;
-        unexpected = cm.count - cm.distinctCount;
+        unexpected = cm.count - cm.distinctCount!;
         observed = cm.distinctCount;
         expected = `${cm.count} distinct values`;
         rowLevel = true;

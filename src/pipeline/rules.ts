@@ -111,9 +111,15 @@ export async function joinSql(
 }
 
 /** Compiles a chain of rules over `input` into DuckDB SQL; custom functions materialize scratch tables. */
-export async function compileRules(ctx: RuleContext, input: string, rules: Rule[]): Promise<Compiled> {
+export async function compileRules(
+  ctx: RuleContext,
+  input: string,
+  rules: Rule[],
+  inputColumns?: Column[],
+): Promise<Compiled> {
   let cur = `SELECT * FROM ${q(input)}`;
-  let cols = await describe(ctx.c, cur);
+  // binding a query costs as much as the chain of views under it: describe only when columns change
+  let cols = inputColumns ?? (await describe(ctx.c, cur));
   let lin: ColumnLineage = new Map(ctx.lineageOf(input));
   let scratchN = 0;
   for (let i = 0; i < rules.length; i++) {
@@ -212,6 +218,10 @@ export async function compileRules(ctx: RuleContext, input: string, rules: Rule[
       const all = await describe(ctx.c, cur);
       const everything = merge(...names.map((n) => as(lin.get(n), 'INDIRECT', 'TRANSFORMATION')));
       for (const c of all) out.set(c.name, lin.get(c.name) ?? everything);
+    }
+    if ('filter' in rule) {
+      lin = out;
+      continue;
     }
     try {
       cols = await describe(ctx.c, cur);

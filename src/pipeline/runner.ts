@@ -528,9 +528,11 @@ export class PipelineRunner {
             },
             s.inputs[0]!,
             s.rules,
+            relations.get(s.inputs[0]!)?.columns,
           );
-          // a second input without a rule naming it is unioned in (a transform of several inputs)
-          await c.run(`CREATE OR REPLACE ${kind} ${rel} AS ${compiled.sql}`);
+          await c.run(`CREATE OR REPLACE ${kind} ${rel} AS ${compiled.sql}`).catch((err: Error) => {
+            throw sqlError(err, `${field}.rules`);
+          });
           relations.set(s.id, { columns: compiled.columns, lineage: compiled.lineage });
           const rows = kind === 'TABLE' ? Number(await scalar(c, `SELECT count(*) FROM ${rel}`)) : null;
           return { rows, details: { sql: compiled.sql, materialized: kind === 'TABLE' } };
@@ -974,6 +976,17 @@ export class PipelineRunner {
     }
     return `sql:${spec.name}.${id}`;
   }
+}
+
+/** Binder and parser errors are the spec's fault: not worth a retry, and named by field. */
+function sqlError(err: Error, field: string): Error {
+  if (/^(Binder|Parser|Catalog) Error/.test(err.message))
+    return new TributaryError('INVALID_ARGUMENT', `${field}: ${err.message.split('\n')[0]}`, {
+      field,
+      cause: err,
+      retriable: false,
+    });
+  return err;
 }
 
 function nominal(partition: string): string {
