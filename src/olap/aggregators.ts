@@ -1,7 +1,7 @@
 import { invalidArgument } from '../core/index.ts';
 import { type ColumnInfo, THETA_DEFAULT_K } from './columns.ts';
 import type { AggregatorSpec } from './spec.ts';
-import { lit } from './sql.ts';
+import { lit, num } from './sql.ts';
 
 /** What the SQL for an aggregator yields, and so how to convert and finalize it. */
 export type OutKind =
@@ -170,7 +170,11 @@ export function aggregateSql(
       const i = input();
       if (i.col?.kind === 'quantiles') return { sql: `flatten(list(${i.sql})${F()})`, out: { kind: 'quantiles', k } };
       const v = numeric(i, 'DOUBLE');
-      return { sql: `list(${v})${F(`${v} IS NOT NULL`)}`, out: { kind: 'quantiles', k } };
+      // Compacted to at most 2k weighted items (see sketches.ts for the rank error bound).
+      return {
+        sql: `druid_qs_build(coalesce(list(${v})${F(`${v} IS NOT NULL`)}, []::DOUBLE[]), ${num(k)})`,
+        out: { kind: 'quantiles', k },
+      };
     }
   }
   throw invalidArgument(`${field}.type`, 'a supported aggregator type', a.type);
@@ -218,7 +222,7 @@ export function rowMetricSql(a: AggregatorSpec, ctx: AggContext, field: string):
     }
     case 'quantilesDoublesSketch': {
       const v = `TRY_CAST(${i().sql} AS DOUBLE)`;
-      return `CASE WHEN ${v} IS NULL THEN []::DOUBLE[] ELSE [${v}] END`;
+      return `CASE WHEN ${v} IS NULL THEN []::STRUCT(v DOUBLE, w BIGINT)[] ELSE [{'v': ${v}, 'w': 1::BIGINT}] END`;
     }
     default: {
       if (a.type.endsWith('First') || a.type.endsWith('Last')) {
@@ -246,7 +250,7 @@ function emptyRowMetric(a: AggregatorSpec): string {
     case 'HLLSketchBuild':
       return '[]::UINTEGER[]';
     case 'quantilesDoublesSketch':
-      return '[]::DOUBLE[]';
+      return '[]::STRUCT(v DOUBLE, w BIGINT)[]';
     default:
       return 'NULL';
   }

@@ -12,7 +12,7 @@ export type ColumnKind =
   | 'first' // STRUCT(t BIGINT, v T): first/last pairs
   | 'theta' // UBIGINT[]: the k smallest distinct 64-bit hashes
   | 'hll' // UINTEGER[]: distinct (bucket << 6 | rank) entries, lgK = 12
-  | 'quantiles'; // DOUBLE[]: the values (exact)
+  | 'quantiles'; // STRUCT(v DOUBLE, w BIGINT)[]: weighted sorted items, at most 2k per ingested row
 
 export interface ColumnInfo {
   name: string;
@@ -49,7 +49,7 @@ export function sqlType(c: ColumnInfo): string {
     case 'hll':
       return 'UINTEGER[]';
     case 'quantiles':
-      return 'DOUBLE[]';
+      return 'STRUCT(v DOUBLE, w BIGINT)[]';
   }
 }
 

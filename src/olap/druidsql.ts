@@ -18,7 +18,7 @@ export const SQL_MACROS = [
   `CREATE OR REPLACE MACRO druid_ceil_to(t, u) AS CASE WHEN date_trunc(u, t) = t THEN t ELSE date_trunc(u, t) + CAST('1 ' || u AS INTERVAL) END`,
   `CREATE OR REPLACE MACRO druid_theta_estimate(s) AS CASE WHEN len(s) < 16384 THEN len(s)::DOUBLE ELSE 16383 / (s[16384]::DOUBLE / 18446744073709551616.0) END`,
   `CREATE OR REPLACE MACRO druid_hll_estimate(u) AS (SELECT CASE WHEN count(DISTINCT e) <= 512 THEN count(DISTINCT e)::DOUBLE ELSE (SELECT CASE WHEN est <= 2.5 * 4096 AND zeros > 0 THEN 4096 * ln(4096 / zeros) ELSE est END FROM (SELECT 0.7213 / (1 + 1.079 / 4096) * 4096 * 4096 / (sum(pow(2, -r)) + (4096 - count(*))) AS est, 4096 - count(*) AS zeros FROM (SELECT e2 >> 20 AS b, max(e2 & 63) AS r FROM unnest(u) t2(e2) GROUP BY b))) END FROM unnest(u) t(e))`,
-  `CREATE OR REPLACE MACRO druid_quantile(l, q) AS CASE WHEN len(l) = 0 THEN NULL ELSE list_sort(l)[least(len(l), floor(q * len(l))::BIGINT + 1)] END`,
+  `CREATE OR REPLACE MACRO druid_wquantile(s, q) AS (SELECT v FROM (SELECT e.v AS v, sum(e.w) OVER (ORDER BY e.v ROWS UNBOUNDED PRECEDING) AS cw, sum(e.w) OVER () AS n FROM (SELECT unnest(s) AS e)) WHERE cw > least(n - 1, floor(q * n)) ORDER BY v LIMIT 1)`,
 ];
 
 const DENY =
@@ -214,11 +214,16 @@ export async function translateSql(conn: DuckDBConnection, store: SegmentStore, 
         case 'approx_quantile_ds':
         case 'ds_get_quantile':
         case 'ds_quantiles_sketch': {
-          const list =
-            k === 'quantiles' ? fn('flatten', [agg('list', ch[0])]) : agg('list', fn('to_double_druid', [ch[0]]));
-          if (name === 'ds_quantiles_sketch') replace(list);
-          else if (name === 'ds_get_quantile') replace(fn('druid_quantile', [ch[0], ch[1]]));
-          else replace(fn('druid_quantile', [list, ch[1]]));
+          const sketch =
+            k === 'quantiles'
+              ? fn('flatten', [agg('list', ch[0])])
+              : fn('druid_qs_build', [
+                  fn('list_filter_nulls_druid', [agg('list', fn('to_double_druid', [ch[0]]))]),
+                  num(128),
+                ]);
+          if (name === 'ds_quantiles_sketch') replace(sketch);
+          else if (name === 'ds_get_quantile') replace(fn('druid_wquantile', [ch[0], ch[1]]));
+          else replace(fn('druid_wquantile', [sketch, ch[1]]));
           break;
         }
       }
@@ -242,4 +247,5 @@ export const SQL_HELPER_MACROS = [
   `CREATE OR REPLACE MACRO to_varchar_druid(x) AS CAST(x AS VARCHAR)`,
   `CREATE OR REPLACE MACRO to_double_druid(x) AS TRY_CAST(x AS DOUBLE)`,
   `CREATE OR REPLACE MACRO to_bigint_druid(x) AS CAST(x AS BIGINT)`,
+  `CREATE OR REPLACE MACRO list_filter_nulls_druid(l) AS coalesce(list_filter(l, lambda x: x IS NOT NULL), [])`,
 ];

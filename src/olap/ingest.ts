@@ -269,9 +269,10 @@ export async function rollupFromRaw(
   const thrownAway = Number(counts.excluded) - unparseable;
   const processed = Number(counts.total) - Number(counts.excluded);
   const metricCols = ds.metrics.map((m) => metricColumn(m));
-  const timeSql = `${tsTime(bucketSql(ds.queryGranularity, tsTime(TS)))} AS "__time"`;
   let segSql = bucketSql(ds.segmentGranularity, tsTime(TS));
   if (ds.segmentGranularity.kind === 'all' || ds.segmentGranularity.kind === 'none') segSql = '0::BIGINT';
+  // queryGranularity all keeps one timestamp per segment: its start.
+  const timeSql = `${tsTime(ds.queryGranularity.kind === 'all' ? segSql : bucketSql(ds.queryGranularity, tsTime(TS)))} AS "__time"`;
   let select: string;
   if (ds.rollup) {
     const metrics = ds.metrics.map(

@@ -2,11 +2,13 @@ import { invalidArgument } from '../core/index.ts';
 import { evalExpr } from './expr.ts';
 import {
   cdf,
+  count,
   finalizeSketch,
   histogram,
   isSketch,
   type QuantilesState,
   quantile,
+  rank,
   type SketchState,
   type ThetaState,
   thetaSetOp,
@@ -143,11 +145,9 @@ export function evalPostAgg(pa: unknown, row: Row, field: string): unknown {
       if (type === 'quantilesDoublesSketchToQuantiles')
         return ((o.fractions as number[]) ?? []).map((f) => quantile(q, Number(f)));
       if (type === 'quantilesDoublesSketchToCDF') return cdf(q, (o.splitPoints as number[]) ?? []);
-      if (type === 'quantilesDoublesSketchToRank') {
-        const v = Number(o.value);
-        return q.values.length ? q.values.filter((x) => x < v).length / q.values.length : Number.NaN;
-      }
-      if (type === 'quantilesDoublesSketchToString') return `DoublesSketch N=${q.values.length}, k=${q.k}`;
+      if (type === 'quantilesDoublesSketchToRank') return rank(q, Number(o.value));
+      if (type === 'quantilesDoublesSketchToString')
+        return `DoublesSketch N=${count(q)}, k=${q.k}, retained=${q.values.length}`;
       let splits = o.splitPoints as number[] | undefined;
       if (!splits) {
         const bins = typeof o.numBins === 'number' ? o.numBins : 10;

@@ -8,7 +8,7 @@ import { druidType } from './columns.ts';
 import { exprToSql, jodaToStrftime } from './expr.ts';
 import { type FilterColumns, filterSql } from './filters.ts';
 import { evalHaving, evalPostAgg, finalizeValue, postAggName, type Row } from './postaggs.ts';
-import { isSketch, type SketchState, sketchBase64 } from './sketches.ts';
+import { isSketch, quantilesState, type SketchState, sketchBase64 } from './sketches.ts';
 import { type AggregatorSpec, parseAggregator } from './spec.ts';
 import { ident, lit, num } from './sql.ts';
 import type { SegmentInfo, SegmentStore } from './store.ts';
@@ -119,7 +119,7 @@ function convertAgg(v: unknown, out: OutKind): unknown {
         round: out.round,
       } satisfies SketchState;
     case 'quantiles':
-      return { kind: 'quantiles', values: (v as number[] | null) ?? [], k: out.k } satisfies SketchState;
+      return quantilesState((v as { v: number; w: bigint }[] | null) ?? [], out.k);
   }
 }
 
@@ -416,7 +416,11 @@ function planAggs(q: BaseQuery, ctx: AggContext): AggPlan {
       if (referenced.has(specs[i]!.name)) return;
       if (b.out.kind === 'theta')
         built[i] = { sql: `druid_theta_est(${b.sql}, ${num(b.out.k)})`, out: { kind: 'double' } };
-      else if (b.out.kind === 'quantiles') built[i] = { sql: `len(${b.sql})::BIGINT`, out: { kind: 'long' } };
+      else if (b.out.kind === 'quantiles')
+        built[i] = {
+          sql: `coalesce(list_sum(list_transform(${b.sql}, lambda x: x.w)), 0)::BIGINT`,
+          out: { kind: 'long' },
+        };
     });
   return { specs, sqls: built.map((b) => b.sql), outs: built.map((b) => b.out) };
 }
@@ -764,7 +768,7 @@ function outputValue(v: unknown, c: ColumnInfo | undefined): unknown {
     case 'hll':
       return sketchBase64({ kind: 'hll', entries: v as number[], flavor: 'sketch', round: false });
     case 'quantiles':
-      return sketchBase64({ kind: 'quantiles', values: v as number[], k: 128 });
+      return sketchBase64(quantilesState(v as { v: number; w: bigint }[], 128));
     case 'json':
       return typeof v === 'string' ? JSON.parse(v) : v;
     default:

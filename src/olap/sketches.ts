@@ -7,7 +7,10 @@
  *    error about 1/sqrt(k - 2) (0.8% at k = 16384).
  *  - HLL (lgK = 12, 4096 registers, 26-bit coupons): exact up to 512 distinct values (coupon list mode,
  *    like DataSketches' LIST/SET modes); above, relative standard error about 1.04/sqrt(4096) = 1.6%.
- *  - quantilesDoublesSketch: keeps every value, so quantiles are exact (rank error 0); memory is O(n).
+ *  - quantilesDoublesSketch (k, default 128): exact up to 2k values per ingested row; above, the sorted values are
+ *    cut into blocks of 2^j (the smallest power of two leaving at most 2k blocks) and each block is kept as its
+ *    middle value weighted by the block size. A block misplaces at most its size in rank, so the normalized rank
+ *    error is at most 1/k over any merge of such rows; N (the count) stays exact.
  */
 
 const TWO64 = 2 ** 64;
@@ -28,8 +31,30 @@ export interface HllState {
 
 export interface QuantilesState {
   kind: 'quantiles';
+  /** Sorted ascending, with a weight per value (the number of input values it stands for). */
   values: number[];
+  weights: number[];
   k: number;
+}
+
+export function quantilesState(items: { v: number; w: bigint | number }[], k: number): QuantilesState {
+  const sorted = [...items].sort((a, b) => a.v - b.v);
+  return { kind: 'quantiles', values: sorted.map((x) => x.v), weights: sorted.map((x) => Number(x.w)), k };
+}
+
+export function count(s: QuantilesState): number {
+  let n = 0;
+  for (const w of s.weights) n += w;
+  return n;
+}
+
+/** The fraction of the weight strictly below v. */
+export function rank(s: QuantilesState, v: number): number {
+  const n = count(s);
+  if (n === 0) return Number.NaN;
+  let below = 0;
+  for (let i = 0; i < s.values.length && s.values[i]! < v; i++) below += s.weights[i]!;
+  return below / n;
 }
 
 export type SketchState = ThetaState | HllState | QuantilesState;
@@ -94,15 +119,21 @@ export function hllEstimate(s: HllState): number {
   return raw;
 }
 
+/** The value at 0-based rank floor(fraction * N) of the weighted, sorted items. */
 export function quantile(s: QuantilesState, fraction: number): number {
-  if (s.values.length === 0) return Number.NaN;
-  const sorted = [...s.values].sort((a, b) => a - b);
-  const i = Math.min(sorted.length - 1, Math.max(0, Math.floor(fraction * sorted.length)));
-  return sorted[i]!;
+  const n = count(s);
+  if (n === 0) return Number.NaN;
+  const target = Math.min(n - 1, Math.max(0, Math.floor(fraction * n)));
+  let cum = 0;
+  for (let i = 0; i < s.values.length; i++) {
+    cum += s.weights[i]!;
+    if (cum > target) return s.values[i]!;
+  }
+  return s.values[s.values.length - 1]!;
 }
 
 export function cdf(s: QuantilesState, splits: number[]): number[] {
-  const n = s.values.length;
+  const n = count(s);
   const counts = histogram(s, splits);
   let acc = 0;
   return counts.map((c) => {
@@ -114,11 +145,11 @@ export function cdf(s: QuantilesState, splits: number[]): number[] {
 /** Counts per bin: (-inf, s0), [s0, s1), ..., [sn, +inf). */
 export function histogram(s: QuantilesState, splits: number[]): number[] {
   const out = new Array<number>(splits.length + 1).fill(0);
-  for (const v of s.values) {
+  s.values.forEach((v, j) => {
     let i = 0;
     while (i < splits.length && v >= splits[i]!) i++;
-    out[i]!++;
-  }
+    out[i]! += s.weights[j]!;
+  });
   return out;
 }
 
@@ -132,7 +163,7 @@ export function finalizeSketch(s: SketchState): number | bigint {
       return s.round ? BigInt(Math.round(e)) : e;
     }
     case 'quantiles':
-      return BigInt(s.values.length);
+      return BigInt(count(s));
   }
 }
 
@@ -144,5 +175,5 @@ export function sketchBase64(s: SketchState): string {
     return b.toString('base64');
   }
   if (s.kind === 'hll') return Buffer.from(new Uint32Array(s.entries).buffer).toString('base64');
-  return Buffer.from(new Float64Array(s.values).buffer).toString('base64');
+  return Buffer.from(new Float64Array(s.values.flatMap((v, i) => [v, s.weights[i]!])).buffer).toString('base64');
 }

@@ -44,6 +44,12 @@ export function tableSql(name: string): string {
 }
 
 const MACROS = [
+  // Quantile sketch build: sort the values and, above 2k of them, keep one representative per block of
+  // 2^j consecutive values (the block's middle) weighted by the block size, so at most 2k items remain.
+  `CREATE OR REPLACE MACRO druid_qs_step(n, k) AS CASE WHEN n <= 2 * k THEN 1 ELSE (2 ** ceil(log2(n / (2 * k))))::BIGINT END`,
+  // (s is evaluated once: a lambda with an index keeps each block's middle, a second one weights it.)
+  `CREATE OR REPLACE MACRO druid_qs_compact(s, st, n) AS list_transform(list_filter(s, lambda x, i: (i - 1) % st = least(st // 2, n - ((i - 1) // st) * st - 1)), lambda x, j: {'v': x, 'w': least(st, n - (j - 1) * st)::BIGINT})`,
+  `CREATE OR REPLACE MACRO druid_qs_build(l, k) AS druid_qs_compact(list_sort(l), druid_qs_step(len(l), k), len(l))`,
   // KMV estimate of a theta state (sorted distinct hashes, at most k): exact below k. Mirrors sketches.ts.
   `CREATE OR REPLACE MACRO druid_theta_est(s, k) AS CASE WHEN len(s) < k THEN len(s)::DOUBLE ELSE (k - 1) / (s[k]::DOUBLE / 18446744073709551616.0) END`,
   // HLL coupon: 26 address bits (top 12 = register) and a 6-bit rank from the low 52 bits.

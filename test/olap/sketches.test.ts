@@ -120,4 +120,51 @@ describe('sketch error bounds and mergeability', () => {
     })) as { result: { h: bigint } }[];
     assert.equal(r[0]!.result.h, 1n);
   });
+
+  test('quantilesDoublesSketch: bounded size, exact N, rank error within 1/k across merged rows', async () => {
+    const N = 50_000;
+    const k = 128;
+    // A deterministic shuffle of 0..N-1 over two days; queryGranularity all rolls each day into one row.
+    const vals = Array.from({ length: N }, (_, i) => (i * 7919) % N);
+    const lines = vals.map((v, i) => `{"ts":"2022-03-0${1 + (i % 2)}T12:00:00Z","v":${v}}`);
+    await engine.ingest({
+      type: 'index',
+      spec: {
+        dataSchema: {
+          dataSource: 'q',
+          timestampSpec: { column: 'ts' },
+          dimensionsSpec: { dimensions: [], dimensionExclusions: ['v'] },
+          metricsSpec: [{ type: 'quantilesDoublesSketch', name: 'qs', fieldName: 'v', k }],
+          granularitySpec: { segmentGranularity: 'day', queryGranularity: 'all' },
+        },
+        ioConfig: { inputSource: { type: 'inline', data: lines.join('\n') }, inputFormat: { type: 'json' } },
+      },
+    });
+    const stored = await engine.store.withConn(async (c) =>
+      (await c.runAndReadAll('SELECT len(qs) AS n FROM druid."q"')).getRowObjectsJS().map((r) => Number(r.n)),
+    );
+    assert.equal(stored.length, 2);
+    for (const n of stored) assert.ok(n <= 2 * k, `retained ${n}`);
+    const fractions = [0.01, 0.1, 0.25, 0.5, 0.75, 0.9, 0.99];
+    const r = (await engine.query({
+      queryType: 'timeseries',
+      dataSource: 'q',
+      intervals: ['2022-03-01/2022-03-03'],
+      granularity: 'all',
+      aggregations: [{ type: 'quantilesDoublesSketch', name: 'qs', fieldName: 'qs', k }],
+      postAggregations: [
+        {
+          type: 'quantilesDoublesSketchToQuantiles',
+          name: 'qv',
+          field: { type: 'fieldAccess', fieldName: 'qs' },
+          fractions,
+        },
+      ],
+    })) as { result: { qs: bigint; qv: number[] } }[];
+    assert.equal(r[0]!.result.qs, BigInt(N));
+    r[0]!.result.qv.forEach((v, i) => {
+      const trueRank = v / N; // values are 0..N-1, so a value's rank is itself / N
+      assert.ok(Math.abs(trueRank - fractions[i]!) <= 1 / k, `fraction ${fractions[i]} -> ${v}`);
+    });
+  });
 });
