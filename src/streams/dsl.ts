@@ -70,7 +70,7 @@ export interface Repartitioned<K, V> {
   name?: string;
   keySerde?: Serde<K>;
   valueSerde?: Serde<V>;
-  numberOfPartitions?: number;
+  /** Chooses the repartition topic partition (default murmur2 of the key); the topic has the job's task count. */
   partitioner?: Partitioner<K, V>;
 }
 

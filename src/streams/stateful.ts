@@ -397,7 +397,8 @@ export class SuppressNode extends StatefulNode {
       // Keep the oldest old value so that the emitted change spans everything suppressed.
       value: { newValue: c.newValue, oldValue: prev === undefined ? c.oldValue : prev.value.oldValue },
       timestamp: rec.timestamp,
-      due: this.dueOf(rec),
+      // A newer value replaces the buffered one but does not restart its timer (Kafka Streams untilTimeLimit).
+      due: prev?.due ?? this.dueOf(rec),
       seq: prev?.seq ?? this.seq++,
       headers: rec.headers,
     };

@@ -3,7 +3,15 @@ import { createRequire } from 'node:module';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { isTributaryError } from '../../src/core/index.ts';
-import { defaultPartition, Serdes, StreamsBuilder, TopologyTestDriver } from '../../src/streams/index.ts';
+import {
+  defaultPartition,
+  Serdes,
+  type SessionStore,
+  StreamsBuilder,
+  Suppressed,
+  TopologyTestDriver,
+  type WindowStore,
+} from '../../src/streams/index.ts';
 import { fmt, S } from './helpers.ts';
 
 const J = Serdes.JSON<{ user: string; amount: number }>();
@@ -322,5 +330,78 @@ test('Avro serde: bare body and Confluent wire format; invalid values and wrong 
   assert.throws(
     () => Serdes.Avro(schema, { schemaId: 7 }).deserialize('t', w),
     (e) => isTributaryError(e, 'CORRUPT_DATA'),
+  );
+});
+
+test('suppress(untilTimeLimit) emits the latest value per key once the limit passed since its first buffered update', () => {
+  const b = new StreamsBuilder();
+  b.stream<string, string>('in', { keySerde: S, valueSerde: S })
+    .groupByKey()
+    .count()
+    .suppress(Suppressed.untilTimeLimit(10))
+    .toStream()
+    .to('out', { keySerde: S, valueSerde: Serdes.Long() });
+  const d = new TopologyTestDriver(b.build());
+  const input = d.createInputTopic('in', S, S);
+  const out = d.createOutputTopic('out', S, Serdes.Long());
+  input.pipeInput('a', 'x', 0);
+  input.pipeInput('a', 'x', 5);
+  input.pipeInput('b', 'x', 8);
+  assert.deepEqual(out.readRecordsToList().map(fmt), []);
+  input.pipeInput('a', 'x', 9); // still within 10 of a's first buffered update (0)
+  input.pipeInput('c', 'x', 10); // a is due at 10: emitted with its latest count
+  assert.deepEqual(out.readRecordsToList().map(fmt), ['a:3@9']);
+  input.pipeInput('c', 'x', 30);
+  assert.deepEqual(out.readRecordsToList().map(fmt), ['b:1@8', 'c:2@30'], 'c was first buffered at 10: due at 20');
+});
+
+test('Processor API with window and session stores', () => {
+  const b = new StreamsBuilder();
+  b.addStateStore({ name: 'w', type: 'window', retention: 100 });
+  b.addStateStore({ name: 's', type: 'session' });
+  b.stream<string, string>('in', { keySerde: S, valueSerde: S }).process<string, string>(
+    () => ({
+      process(rec, ctx) {
+        const w = ctx.getStateStore<WindowStore<string, number>>('w');
+        const start = rec.timestamp - (rec.timestamp % 10);
+        w.put(rec.key, (w.fetch(rec.key, start) ?? 0) + 1, start, rec.timestamp);
+        const s = ctx.getStateStore<SessionStore<string, number>>('s');
+        const [last] = s.findSessions(rec.key, rec.timestamp - 5, rec.timestamp + 5);
+        if (last !== undefined) s.remove(rec.key, last.start, last.end);
+        s.put(
+          rec.key,
+          Math.min(last?.start ?? rec.timestamp, rec.timestamp),
+          Math.max(last?.end ?? rec.timestamp, rec.timestamp),
+          (last?.value ?? 0) + 1,
+        );
+      },
+    }),
+    'w',
+    's',
+  );
+  const d = new TopologyTestDriver(b.build());
+  const input = d.createInputTopic('in', S, S);
+  for (const ts of [1, 3, 12, 30]) input.pipeInput('k', 'v', ts);
+  assert.deepEqual(
+    d
+      .getWindowStore<string, number>('w')
+      .fetchRange('k', 0, 100)
+      .map((e) => [e.start, e.value]),
+    [
+      [0, 2],
+      [10, 1],
+      [30, 1],
+    ],
+  );
+  assert.deepEqual(
+    d
+      .getSessionStore<string, number>('s')
+      .fetch('k')
+      .map((x) => [x.start, x.end, x.value]),
+    [
+      [1, 3, 2],
+      [12, 12, 1],
+      [30, 30, 1],
+    ],
   );
 });

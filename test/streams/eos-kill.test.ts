@@ -82,7 +82,9 @@ test(`kill -9 during an exactly-once job over ${EVENTS} events; the restarted jo
       if (m !== null) restored = Number(m[1]);
     });
     assert.equal(second, 0);
-    process.stderr.write(`eos-kill: ${EVENTS} events, killed after commit ${KILL_AT}, restart restored ${restored} changelog records\n`);
+    process.stderr.write(
+      `eos-kill: ${EVENTS} events, killed after commit ${KILL_AT}, restart restored ${restored} changelog records\n`,
+    );
     assert.ok(restored >= 0);
 
     // Read both outputs read_committed.
