@@ -442,6 +442,10 @@ export interface NfaState<T> {
 
 export type Match<T> = Record<string, T[]>;
 
+type AdvanceResult<T> = { matches: Match<T>[]; timeouts: Timeout<T>[] };
+const NOTHING: AdvanceResult<never> = Object.freeze({ matches: [], timeouts: [] }) as AdvanceResult<never>;
+const NO_MATCHES: Match<never>[] = [];
+
 export interface Timeout<T> {
   match: Match<T>;
   timestamp: number;
@@ -453,18 +457,28 @@ export class Nfa<T> {
   constructor(compiled: CompiledNfa<T>) {
     this.compiled = compiled;
     this.states = compiled.states;
+    this.startState = startCs(compiled.start.id);
   }
 
+  private readonly startState: ComputationState<T>;
   initialState(): NfaState<T> {
-    return { partials: [startCs(this.compiled.start.id)], completed: [] };
+    return { partials: [this.startState], completed: [] };
   }
 
   /** Drops (and reports) partial matches that fell out of the window at `time`; emits pending notFollowedBy matches. */
   advanceTime(nfa: NfaState<T>, time: number): { matches: Match<T>[]; timeouts: Timeout<T>[] } {
     const { window, gapWindow } = this.compiled;
+    if (window === 0 && gapWindow === 0 && nfa.completed.length === 0) return NOTHING as AdvanceResult<T>;
+    // Most calls expire nothing: check before allocating.
+    let any = nfa.completed.length > 0;
+    for (let i = 0; !any && i < nfa.partials.length; i++) {
+      const cs = nfa.partials[i] as ComputationState<T>;
+      if (cs.startId < 0) continue;
+      if ((window > 0 && time - cs.startTs >= window) || (gapWindow > 0 && time - cs.prevTs >= gapWindow)) any = true;
+    }
+    if (!any) return NOTHING as AdvanceResult<T>;
     const matches: Match<T>[] = [];
     const timeouts: Timeout<T>[] = [];
-    if (window === 0 && gapWindow === 0 && nfa.completed.length === 0) return { matches, timeouts };
     const kept: ComputationState<T>[] = [];
     const potential: ComputationState<T>[] = [];
     for (const cs of nfa.partials) {
@@ -487,33 +501,43 @@ export class Nfa<T> {
     return { matches, timeouts };
   }
 
-  /** Feeds one event; returns the matches it completes. */
+  /** Feeds one event; returns the matches it completes (a shared empty array when none: do not mutate). */
   process(nfa: NfaState<T>, ev: Ev<T>): Match<T>[] {
-    const potential: ComputationState<T>[] = [];
-    const next: ComputationState<T>[] = [];
-    for (const cs of nfa.partials) {
-      const out = this.computeNextStates(cs, ev);
+    let potential: ComputationState<T>[] | null = null;
+    // Allocated only when some partial match changes (most events leave a key's partial matches as they were).
+    let next: ComputationState<T>[] | null = null;
+    const out = this.out;
+    const partials = nfa.partials;
+    for (let pi = 0; pi < partials.length; pi++) {
+      const cs = partials[pi] as ComputationState<T>;
+      out.length = 0;
+      this.computeNextStates(cs, ev, out);
+      if (next === null) {
+        if (out.length === 1 && out[0] === cs) continue;
+        next = partials.slice(0, pi);
+      }
       let discard = false;
-      let retainFrom = -1;
       for (let i = 0; i < out.length; i++) {
         const n = out[i] as ComputationState<T>;
         const type = (this.states[n.state] as NState<T>).type;
-        if (type === 'final') potential.push(n);
+        if (type === 'final') (potential ??= []).push(n);
         else if (type === 'stop') discard = true;
-        else if (retainFrom < 0) retainFrom = i;
       }
-      if (!discard && retainFrom >= 0)
-        for (let i = retainFrom; i < out.length; i++) {
+      // A stop state kills the partial match's other branches, but matches it completed stand.
+      if (!discard)
+        for (let i = 0; i < out.length; i++) {
           const n = out[i] as ComputationState<T>;
           const type = (this.states[n.state] as NState<T>).type;
           if (type !== 'final' && type !== 'stop') next.push(n);
         }
     }
-    nfa.partials = next;
+    out.length = 0;
+    if (next !== null) nfa.partials = next;
+    if (potential === null && nfa.completed.length === 0) return NO_MATCHES as Match<T>[];
     const matches: Match<T>[] = [];
     if (this.compiled.skip.kind === 'noSkip' && nfa.completed.length === 0) {
-      for (const m of potential) matches.push(materialize(m.node));
-    } else this.finishMatches(nfa, potential, matches);
+      for (const m of potential as ComputationState<T>[]) matches.push(materialize(m.node));
+    } else this.finishMatches(nfa, potential ?? [], matches);
     return matches;
   }
 
@@ -543,55 +567,64 @@ export class Nfa<T> {
     nfa.completed = completed;
   }
 
-  private context(cs: ComputationState<T>, ts: number): CepContext<T> {
-    let cache: BufNode<T>[] | null = null;
-    return {
-      getEventsForPattern: (name: string): T[] => {
-        if (cache === null) cache = pathOf(cs.node);
-        const out: T[] = [];
-        for (const n of cache) if (n.stage === name) out.push(n.ev.value);
-        return out;
-      },
-      timestamp: () => ts,
-    };
-  }
+  // One context object, pointed at the partial match whose edges are being evaluated (conditions run synchronously).
+  private ctxNode: BufNode<T> | null = null;
+  private ctxPath: BufNode<T>[] | null = null;
+  private ctxTs = 0;
+  private readonly ctx: CepContext<T> = {
+    getEventsForPattern: (name: string): T[] => {
+      if (this.ctxPath === null) this.ctxPath = pathOf(this.ctxNode);
+      const out: T[] = [];
+      for (const n of this.ctxPath) if (n.stage === name) out.push(n.ev.value);
+      return out;
+    },
+    timestamp: () => this.ctxTs,
+  };
+  private readonly stack: NState<T>[] = [];
+  private readonly out: ComputationState<T>[] = [];
 
-  private computeNextStates(cs: ComputationState<T>, ev: Ev<T>): ComputationState<T>[] {
-    const ctx = this.context(cs, ev.ts);
+  private computeNextStates(cs: ComputationState<T>, ev: Ev<T>, out: ComputationState<T>[]): void {
+    this.ctxNode = cs.node;
+    this.ctxPath = null;
+    this.ctxTs = ev.ts;
+    const ctx = this.ctx;
+    const value = ev.value;
     const current = this.states[cs.state] as NState<T>;
     const isStart = current.type === 'start';
-    const out: ComputationState<T>[] = [];
     // The decision graph: follow PROCEED edges (epsilon moves) to collect the TAKE and IGNORE edges.
-    const stack: NState<T>[] = [current];
+    const stack = this.stack;
+    stack.push(current);
     while (stack.length > 0) {
       const s = stack.pop() as NState<T>;
       for (const t of s.transitions) {
-        if (!t.cond(ev.value, ctx)) continue;
+        // IGNORE edges of the start state are dropped anyway (it is re-added below): skip their condition.
+        if (isStart && t.action === 'ignore') continue;
+        if (!t.cond(value, ctx)) continue;
         if (t.action === 'proceed') stack.push(t.target);
         else if (t.action === 'ignore') {
+          // Computation states are immutable: staying in the same state reuses the object.
           if (!isStart)
-            out.push({
-              state: t.target.id,
-              node: cs.node,
-              startTs: cs.startTs,
-              prevTs: cs.prevTs,
-              startId: cs.startId,
-            });
+            out.push(
+              t.target.id === cs.state
+                ? cs
+                : { state: t.target.id, node: cs.node, startTs: cs.startTs, prevTs: cs.prevTs, startId: cs.startId },
+            );
         } else {
           const node: BufNode<T> = { stage: t.source.name, ev, prev: cs.node };
           const startTs = isStart ? ev.ts : cs.startTs;
           const startId = isStart ? ev.id : cs.startId;
           out.push({ state: t.target.id, node, startTs, prevTs: ev.ts, startId });
-          const fin = this.findFinalAfterProceed(ctx, t.target, ev.value);
+          const fin = this.findFinalAfterProceed(ctx, t.target, value);
           if (fin !== null) out.push({ state: fin.id, node, startTs, prevTs: ev.ts, startId });
         }
       }
     }
-    if (isStart) out.push(startCs(current.id));
-    return out;
+    // The start state stays, so that every event can begin a match; it carries nothing, so it is shared.
+    if (isStart) out.push(cs);
   }
 
   private findFinalAfterProceed(ctx: CepContext<T>, state: NState<T>, value: T): NState<T> | null {
+    if (state.transitions.length === 0 || !state.transitions.some((t) => t.action === 'proceed')) return null;
     const stack: NState<T>[] = [state];
     while (stack.length > 0) {
       const s = stack.pop() as NState<T>;
