@@ -520,8 +520,10 @@ export class Nfa<T> {
       for (let i = 0; i < out.length; i++) {
         const n = out[i] as ComputationState<T>;
         const type = (this.states[n.state] as NState<T>).type;
-        if (type === 'final') (potential ??= []).push(n);
-        else if (type === 'stop') discard = true;
+        if (type === 'final') {
+          if (potential === null) potential = [];
+          potential.push(n);
+        } else if (type === 'stop') discard = true;
       }
       // A stop state kills the partial match's other branches, but matches it completed stand.
       if (!discard)
