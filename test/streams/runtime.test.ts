@@ -4,7 +4,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { embeddedClient, type LogClient, openLog } from '../../src/log/index.ts';
-import { KafkaStreams, Serdes, StreamsBuilder, type StreamsState } from '../../src/streams/index.ts';
+import {
+  KafkaStreams,
+  Serdes,
+  StreamsBuilder,
+  type StreamsState,
+  Suppressed,
+  TimeWindows,
+} from '../../src/streams/index.ts';
 
 const S = Serdes.String();
 const L = Serdes.Long();
@@ -232,6 +239,45 @@ test('runtime: an exception in a processor goes to the handler; SHUTDOWN_CLIENT 
     await c.close();
     // fail-app wrote nothing committed; fail-app2 wrote each record exactly once despite two replacements.
     assert.deepEqual(got, ['ok1', 'boom', 'ok2']);
+    await p.close();
+    await admin.close();
+  });
+});
+
+test('runtime: in watermark mode windows close on idleness without new records', async () => {
+  await withLog(async (client) => {
+    const admin = client.admin();
+    for (const t of ['clicks', 'final']) await admin.createTopic(t, { partitions: 1 });
+    const b = new StreamsBuilder();
+    b.stream<string, string>('clicks', { keySerde: S, valueSerde: S })
+      .groupByKey()
+      .windowedBy(TimeWindows.ofSizeWithNoGrace(100))
+      .count()
+      .suppress(Suppressed.untilWindowCloses())
+      .toStream()
+      .to('final', { keySerde: S, valueSerde: L });
+    const streams = new KafkaStreams(b.build(), {
+      applicationId: 'idle-app',
+      client,
+      commitIntervalMs: 10,
+      eventTime: { maxOutOfOrderness: 0, idleTimeout: 50 },
+    });
+    await streams.start();
+    const p = client.producer();
+    await p.send([
+      { topic: 'clicks', key: 'k', value: 'a', timestamp: 10 },
+      { topic: 'clicks', key: 'k', value: 'b', timestamp: 20 },
+    ]);
+    const c = client.consumer({ isolation: 'read_committed', autoOffsetReset: 'earliest' });
+    c.assign([{ topic: 'final', partition: 0 }]);
+    const got: string[] = [];
+    const deadline = Date.now() + 20_000;
+    while (got.length === 0 && Date.now() < deadline)
+      for (const r of await c.poll(50))
+        got.push(`${Serdes.Windowed(S).deserialize('final', r.key)?.window.start}=${L.deserialize('final', r.value)}`);
+    assert.deepEqual(got, ['0=2'], 'no record after t=20 arrived, yet [0,100) closed');
+    await c.close();
+    await streams.close();
     await p.close();
     await admin.close();
   });
