@@ -283,6 +283,7 @@ export async function writeTarget(
             dataSource: target.dataSource,
             timestampSpec: { column: target.timestampColumn, format: 'auto' },
             dimensionsSpec: { dimensions: dims },
+            ...(target.metrics ? { metricsSpec: target.metrics } : {}),
             granularitySpec: { rollup: false, queryGranularity: 'none', segmentGranularity: target.segmentGranularity },
           },
           ioConfig: {

@@ -165,6 +165,8 @@ export const targetSchema = z.discriminatedUnion('kind', [
     dataSource: name,
     timestampColumn: name,
     dimensions: z.array(name).optional(),
+    /** Druid metricsSpec entries, e.g. { type: longSum, name: views, fieldName: page_views }. */
+    metrics: z.array(z.looseObject({ type: name, name })).optional(),
     segmentGranularity: z.string().default('day'),
     appendToExisting: z.boolean().default(true),
   }),
