@@ -53,8 +53,12 @@ export function resolveLocalFiles(src: Extract<InputSource, { type: 'local' }>, 
 export function readerSql(files: string[], fmt: InputFormat): string {
   const list = `[${files.map(lit).join(', ')}]`;
   switch (fmt.type) {
-    case 'json':
-      return `read_json(${list}, format = 'newline_delimited', union_by_name = true, ignore_errors = true)`;
+    case 'json': {
+      // Type detection over every record when the input is small; a large sample otherwise (speed).
+      const bytes = files.reduce((a, f) => a + (fs.existsSync(f) ? fs.statSync(f).size : 0), 0);
+      const sample = bytes <= 16 * 1024 * 1024 ? -1 : 20_480;
+      return `read_json(${list}, format = 'newline_delimited', union_by_name = true, ignore_errors = true, sample_size = ${sample})`;
+    }
     case 'parquet':
       return `read_parquet(${list}, union_by_name = true)`;
     case 'csv':
