@@ -548,6 +548,19 @@ describe('ingestion specs and formats', () => {
     assert.equal(engine.store.datasources.get('rep')!.segments.length, 2);
   });
 
+  test('a column whose JSON type changes after the first 20,000 records loses no rows', async () => {
+    const lines = Array.from({ length: 25_010 }, (_, i) =>
+      JSON.stringify({ ts: '2021-03-01T00:00:00Z', a: i < 25_000 ? i % 7 : `code-${i}`, v: 1 }),
+    );
+    const r = await engine.ingest(
+      base('late', { type: 'json' }, lines.join('\n'), {
+        granularitySpec: { queryGranularity: 'none', rollup: false },
+      }),
+    );
+    assert.equal(r.rowStats.processed, 25_010);
+    assert.deepEqual(await count('late', { type: 'like', dimension: 'a', pattern: 'code-%' }), { n: 10, rows: 10 });
+  });
+
   test('spec validation names the field', () => {
     const bad: [unknown, RegExp][] = [
       [{ type: 'index', spec: { dataSchema: { dataSource: 'x' }, ioConfig: {} } }, /spec\.ioConfig\.inputSource/],
