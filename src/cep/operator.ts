@@ -293,6 +293,15 @@ class CepProcessor<K, V> implements Processor<K, V, K, CepOutput<V>> {
       ctx.schedule(this.checkInterval, 'wall-clock', (now) => {
         this.advanceDue(now, now);
       });
+    // The engine's event time also moves the watermark, so that idle inputs (watermark mode) flush buffered events.
+    else ctx.schedule(1, 'stream-time', (t) => this.advanceWatermark(t - this.ooo - 1));
+  }
+
+  private advanceWatermark(wm: number): void {
+    if (!(wm > this.watermark)) return;
+    this.watermark = wm;
+    this.meta.put(META_WATERMARK, wm);
+    this.advanceDue(wm, wm);
   }
 
   private syncPatterns(): void {
@@ -353,12 +362,7 @@ class CepProcessor<K, V> implements Processor<K, V, K, CepOutput<V>> {
     const l = this.load(ek);
     insertBuffered(l.st.buf, rec.timestamp, rec.value);
     this.save(ek, l);
-    const wm = rec.timestamp - this.ooo - 1;
-    if (wm > this.watermark) {
-      this.watermark = wm;
-      this.meta.put(META_WATERMARK, wm);
-    }
-    this.advanceDue(this.watermark, this.watermark);
+    this.advanceWatermark(rec.timestamp - this.ooo - 1);
   }
 
   /** Flushes every key with buffered events or expiring partial matches at or before `upTo`. */

@@ -357,3 +357,25 @@ test('the pattern can be replaced for some keys while other keys keep their part
     ['start', 'end'],
   );
 });
+
+test("idle inputs: the engine's watermark (eventTime idleTimeout) flushes buffered events and times out partial matches", () => {
+  const b = new StreamsBuilder();
+  const ps = CEP.pattern(b.stream<string, Ev>('events', { keySerde: S, valueSerde: J() }), chain().within(50));
+  ps.select((m) => ids(m)).to('matches', { keySerde: S, valueSerde: J() });
+  ps.timeouts().to('timeouts', { keySerde: S, valueSerde: J() });
+  const d = new TopologyTestDriver(b.build(), { eventTime: { maxOutOfOrderness: 0, idleTimeout: 1000 } });
+  const input = d.createInputTopic('events', S, J<Ev>());
+  input.pipeInput('k', { id: 1, name: 'start', price: 0 }, 10);
+  input.pipeInput('k', { id: 2, name: 'middle', price: 0 }, 20);
+  input.pipeInput('k', { id: 3, name: 'end', price: 0 }, 30);
+  const matches = d.createOutputTopic('matches', S, J());
+  assert.deepEqual(matches.readValuesToList(), [], 'end@30 waits for the watermark');
+  d.advanceWallClockTime(5000);
+  assert.deepEqual(matches.readValuesToList(), ['1,2,3']);
+  const t = d.createOutputTopic('timeouts', S, J()).readValuesToList();
+  assert.deepEqual(
+    t.map((x) => (x as { timeoutTimestamp: number }).timeoutTimestamp),
+    [60, 60],
+    'the partial matches [start] and [start, middle] expire once event time passes 60',
+  );
+});
