@@ -16,3 +16,4 @@ export type { ColumnLineage, FieldRef } from './rules.ts';
 export * from './runner.ts';
 export * from './spec.ts';
 export * from './store.ts';
+export * from './streaming.ts';

@@ -53,6 +53,7 @@ export interface RunEventInput {
   error?: Error;
   eventTime?: Date;
   nominalTime?: string;
+  processingType?: 'BATCH' | 'STREAMING';
 }
 
 function base(name: string, version: string): { _producer: string; _schemaURL: string } {
@@ -170,9 +171,9 @@ export function runEvent(e: RunEventInput): Record<string, unknown> {
       facets: {
         jobType: {
           ...base('JobTypeJobFacet', '2-0-4'),
-          processingType: 'BATCH',
+          processingType: e.processingType ?? 'BATCH',
           integration: 'TRIBUTARY',
-          jobType: 'PIPELINE',
+          jobType: e.processingType === 'STREAMING' ? 'STREAMING_JOB' : 'PIPELINE',
         },
       },
     },

@@ -431,7 +431,17 @@ export class PipelineRunner {
 
   // ---------- execution ----------
 
+  /** Runs `executeRun`; a failure outside any stage (e.g. a function module that fails to load) fails the run. */
   private async execute(run: RunRecord, spec: PipelineSpec, opts: RunOptions, resumed: boolean): Promise<RunResult> {
+    try {
+      return await this.executeRun(run, spec, opts, resumed);
+    } catch (err) {
+      this.store.finishRun(run.id, 'failed', (err as Error).message, null);
+      throw err;
+    }
+  }
+
+  private async executeRun(run: RunRecord, spec: PipelineSpec, opts: RunOptions, resumed: boolean): Promise<RunResult> {
     const baseDir = path.resolve(opts.baseDir ?? process.cwd());
     const policy = run.policy;
     const conn: Connectors = { catalog: undefined, log: this.options.log, olap: this.options.olap, baseDir };

@@ -445,3 +445,23 @@ describe('schedules', () => {
     }
   });
 });
+
+test('a run whose function module cannot be loaded is recorded as failed, not left running', async () => {
+  const r = runner('badmodule');
+  try {
+    const spec: PipelineInput = {
+      name: 'badmodule',
+      stages: [
+        { id: 'src', type: 'ingest', source: { kind: 'sql', sql: 'SELECT 1 AS x' } },
+        { id: 't', type: 'transform', inputs: ['src'], rules: [{ fn: 'missing-module.ts#f' }] },
+      ],
+    };
+    await assert.rejects(r.run(spec, { baseDir: dir }));
+    assert.deepEqual(
+      r.store.listRuns().map((x) => x.status),
+      ['failed'],
+    );
+  } finally {
+    await r.close();
+  }
+});
