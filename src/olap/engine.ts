@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
-import { isTributaryError, notFound, TributaryError } from '../core/index.ts';
+import { channel, isTributaryError, notFound, publish, TributaryError } from '../core/index.ts';
 import { type Catalog, loadTable } from '../lake/index.ts';
 import type { LogClient } from '../log/index.ts';
 import { translateSql } from './druidsql.ts';
@@ -28,6 +28,10 @@ export interface OlapEngineOptions {
   /** The lake catalog `iceberg` input sources read tables from. */
   catalog?: Catalog;
 }
+
+/** Diagnostics: `tributary:olap:query` (per native/SQL query) and `tributary:olap:ingest` (per batch publish). */
+const queryChannel = channel('olap', 'query');
+const ingestChannel = channel('olap', 'ingest');
 
 export type TaskStatusCode = 'RUNNING' | 'SUCCESS' | 'FAILED';
 
@@ -361,6 +365,12 @@ export class OlapEngine {
             queryGranularity: spec.dataSchema.queryGranularity,
           });
           this.invalidate(ds);
+          publish(ingestChannel, () => ({
+            event: 'end',
+            dataSource: ds,
+            rowStats: batch.stats,
+            segments: segments.map((x) => x.id),
+          }));
           return { rowStats: batch.stats, segments };
         }),
       );
@@ -401,14 +411,35 @@ export class OlapEngine {
       const hit = this.cache.get(key);
       if (hit && hit.generations === gens) return hit.result;
     }
-    const result = await this.withQueryConnection(queryId, timeoutMs, async (conn) => {
-      const rt = { store: this.store, conn, cleanup: [] as string[] };
-      try {
-        return await runNative(rt, query);
-      } finally {
-        for (const sql of rt.cleanup) await conn.run(sql).catch(() => undefined);
-      }
-    });
+    const started = performance.now();
+    let result: unknown[];
+    try {
+      result = await this.withQueryConnection(queryId, timeoutMs, async (conn) => {
+        const rt = { store: this.store, conn, cleanup: [] as string[] };
+        try {
+          return await runNative(rt, query);
+        } finally {
+          for (const sql of rt.cleanup) await conn.run(sql).catch(() => undefined);
+        }
+      });
+    } catch (err) {
+      publish(queryChannel, () => ({
+        event: 'error',
+        kind: 'native',
+        queryId,
+        dataSources: names,
+        error: (err as Error).message,
+      }));
+      throw err;
+    }
+    publish(queryChannel, () => ({
+      event: 'end',
+      kind: 'native',
+      queryId,
+      dataSources: names,
+      rows: result.length,
+      durationMs: performance.now() - started,
+    }));
     if (populateCache && this.generations(names) === gens) {
       this.cache.set(key, { generations: gens, result });
       const max = this.options.cacheEntries ?? 1000;

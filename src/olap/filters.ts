@@ -93,6 +93,12 @@ function eqValue(c: { sql: string; col: ColumnInfo | undefined }, value: unknown
 export function filterSql(filter: unknown, cols: FilterColumns, field: string): string {
   if (filter === null || filter === undefined) return 'TRUE';
   const { type } = parseWith(typeSchema, filter, field);
+  const extraction = (filter as { extractionFn?: unknown }).extractionFn;
+  if (extraction !== undefined && extraction !== null)
+    throw invalidArgument(
+      `${field}.extractionFn`,
+      'no extraction function on a filter (use an expression filter or a virtual column)',
+    );
   switch (type) {
     case 'true':
       return 'TRUE';

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import diagnostics from 'node:diagnostics_channel';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -413,6 +414,24 @@ describe('native queries', () => {
       aggregations: [{ type: 'longSum', name: 'n', fieldName: 'count' }],
     })) as { result: { n: bigint } }[];
     assert.equal(union[0]!.result.n, 96n);
+  });
+
+  test('queries publish diagnostics events', async () => {
+    const seen: Rec[] = [];
+    const onMsg = (m: unknown) => seen.push(m as Rec);
+    diagnostics.subscribe('tributary:olap:query', onMsg);
+    try {
+      await engine.query(
+        { queryType: 'timeBoundary', dataSource: 'ev', context: { queryId: 'diag-1' } },
+        { useCache: false },
+      );
+    } finally {
+      diagnostics.unsubscribe('tributary:olap:query', onMsg);
+    }
+    assert.deepEqual(
+      seen.map((m) => [m.event, m.queryId, m.dataSources]),
+      [['end', 'diag-1', ['ev']]],
+    );
   });
 
   test('unknown datasource answers [] like Druid', async () => {
