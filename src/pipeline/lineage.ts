@@ -123,7 +123,7 @@ export function runEvent(e: RunEventInput): Record<string, unknown> {
   const outputs = e.outputs.map((d) => {
     const facets: Record<string, unknown> = { dataSource: datasourceFacet(d.id) };
     if (d.columns.length) facets.schema = schemaFacet(d.columns);
-    if (d.columnLineage && d.columnLineage.size) {
+    if (d.columnLineage?.size) {
       const fields: Record<string, unknown> = {};
       for (const [col, refs] of d.columnLineage) {
         if (!refs.length) continue;

@@ -346,8 +346,10 @@ describe('resume, idempotence and backfill', () => {
     const spec: PipelineInput = {
       name: 'daily',
       stages: [
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: a pipeline parameter, not a template
         { id: 'src', type: 'ingest', source: { kind: 'sql', sql: "SELECT '${partition}' AS day, 1 AS n" } },
         { id: 't', type: 'transform', inputs: ['src'], rules: [{ fn: gate }] },
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: a pipeline parameter, not a template
         { id: 'o', type: 'output', inputs: ['t'], target: { kind: 'file', path: path.join(out, '${partition}.csv') } },
       ],
     };
@@ -422,6 +424,7 @@ describe('schedules', () => {
     try {
       const spec: PipelineInput = {
         name: 'scheduled',
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: a pipeline parameter, not a template
         stages: [{ id: 'src', type: 'ingest', source: { kind: 'sql', sql: "SELECT '${partition}' AS p" } }],
       };
       const s = new Scheduler((sp, partition) => r.run(sp, { partition }));

@@ -31,6 +31,7 @@ async function call(
   url: string,
   body?: unknown,
   type = 'application/json',
+  // biome-ignore lint/suspicious/noExplicitAny: JSON answers of the server
 ): Promise<{ status: number; json: any }> {
   const res = await fetch(base + url, {
     method,

@@ -123,6 +123,7 @@ describe('seed pipeline end to end', () => {
       'outputStatistics',
     ])
       assert.ok(checked.get(f), `facet ${f} present`);
+    // biome-ignore lint/suspicious/noExplicitAny: an OpenLineage event read as JSON
     const complete = events[1] as { outputs: { name: string; facets: Record<string, any> }[] };
     const lake = complete.outputs.find((o) => o.name === 'sales.orders')!;
     const email = lake.facets.columnLineage.fields.email.inputFields;

@@ -29,6 +29,7 @@ test('YAML and TypeScript definitions mean the same pipeline', () => {
     params: { day: '2024-01-01' },
     defaults: { retry: { maxAttempts: 3 }, onFailure: 'skip-downstream' },
     stages: [
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: a pipeline parameter, not a template
       { id: 'raw', type: 'ingest', source: { kind: 'file', path: 'orders-${day}.csv' } },
       {
         id: 'clean',
@@ -120,5 +121,6 @@ test('parameters substitute into every string; unknown ones are an error', () =>
   const s = substituteParams(spec, { day: '2024-02-03' });
   const raw = s.stages[0]!;
   assert.equal(raw.type === 'ingest' && raw.source.kind === 'file' && raw.source.path, 'orders-2024-02-03.csv');
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: a pipeline parameter, not a template
   assert.throws(() => substituteParams({ a: ['x ${nope}'] }, {}), /pipeline\.a\[0\]: unknown parameter \$\{nope\}/);
 });

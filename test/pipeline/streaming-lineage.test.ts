@@ -12,6 +12,7 @@ test('a streaming job emits START and COMPLETE with its source and sink topics',
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pipeline-streaming-'));
   const log = await openLog({ dataDir: path.join(dir, 'log'), cleanerIntervalMs: 0 });
   const client = embeddedClient(log);
+  // biome-ignore lint/suspicious/noExplicitAny: OpenLineage events read as JSON
   const events: Record<string, any>[] = [];
   const graph = new LineageGraph();
   const lineage = new StreamingLineage([{ emit: async (e) => void events.push(e) }, graph]);
