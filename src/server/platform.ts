@@ -1,10 +1,12 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import client from 'prom-client';
+import { consoleRoutes } from '../console/index.ts';
 import { dataLayout } from '../core/index.ts';
 import { type KafkaBroker, type SaslOptions, startKafkaBroker } from '../kafka/index.ts';
 import { icebergRestRoutes, SqliteCatalog } from '../lake/index.ts';
 import { type Log, openLog } from '../log/index.ts';
 import { druidRoutes, OlapEngine } from '../olap/index.ts';
+import { topicsRoutes } from './topics-routes.ts';
 
 export interface PlatformOptions {
   dataDir: string;
@@ -59,6 +61,8 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
     });
     await http.register(druidRoutes, { engine: olap });
     await http.register(icebergRestRoutes, { catalog, prefix: '/iceberg' });
+    await http.register(topicsRoutes, { log });
+    await http.register(consoleRoutes, { catalog });
     await http.listen({ host, port: options.httpPort ?? 8888 });
     started.unshift({ close: () => http.close() });
     const address = http.server.address();

@@ -1,0 +1,176 @@
+// Jobs, CEP alerts, pipelines and lineage: these pages load live data from their endpoints when the
+// server mounts them, and say "not available yet" when it does not (404).
+import { graph } from '../charts.js';
+import { api, card, cell, enc, errorBox, h, load, NotAvailable, notAvailable, table } from '../lib.js';
+
+/** The list in a response: the body itself, `body[key]`, or its first array-valued field. */
+function rowsOf(body, key) {
+  if (Array.isArray(body)) return body;
+  if (body && typeof body === 'object') {
+    if (Array.isArray(body[key])) return body[key];
+    const first = Object.values(body).find(Array.isArray);
+    if (first) return first;
+  }
+  return [];
+}
+
+/** A table over whatever objects an endpoint returns: the first keys seen, nested values as JSON. */
+function genericTable(rows, options = {}) {
+  const keys = [];
+  for (const r of rows.slice(0, 20))
+    for (const k of Object.keys(r && typeof r === 'object' ? r : { value: r })) if (!keys.includes(k)) keys.push(k);
+  const preferred = ['id', 'name', 'jobId', 'pipeline', 'state', 'status'];
+  keys.sort((a, b) => (preferred.indexOf(b) + 1 || -1) - (preferred.indexOf(a) + 1 || -1) || 0);
+  const objects = rows.map((r) => (r && typeof r === 'object' ? r : { value: r }));
+  return table(
+    objects,
+    keys.slice(0, 9).map((k) => ({ key: k, render: (r) => cell(r[k]) })),
+    options,
+  );
+}
+
+function idOf(r) {
+  return r?.id ?? r?.jobId ?? r?.name ?? r?.runId;
+}
+
+/** Nodes and edges from a topology-like object: `{ nodes, edges }`, `{ topology: {...} }` or `{ operators }`. */
+function graphOf(x) {
+  const t = x?.topology ?? x?.graph ?? x?.dag ?? x;
+  if (!t || typeof t !== 'object') return null;
+  const nodes = t.nodes ?? t.operators ?? t.stages;
+  if (!Array.isArray(nodes) || nodes.length === 0) return null;
+  const ns = nodes.map((n) => (typeof n === 'string' ? { id: n } : { ...n, id: n.id ?? n.name }));
+  let edges = (t.edges ?? t.links ?? []).map((e) => ({
+    from: e.from ?? e.source ?? e[0],
+    to: e.to ?? e.target ?? e[1],
+  }));
+  if (edges.length === 0)
+    edges = ns.flatMap((n) =>
+      (n.dependsOn ?? n.inputs ?? n.upstream ?? []).map((u) => ({ from: typeof u === 'string' ? u : u.id, to: n.id })),
+    );
+  return graph(
+    ns.map((n) => ({ id: n.id, label: n.label ?? n.name ?? n.id, kind: n.kind ?? n.type })),
+    edges,
+  );
+}
+
+function detailPage(main, title, base, id, back) {
+  const body = h('div', null, h('p.muted', null, 'Loading…'));
+  main.append(h('h1', null, h('a.crumb', { href: back }, `${title} / `), id), body);
+  load(body, title, async () => {
+    const d = await api(`${base}/${enc(id)}`);
+    const g = graphOf(d);
+    const metrics = d?.metrics ?? d?.operators ?? d?.stages ?? d?.results;
+    return [
+      g ? card('Topology', g) : null,
+      Array.isArray(metrics) && metrics.length ? card('Operators / stages', genericTable(metrics)) : null,
+      card('Details', h('pre', null, JSON.stringify(d, null, 2))),
+    ];
+  });
+}
+
+function listPage(main, { title, url, key, what, empty, link, poll }) {
+  const body = h('div', null, h('p.muted', null, 'Loading…'));
+  main.append(h('h1', null, title), card(null, body));
+  let unavailable = false;
+  const refresh = async () => {
+    if (unavailable) return;
+    try {
+      const rows = rowsOf(await api(url), key);
+      body.replaceChildren(
+        genericTable(rows, {
+          empty,
+          onRowClick: link
+            ? (r) => {
+                if (idOf(r) !== undefined) location.hash = `${link}/${enc(idOf(r))}`;
+              }
+            : null,
+        }),
+      );
+    } catch (err) {
+      unavailable = err instanceof NotAvailable;
+      body.replaceChildren(unavailable ? notAvailable(what) : errorBox(err));
+    }
+  };
+  refresh();
+  if (!poll) return undefined;
+  const timer = setInterval(refresh, poll);
+  return () => clearInterval(timer);
+}
+
+export function jobs(main, args) {
+  if (args[0]) return detailPage(main, 'Jobs', '/api/v1/jobs', args[0], '#/jobs');
+  return listPage(main, {
+    title: 'Jobs',
+    url: '/api/v1/jobs',
+    key: 'jobs',
+    what: 'Stream jobs',
+    empty: 'No jobs running. Submit a JSON job spec to POST /api/v1/jobs.',
+    link: '#/jobs',
+    poll: 3000,
+  });
+}
+
+export function cep(main) {
+  // alerts arrive continuously: poll, newest first
+  return listPage(main, {
+    title: 'CEP alerts',
+    url: '/api/v1/cep/alerts',
+    key: 'alerts',
+    what: 'CEP alerts',
+    empty: 'No alerts yet.',
+    poll: 2000,
+  });
+}
+
+export function pipelines(main, args) {
+  if (args[0]) return detailPage(main, 'Pipelines', '/api/v1/pipelines', args[0], '#/pipelines');
+  const stop = listPage(main, {
+    title: 'Pipelines',
+    url: '/api/v1/pipelines',
+    key: 'pipelines',
+    what: 'Pipelines',
+    empty: 'No pipelines yet.',
+    link: '#/pipelines',
+  });
+  const runs = h('div');
+  main.append(card('Recent runs', runs));
+  load(runs, 'Pipeline runs', async () =>
+    genericTable(rowsOf(await api('/api/v1/runs'), 'runs'), { empty: 'No runs yet.' }),
+  );
+  return stop;
+}
+
+/** Lineage as a graph: `{ nodes, edges }`, or OpenLineage run events (job -> its input and output datasets). */
+function lineageGraph(body) {
+  const direct = graphOf(body);
+  if (direct) return direct;
+  const events = rowsOf(body, 'events').filter((e) => e?.job);
+  if (events.length === 0) return null;
+  const nodes = new Map();
+  const edges = new Map();
+  const ds = (d) => `${d.namespace}/${d.name}`;
+  for (const e of events) {
+    const job = `job:${e.job.namespace}/${e.job.name}`;
+    nodes.set(job, { id: job, label: e.job.name, kind: 'job' });
+    for (const i of e.inputs ?? []) {
+      nodes.set(ds(i), { id: ds(i), label: i.name, kind: 'dataset' });
+      edges.set(`${ds(i)}>${job}`, { from: ds(i), to: job });
+    }
+    for (const o of e.outputs ?? []) {
+      nodes.set(ds(o), { id: ds(o), label: o.name, kind: 'dataset' });
+      edges.set(`${job}>${ds(o)}`, { from: job, to: ds(o) });
+    }
+  }
+  return graph([...nodes.values()], [...edges.values()]);
+}
+
+export function lineage(main) {
+  const body = h('div', null, h('p.muted', null, 'Loading…'));
+  main.append(h('h1', null, 'Lineage'), card('Datasets and jobs', body));
+  load(body, 'Lineage', async () => {
+    const data = await api('/api/v1/lineage');
+    const g = lineageGraph(data);
+    return g ?? h('p.muted', null, 'No lineage recorded yet.');
+  });
+}
