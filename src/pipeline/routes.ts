@@ -65,8 +65,11 @@ export async function pipelineRoutes(app: FastifyInstance, opts: PipelineRoutesO
     }
   });
 
-  /** Body: a pipeline (JSON object or YAML text), or `{ pipeline, params, partition, force }`. */
-  app.post<{ Body: unknown }>('/runs', async (req, reply) => {
+  /**
+   * Body: a pipeline (JSON object or YAML text), or `{ pipeline, params, partition, force }`. Waits for
+   * the run unless `?wait=false`: then 202 with the run id to poll at `GET /runs/:id`.
+   */
+  app.post<{ Body: unknown; Querystring: { wait?: string } }>('/runs', async (req, reply) => {
     try {
       let body = req.body;
       if (typeof body === 'string') body = { pipeline: parsePipelineYaml(body) };
@@ -77,12 +80,17 @@ export async function pipelineRoutes(app: FastifyInstance, opts: PipelineRoutesO
             ? parsePipelineYaml(b.pipeline)
             : b.pipeline
           : body;
-      const r = await runner.run(spec as never, {
+      const handle = runner.start(spec as never, {
         ...(b.params ? { params: b.params } : {}),
         ...(b.partition ? { partition: b.partition } : {}),
         ...(b.force ? { force: true } : {}),
         ...(opts.baseDir ? { baseDir: opts.baseDir } : {}),
       });
+      if (req.query.wait === 'false') {
+        handle.done.catch(() => undefined); // recorded on the run
+        return reply.code(202).send({ runId: handle.runId, status: runner.store.getRun(handle.runId).status });
+      }
+      const r = await handle.done;
       return reply.code(r.reused ? 200 : 201).send(r);
     } catch (err) {
       return fail(reply, err);

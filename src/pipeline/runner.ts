@@ -176,6 +176,7 @@ export class PipelineRunner {
   readonly governance: GovernanceCatalog;
   readonly options: PipelineRunnerOptions;
   private ownCatalog: SqliteCatalog | undefined;
+  private readonly inFlight = new Map<string, { runId: string; done: Promise<RunResult> }>();
 
   constructor(options: PipelineRunnerOptions) {
     this.options = options;
@@ -236,36 +237,55 @@ export class PipelineRunner {
    * partition succeeded, it is returned without executing; when it failed, it is resumed.
    */
   async run(input: PipelineSpec | PipelineInput, opts: RunOptions = {}): Promise<RunResult> {
+    return this.start(input, opts).done;
+  }
+
+  /**
+   * Starts a run (or finds the one these parameters already have) and returns its id at once; `done`
+   * settles when it ends. A second start of the same parameters while one is in flight joins it.
+   * Spec, PII policy and catalog errors throw here, before any run exists.
+   */
+  start(input: PipelineSpec | PipelineInput, opts: RunOptions = {}): { runId: string; done: Promise<RunResult> } {
     const { spec, params, key } = this.resolve(input, opts);
     this.registerCatalog(spec, opts.baseDir ?? process.cwd());
     this.checkPolicies(spec, opts.baseDir ?? process.cwd());
+    const inFlight = opts.force ? undefined : this.inFlight.get(key);
+    if (inFlight) return inFlight;
     const prev = opts.force ? undefined : this.store.latestByKey(key);
-    if (prev?.status === 'succeeded') return { ...this.result(prev.id), reused: true };
-    if (prev) return this.execute(prev, spec, opts, true);
-    const run = this.store.createRun({
-      id: randomUUID(),
-      pipeline: spec.name,
-      runKey: key,
-      params,
-      partition: opts.partition ?? null,
-      spec: storable(spec),
-      policy: this.policies(spec),
-      createdAt: new Date().toISOString(),
-    });
-    for (const s of spec.stages)
-      this.store.putStage({
-        runId: run.id,
-        stageId: s.id,
-        type: s.type,
-        status: 'pending',
-        attempts: 0,
-        startedAt: null,
-        endedAt: null,
-        rows: null,
-        error: null,
-        details: null,
+    if (prev?.status === 'succeeded')
+      return { runId: prev.id, done: Promise.resolve({ ...this.result(prev.id), reused: true }) };
+    let run = prev;
+    if (!run) {
+      run = this.store.createRun({
+        id: randomUUID(),
+        pipeline: spec.name,
+        runKey: key,
+        params,
+        partition: opts.partition ?? null,
+        spec: storable(spec),
+        policy: this.policies(spec),
+        createdAt: new Date().toISOString(),
       });
-    return this.execute(run, spec, opts, false);
+      for (const s of spec.stages)
+        this.store.putStage({
+          runId: run.id,
+          stageId: s.id,
+          type: s.type,
+          status: 'pending',
+          attempts: 0,
+          startedAt: null,
+          endedAt: null,
+          rows: null,
+          error: null,
+          details: null,
+        });
+    }
+    const done = this.execute(run, spec, opts, prev !== undefined).finally(() => {
+      if (this.inFlight.get(key)?.runId === run.id) this.inFlight.delete(key);
+    });
+    const handle = { runId: run.id, done };
+    this.inFlight.set(key, handle);
+    return handle;
   }
 
   /**

@@ -468,3 +468,40 @@ test('a run whose function module cannot be loaded is recorded as failed, not le
     await r.close();
   }
 });
+
+test('starting the same parameters while a run is in flight joins it instead of running twice', async () => {
+  const r = runner('inflight');
+  let calls = 0;
+  try {
+    const spec: PipelineInput = {
+      name: 'inflight',
+      stages: [
+        { id: 'src', type: 'ingest', source: { kind: 'sql', sql: 'SELECT 1 AS x' } },
+        {
+          id: 't',
+          type: 'transform',
+          inputs: ['src'],
+          rules: [
+            {
+              fn: async function once(rows: RecordBatch) {
+                calls++;
+                await new Promise((res) => setTimeout(res, 30));
+                return rows;
+              },
+            },
+          ],
+        },
+      ],
+    };
+    const a = r.start(spec);
+    const b = r.start(spec);
+    assert.equal(a.runId, b.runId);
+    const [ra, rb] = await Promise.all([a.done, b.done]);
+    assert.equal(ra.run.status, 'succeeded');
+    assert.equal(rb.run.id, ra.run.id);
+    assert.equal(calls, 1);
+    assert.equal(r.store.listRuns().length, 1);
+  } finally {
+    await r.close();
+  }
+});

@@ -140,3 +140,16 @@ test('errors: invalid pipelines are 400 naming the field; PII violations 403; un
   assert.equal((await call('GET', '/runs/nope')).status, 404);
   assert.equal((await call('POST', '/runs/nope/resume')).status, 404);
 });
+
+test('POST /runs?wait=false answers 202 with the run id at once; the run can be polled', async () => {
+  const spec = YAML.replace('http_demo', 'http_async');
+  const started = await call('POST', '/runs?wait=false', spec, 'application/yaml');
+  assert.equal(started.status, 202);
+  assert.match(started.json.runId, /^[0-9a-f-]{36}$/);
+  let status = started.json.status;
+  for (let i = 0; i < 200 && status === 'running'; i++) {
+    await new Promise((r) => setTimeout(r, 25));
+    status = (await call('GET', `/runs/${started.json.runId}`)).json.run.status;
+  }
+  assert.equal(status, 'succeeded');
+});
