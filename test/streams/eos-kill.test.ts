@@ -119,7 +119,11 @@ test(`kill -9 during an exactly-once job over ${EVENTS} events; the restarted jo
 
     const perKey = (rows: { key: string | null; value: number | null }[]) => {
       const m = new Map<string, number[]>();
-      for (const r of rows) m.set(String(r.key), [...(m.get(String(r.key)) ?? []), r.value as number]);
+      for (const r of rows) {
+        const list = m.get(String(r.key));
+        if (list === undefined) m.set(String(r.key), [r.value as number]);
+        else list.push(r.value as number);
+      }
       return m;
     };
     const actualCounts = perKey(

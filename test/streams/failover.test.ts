@@ -117,7 +117,11 @@ test('two instances share a job over the Kafka broker; one is killed; the surviv
     for (const f of flush) ti.pipeInput(f.key, f.value, f.timestamp);
     const perKey = (rows: { key: string | null; value: number | null }[]) => {
       const m = new Map<string, number[]>();
-      for (const r of rows) m.set(String(r.key), [...(m.get(String(r.key)) ?? []), r.value as number]);
+      for (const r of rows) {
+        const list = m.get(String(r.key));
+        if (list === undefined) m.set(String(r.key), [r.value as number]);
+        else list.push(r.value as number);
+      }
       return new Map([...m].sort());
     };
     const counts = (await read('counts-out')).map((r) => ({
