@@ -231,8 +231,13 @@ function compileAst(a: Ast): Ev {
       const path = a.path;
       if (path.length === 1) {
         const k = path[0] as string;
-        return (e) =>
-          e !== null && typeof e === 'object' && Object.hasOwn(e, k) ? (e as Record<string, unknown>)[k] : undefined;
+        // Own data only: inherited members (constructor, toString, __proto__) read as missing.
+        if (k === '__proto__') return () => undefined;
+        return (e) => {
+          if (e === null || typeof e !== 'object') return undefined;
+          const v = (e as Record<string, unknown>)[k];
+          return typeof v === 'function' ? undefined : v;
+        };
       }
       return (e) => field(e, path);
     }
@@ -260,8 +265,16 @@ function compileAst(a: Ast): Ev {
           return (e, c) => truthy(l(e, c)) || truthy(r(e, c));
         case '&&':
           return (e, c) => truthy(l(e, c)) && truthy(r(e, c));
-        case '==':
+        case '==': {
+          // Comparing with a string or number literal needs no normalization.
+          const lit = a.b.t === 'lit' && (typeof a.b.v === 'string' || typeof a.b.v === 'number') ? a.b.v : undefined;
+          if (lit !== undefined)
+            return (e, c) => {
+              const v = l(e, c);
+              return v === lit || (typeof v === 'bigint' && Number(v) === lit);
+            };
           return (e, c) => eq(l(e, c), r(e, c));
+        }
         case '!=':
           return (e, c) => !eq(l(e, c), r(e, c));
         case '<':

@@ -458,7 +458,9 @@ export class Nfa<T> {
     this.compiled = compiled;
     this.states = compiled.states;
     this.startState = startCs(compiled.start.id);
+    this.types = compiled.states.map((st) => st.type);
   }
+  private readonly types: StateType[];
 
   private readonly startState: ComputationState<T>;
   initialState(): NfaState<T> {
@@ -519,7 +521,7 @@ export class Nfa<T> {
       let discard = false;
       for (let i = 0; i < out.length; i++) {
         const n = out[i] as ComputationState<T>;
-        const type = (this.states[n.state] as NState<T>).type;
+        const type = this.types[n.state];
         if (type === 'final') {
           if (potential === null) potential = [];
           potential.push(n);
@@ -529,7 +531,7 @@ export class Nfa<T> {
       if (!discard)
         for (let i = 0; i < out.length; i++) {
           const n = out[i] as ComputationState<T>;
-          const type = (this.states[n.state] as NState<T>).type;
+          const type = this.types[n.state];
           if (type !== 'final' && type !== 'stop') next.push(n);
         }
     }

@@ -27,6 +27,7 @@ describe('expressions', () => {
     assert.equal(t('-x + 2 * 3 % 4 == 0', { x: 2 }), true);
     assert.equal(t('missing > 1', {}), false, 'missing fields never compare');
     assert.equal(t('missing == null', {}), true);
+    assert.equal(t('n == 10 && m == n', { n: 10n, m: 10 }), true, 'bigint fields equal numbers');
     assert.equal(t('timestamp() == 42', {}), true);
     assert.equal(t('startsWith(lower(name), "ab") && len(name) == 3', { name: 'ABc' }), true);
     assert.equal(t('constructor == null && __proto__ == null', {}), true, 'no prototype fields');
