@@ -51,6 +51,11 @@ export interface StreamsConfig {
   /** Consumer group session timeout in 'group' mode (how fast a dead instance's tasks move). */
   sessionTimeoutMs?: number;
   /**
+   * Polling loops per instance. Only 1 is supported today: run several instances in group mode (each with its
+   * own `instanceId`) to use more cores.
+   */
+  numThreads?: number;
+  /**
    * How often LMDB state is checkpointed (default 5000 ms; always on close). State is consistent with any
    * checkpoint: a restart replays the changelog from the checkpoint, so this trades fsyncs for replay length.
    */
@@ -141,6 +146,12 @@ export class KafkaStreams {
         config.applicationId,
       );
     if (config.client === undefined) throw invalidArgument('client', 'a LogClient (embedded or remote)');
+    if (config.numThreads !== undefined && config.numThreads !== 1)
+      throw new TributaryError(
+        'UNSUPPORTED',
+        `numThreads: only 1 is supported (got ${config.numThreads}); run more instances with partitionAssignment 'group'`,
+        { field: 'numThreads' },
+      );
     this.topology = topology;
     this.config = config;
     this.eos = (config.processingGuarantee ?? 'exactly_once') === 'exactly_once';
