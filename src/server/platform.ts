@@ -4,8 +4,9 @@ import { consoleRoutes } from '../console/index.ts';
 import { dataLayout } from '../core/index.ts';
 import { type KafkaBroker, type SaslOptions, startKafkaBroker } from '../kafka/index.ts';
 import { icebergRestRoutes, SqliteCatalog } from '../lake/index.ts';
-import { type Log, openLog } from '../log/index.ts';
+import { embeddedClient, type Log, openLog } from '../log/index.ts';
 import { druidRoutes, OlapEngine } from '../olap/index.ts';
+import { PipelineRunner, pipelineRoutes } from '../pipeline/index.ts';
 import { topicsRoutes } from './topics-routes.ts';
 
 export interface PlatformOptions {
@@ -26,6 +27,7 @@ export interface Platform {
   readonly log: Log;
   readonly olap: OlapEngine;
   readonly catalog: SqliteCatalog;
+  readonly pipelines: PipelineRunner;
   readonly kafkaPort: number;
   readonly httpPort: number;
   readonly http: FastifyInstance;
@@ -50,6 +52,8 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
     const olap = await OlapEngine.open({ dataDir: layout.olap });
     started.unshift(olap);
     const catalog = new SqliteCatalog({ warehouse: layout.lake });
+    const pipelines = new PipelineRunner({ dataDir: layout.root, catalog, log: embeddedClient(log), olap });
+    started.unshift(pipelines);
     const registry = new client.Registry();
     client.collectDefaultMetrics({ register: registry, prefix: 'tributary_' });
 
@@ -62,6 +66,7 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
     await http.register(druidRoutes, { engine: olap });
     await http.register(icebergRestRoutes, { catalog, prefix: '/iceberg' });
     await http.register(topicsRoutes, { log });
+    await http.register(pipelineRoutes, { runner: pipelines, baseDir: layout.root, prefix: '/api/v1' });
     await http.register(consoleRoutes, { catalog });
     await http.listen({ host, port: options.httpPort ?? 8888 });
     started.unshift({ close: () => http.close() });
@@ -73,6 +78,7 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
       log,
       olap,
       catalog,
+      pipelines,
       http,
       kafkaPort: broker.port,
       httpPort,
