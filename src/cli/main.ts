@@ -1,7 +1,9 @@
 import { Command } from 'commander';
 import { isTributaryError } from '../core/index.ts';
+import { registerCepCommands } from './cep.ts';
 import { registerLakeCommands } from './lake.ts';
 import { registerLogCommands } from './log-commands.ts';
+import { registerPipelineCommands } from './pipeline.ts';
 import { registerServeCommand } from './serve.ts';
 
 const program = new Command('tributary')
@@ -10,6 +12,8 @@ const program = new Command('tributary')
 registerServeCommand(program);
 registerLogCommands(program);
 registerLakeCommands(program);
+registerCepCommands(program);
+registerPipelineCommands(program);
 
 try {
   await program.parseAsync(process.argv);
