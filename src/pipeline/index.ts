@@ -1,3 +1,4 @@
+export * from './checked-write.ts';
 export * from './cron.ts';
 export * from './governance.ts';
 export * from './lineage.ts';
