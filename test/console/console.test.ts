@@ -215,7 +215,7 @@ test('datasources: the query editor runs Druid SQL and draws a chart', { skip },
   await page.locator('table.results tbody tr').first().waitFor();
   const rows = await page
     .locator('table.results tbody tr')
-    .evaluateAll((trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent)));
+    .evaluateAll((trs) => trs.map((tr) => Array.from(tr.querySelectorAll('td'), (td) => td.textContent)));
   assert.deepEqual(rows, [
     ['US', '9'],
     ['FR', '7'],

@@ -40,9 +40,9 @@ function topic(main, name) {
   const browser = h('div');
   main.append(
     h('h1', null, h('a.crumb', { href: '#/topics' }, 'Topics / '), name),
-    h('div.grid2', null, card('Partitions', partitions), card('Consumer groups', consumers)),
-    h('div', { style: 'height:16px' }),
+    card('Partitions', partitions),
     card('Messages', browser),
+    card('Consumer groups', consumers),
     card('Configuration', config),
   );
   load(partitions, 'Topic', async () => {
