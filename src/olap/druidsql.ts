@@ -1,6 +1,7 @@
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { invalidArgument, TributaryError } from '../core/index.ts';
 import { jodaToStrftime } from './expr.ts';
+import { ident } from './sql.ts';
 import type { SegmentStore } from './store.ts';
 import { parsePeriod } from './time.ts';
 
@@ -124,6 +125,27 @@ export async function translateSql(conn: DuckDBConnection, store: SegmentStore, 
     const names = o.column_names as string[];
     return sketchCols.get(String(names[names.length - 1]).toLowerCase());
   };
+  // LOOKUP(expr, 'name'): a scalar subquery on the lookup table, parsed by DuckDB from a template.
+  const lookupTemplates = new Map<string, Node>();
+  const wanted = new Set<string>();
+  walk(stmts, (o) => {
+    if (o.class === 'FUNCTION' && String(o.function_name).toLowerCase() === 'lookup') {
+      const name = constantString((o.children as unknown[])[1]);
+      if (name === undefined || !store.lookups.has(name))
+        throw invalidArgument('query', 'LOOKUP(expr, name) with the name of a registered lookup', name);
+      wanted.add(name);
+    }
+  });
+  for (const name of wanted) {
+    const t = await conn.runAndReadAll('SELECT json_serialize_sql($1::VARCHAR) AS j', [
+      `SELECT (SELECT l.v FROM lookup.${ident(name)} l WHERE l.k = CAST(__olap_lookup_arg AS VARCHAR))`,
+    ]);
+    const parsed = JSON.parse(
+      String(t.getRowObjectsJS()[0]!.j).replace(/"query_location":\d+/g, '"query_location":0'),
+    ) as Node;
+    const stmt = (parsed.statements as { node: { select_list: Node[] } }[])[0]!;
+    lookupTemplates.set(name, stmt.node.select_list[0]!);
+  }
   walk(stmts, (o) => {
     if (o.type === 'TABLE_FUNCTION')
       throw invalidArgument('query', 'tables that are datasources (table functions are not allowed)');
@@ -131,6 +153,11 @@ export async function translateSql(conn: DuckDBConnection, store: SegmentStore, 
       const schema = String(o.schema_name ?? '');
       const t = String(o.table_name);
       if (schema === '' && ctes.has(t.toLowerCase())) return;
+      if (schema.toLowerCase() === 'lookup' && store.lookups.has(t)) {
+        o.schema_name = 'lookup';
+        o.catalog_name = '';
+        return;
+      }
       if (
         schema.toUpperCase() === 'INFORMATION_SCHEMA' &&
         ['SCHEMATA', 'TABLES', 'COLUMNS'].includes(t.toUpperCase())
@@ -167,6 +194,20 @@ export async function translateSql(conn: DuckDBConnection, store: SegmentStore, 
         return f;
       };
       switch (name) {
+        case 'lookup': {
+          const name = constantString(ch[1])!;
+          const node = structuredClone(lookupTemplates.get(name)!);
+          walk(node, (n) => {
+            const cols = n.column_names as string[] | undefined;
+            if (n.class === 'COLUMN_REF' && cols?.[0] === '__olap_lookup_arg') {
+              for (const key of Object.keys(n)) delete n[key];
+              Object.assign(n, structuredClone(ch[0] as Node));
+            }
+          });
+          node.alias = '';
+          replace(ch[2] !== undefined ? fn('ifnull', [node, ch[2]]) : node);
+          break;
+        }
         case 'time_floor':
         case 'time_ceil':
         case 'time_shift': {

@@ -234,6 +234,45 @@ export async function druidRoutes(app: FastifyInstance, opts: DruidRoutesOptions
       [...engine.tasks.keys()].map((id) => statusOf(id)),
     ),
   );
+  // Lookups (map type, one tier): Druid's coordinator lookup config API.
+  const lookupBody = z.record(
+    z.string(),
+    z.record(
+      z.string().min(1),
+      z.looseObject({
+        version: z.string().default('v0'),
+        lookupExtractorFactory: z.looseObject({
+          type: z.literal('map'),
+          map: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])),
+        }),
+      }),
+    ),
+  );
+  app.post('/druid/coordinator/v1/lookups/config', async (req, reply) => {
+    const tiers = parseWith(lookupBody, req.body, 'lookups');
+    for (const lookups of Object.values(tiers))
+      for (const [name, l] of Object.entries(lookups))
+        await engine.store.setLookup(name, {
+          version: l.version,
+          map: Object.fromEntries(Object.entries(l.lookupExtractorFactory.map).map(([k, v]) => [k, String(v)])),
+        });
+    return sendJson(reply, {}, 202);
+  });
+  app.get('/druid/coordinator/v1/lookups/config/:tier', async (_req, reply) =>
+    sendJson(reply, [...engine.store.lookups.keys()]),
+  );
+  app.get('/druid/coordinator/v1/lookups/config/:tier/:name', async (req, reply) => {
+    const { name } = req.params as { name: string };
+    const l = engine.store.lookups.get(name);
+    if (!l) throw new TributaryError('NOT_FOUND', `lookup ${name} does not exist`);
+    return sendJson(reply, { version: l.version, lookupExtractorFactory: { type: 'map', map: l.map } });
+  });
+  app.delete('/druid/coordinator/v1/lookups/config/:tier/:name', async (req, reply) => {
+    const { name } = req.params as { name: string };
+    if (!(await engine.store.deleteLookup(name)))
+      throw new TributaryError('NOT_FOUND', `lookup ${name} does not exist`);
+    return reply.code(202).send();
+  });
   app.get('/druid/coordinator/v1/rules', async (_req, reply) => sendJson(reply, engine.rules()));
   app.get('/druid/coordinator/v1/rules/:ds', async (req, reply) => {
     const { ds } = req.params as { ds: string };

@@ -305,6 +305,10 @@ function baseRelation(src: Source, q: BaseQuery, intervals: Interval[]): string 
   return `(SELECT *${vcs.map((v) => `, ${v}`).join('')} FROM ${src.from}${where})`;
 }
 
+function lookupNames(rt: QueryRuntime): ReadonlySet<string> {
+  return new Set(rt.store.lookups.keys());
+}
+
 interface DimOut {
   name: string;
   sql: string;
@@ -314,7 +318,12 @@ interface DimOut {
   source: ColumnInfo | undefined;
 }
 
-function parseDimension(d: unknown, cols: FilterColumns, field: string): DimOut {
+function parseDimension(
+  d: unknown,
+  cols: FilterColumns,
+  field: string,
+  lookups: ReadonlySet<string> = new Set(),
+): DimOut {
   const spec =
     typeof d === 'string'
       ? { type: 'default', dimension: d, outputName: d }
@@ -365,6 +374,32 @@ function parseDimension(d: unknown, cols: FilterColumns, field: string): DimOut 
       case 'regex':
         e = `nullif(regexp_extract(CAST(${x} AS VARCHAR), ${lit(String(fn.expr ?? ''))}, ${num(Number(fn.index ?? 1))}), '')`;
         break;
+      case 'registeredLookup':
+      case 'lookup': {
+        const key = `CAST(${x} AS VARCHAR)`;
+        let found: string;
+        if (fn.type === 'registeredLookup') {
+          if (typeof fn.lookup !== 'string' || !lookups.has(fn.lookup))
+            throw invalidArgument(`${field}.extractionFn.lookup`, 'the name of a registered lookup', fn.lookup);
+          found = `(SELECT l.v FROM lookup.${ident(fn.lookup)} l WHERE l.k = ${key})`;
+        } else {
+          const map = (fn.lookup as { map?: unknown } | undefined)?.map;
+          if (!map || typeof map !== 'object')
+            throw invalidArgument(`${field}.extractionFn.lookup.map`, 'an object of key -> value');
+          const pairs = Object.entries(map as Record<string, unknown>);
+          found = pairs.length
+            ? `CASE ${key} ${pairs.map(([k, v]) => `WHEN ${lit(k)} THEN ${lit(String(v))}`).join(' ')} END`
+            : 'NULL::VARCHAR';
+        }
+        const missing =
+          fn.retainMissingValue === true
+            ? key
+            : typeof fn.replaceMissingValueWith === 'string'
+              ? lit(fn.replaceMissingValueWith)
+              : 'NULL::VARCHAR';
+        e = `coalesce(${found}, ${missing})`;
+        break;
+      }
       default:
         throw invalidArgument(
           `${field}.extractionFn.type`,
@@ -618,7 +653,7 @@ async function topN(rt: QueryRuntime, q: BaseQuery, src: Source | undefined): Pr
   const gran = parseGranularity(q.granularity, 'query.granularity');
   const cols = columnsFor(src, q.virtualColumns);
   const plan = planAggs(q, cols);
-  const dim = parseDimension(t.dimension, cols, 'query.dimension');
+  const dim = parseDimension(t.dimension, cols, 'query.dimension', lookupNames(rt));
   const metric = topNMetric(t.metric, 'query.metric');
   let qualify: string | undefined;
   const mi = metric.metric === undefined ? -1 : plan.specs.findIndex((s) => s.name === metric.metric);
@@ -704,7 +739,8 @@ async function groupBy(rt: QueryRuntime, q: BaseQuery, src: Source | undefined):
   const gran = parseGranularity(q.granularity, 'query.granularity');
   const cols = columnsFor(src, q.virtualColumns);
   const plan = planAggs(q, cols);
-  const dims = o.dimensions.map((d, i) => parseDimension(d, cols, `query.dimensions[${i}]`));
+  const lk = lookupNames(rt);
+  const dims = o.dimensions.map((d, i) => parseDimension(d, cols, `query.dimensions[${i}]`, lk));
   const sets = o.subtotalsSpec ?? [dims.map((d) => d.name)];
   o.subtotalsSpec?.forEach((s, i) => {
     s.forEach((n, j) => {

@@ -61,6 +61,8 @@ export class SegmentStore {
   readonly dataDir: string;
   readonly instance: DuckDBInstance;
   readonly datasources = new Map<string, DatasourceMeta>();
+  /** Registered lookups (Druid's map lookups): name -> { version, map }, as tables lookup."name"(k, v). */
+  readonly lookups = new Map<string, { version: string; map: Record<string, string> }>();
   private queue: Promise<unknown> = Promise.resolve();
 
   private constructor(dataDir: string, instance: DuckDBInstance) {
@@ -77,6 +79,15 @@ export class SegmentStore {
     await store.withConn(async (c) => {
       await c.run("SET GLOBAL TimeZone = 'UTC'");
       await c.run('CREATE SCHEMA IF NOT EXISTS druid');
+      await c.run('CREATE SCHEMA IF NOT EXISTS lookup');
+      const lookupsFile = path.join(dataDir, 'olap', 'lookups.json');
+      if (fs.existsSync(lookupsFile)) {
+        const saved = JSON.parse(fs.readFileSync(lookupsFile, 'utf8')) as Record<
+          string,
+          { version: string; map: Record<string, string> }
+        >;
+        for (const [name, l] of Object.entries(saved)) await store.loadLookup(c, name, l);
+      }
       // Druid SQL's INFORMATION_SCHEMA, as views over DuckDB's catalog of the druid schema.
       await c.run('CREATE SCHEMA IF NOT EXISTS olap_info');
       await c.run(
@@ -256,6 +267,52 @@ export class SegmentStore {
     }
     for (const s of replaced) fs.rmSync(path.join(dir, s.file), { force: true });
     return segments;
+  }
+
+  private async loadLookup(
+    c: DuckDBConnection,
+    name: string,
+    l: { version: string; map: Record<string, string> },
+  ): Promise<void> {
+    const t = `lookup.${ident(name)}`;
+    await c.run(`CREATE OR REPLACE TABLE ${t} (k VARCHAR PRIMARY KEY, v VARCHAR)`);
+    const app = await c.createAppender(name, 'lookup');
+    for (const [k, v] of Object.entries(l.map)) {
+      app.appendVarchar(k);
+      app.appendVarchar(String(v));
+      app.endRow();
+    }
+    app.flushSync();
+    app.closeSync();
+    this.lookups.set(name, l);
+  }
+
+  /** Registers (or replaces) a map lookup and persists the set of lookups. */
+  async setLookup(name: string, l: { version: string; map: Record<string, string> }): Promise<void> {
+    await this.serialize(() =>
+      this.withConn(async (c) => {
+        await this.loadLookup(c, name, l);
+        this.saveLookups();
+      }),
+    );
+  }
+
+  async deleteLookup(name: string): Promise<boolean> {
+    if (!this.lookups.has(name)) return false;
+    await this.serialize(() =>
+      this.withConn(async (c) => {
+        await c.run(`DROP TABLE IF EXISTS lookup.${ident(name)}`);
+        this.lookups.delete(name);
+        this.saveLookups();
+      }),
+    );
+    return true;
+  }
+
+  private saveLookups(): void {
+    const f = path.join(this.dataDir, 'olap', 'lookups.json');
+    fs.writeFileSync(`${f}.tmp`, JSON.stringify(Object.fromEntries(this.lookups)));
+    fs.renameSync(`${f}.tmp`, f);
   }
 
   /** Creates the table or adds/widens columns so rows with `columns` fit. */

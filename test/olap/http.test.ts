@@ -245,6 +245,35 @@ describe('Druid HTTP API', () => {
     assert.equal(JSON.parse(r.text).category, 'CANCELED');
   });
 
+  test('lookup config API', async () => {
+    const r = await post('/druid/coordinator/v1/lookups/config', {
+      __default: {
+        ips: { version: 'v1', lookupExtractorFactory: { type: 'map', map: { '1.1.1.1': 'one', '7.7.7.7': 'seven' } } },
+      },
+    });
+    assert.equal(r.status, 202, r.text);
+    assert.deepEqual(await (await fetch(`${base}/druid/coordinator/v1/lookups/config/__default`)).json(), ['ips']);
+    const one = (await (await fetch(`${base}/druid/coordinator/v1/lookups/config/__default/ips`)).json()) as {
+      lookupExtractorFactory: { map: Record<string, string> };
+    };
+    assert.equal(one.lookupExtractorFactory.map['7.7.7.7'], 'seven');
+    const sql = await post('/druid/v2/sql', {
+      query: `SELECT LOOKUP(srcIP, 'ips') AS n, SUM("count") AS c FROM "rollup-tutorial" GROUP BY 1 ORDER BY 1`,
+      resultFormat: 'array',
+    });
+    assert.deepStrictEqual(typedJson(sql.text), typedJson('[["one",6],["seven",3]]'));
+    const bad = await post('/druid/coordinator/v1/lookups/config', {
+      __default: { x: { lookupExtractorFactory: { type: 'jdbc' } } },
+    });
+    assert.equal(bad.status, 400);
+    assert.match(JSON.parse(bad.text).errorMessage, /lookups\.__default\.x\.lookupExtractorFactory/);
+    assert.equal(
+      (await fetch(`${base}/druid/coordinator/v1/lookups/config/__default/ips`, { method: 'DELETE' })).status,
+      202,
+    );
+    assert.equal((await fetch(`${base}/druid/coordinator/v1/lookups/config/__default/ips`)).status, 404);
+  });
+
   test('result cache is invalidated by new data', async () => {
     const q = {
       queryType: 'timeseries',

@@ -110,6 +110,45 @@ describe('Druid SQL translation', () => {
     );
   });
 
+  test('lookups: LOOKUP(), JOIN lookup.name, and registeredLookup extraction in native queries', async () => {
+    await engine.store.setLookup('shop_city', { version: 'v1', map: { s0: 'Paris', s1: 'Lyon', "s'2": 'x' } });
+    assert.deepStrictEqual(
+      await q(`SELECT LOOKUP(shop, 'shop_city', 'other') AS c, COUNT(*) AS n FROM sales GROUP BY 1 ORDER BY 1`),
+      typedJson('[["Lyon",10],["Paris",10],["other",20]]'),
+    );
+    assert.deepStrictEqual(
+      await q(
+        `SELECT l.v AS city, SUM(s.amount) AS a FROM sales s JOIN lookup.shop_city l ON s.shop = l.k WHERE l.v = 'Paris' GROUP BY 1`,
+      ),
+      typedJson(`[["Paris", ${rows.filter((r) => r.shop === 's0').reduce((a, r) => a + r.amount, 0)}]]`),
+    );
+    const native = (await engine.query({
+      queryType: 'groupBy',
+      dataSource: 'sales',
+      intervals: ['2022/2023'],
+      granularity: 'all',
+      dimensions: [
+        {
+          type: 'extraction',
+          dimension: 'shop',
+          outputName: 'city',
+          extractionFn: { type: 'registeredLookup', lookup: 'shop_city', retainMissingValue: true },
+        },
+      ],
+      aggregations: [{ type: 'longSum', name: 'n', fieldName: 'cnt' }],
+    })) as { event: { city: string; n: bigint } }[];
+    assert.deepEqual(
+      native.map((r) => [r.event.city, Number(r.event.n)]),
+      [
+        ['Lyon', 10],
+        ['Paris', 10],
+        ['s2', 10],
+        ['s3', 10],
+      ],
+    );
+    await assert.rejects(engine.sql(`SELECT LOOKUP(shop, 'nope') FROM sales`), /registered lookup/);
+  });
+
   test('INFORMATION_SCHEMA lists datasources and columns', async () => {
     assert.deepStrictEqual(
       await q(`SELECT TABLE_NAME FROM INFORMATION_SCHEMA.TABLES WHERE TABLE_SCHEMA = 'druid' ORDER BY 1`),
