@@ -62,6 +62,9 @@ interface KeyState {
 interface Live<V> {
   nfa: NfaState<V>;
   st: KeyState;
+  /** The last frozen NFA and the arrays it was frozen from: NFA state is replaced, never mutated, on change. */
+  frozen: StoredNfa | null;
+  frozenFrom: [unknown, unknown] | null;
 }
 
 /** A pattern and the id that marks state built with it. */
@@ -315,8 +318,20 @@ class CepProcessor<K, V> implements Processor<K, V, K, CepOutput<V>> {
     const v = this.owner.versionFor(ek);
     if (l === undefined) {
       const st = this.store.get(ek);
-      if (st === null) l = { nfa: v.nfa.initialState(), st: { nfa: null, buf: [], seq: 0, pv: v.id, exp: null } };
-      else l = { nfa: st.nfa === null ? v.nfa.initialState() : thaw<V>(st.nfa), st: { ...st, buf: st.buf.slice() } };
+      if (st === null)
+        l = {
+          nfa: v.nfa.initialState(),
+          st: { nfa: null, buf: [], seq: 0, pv: v.id, exp: null },
+          frozen: null,
+          frozenFrom: null,
+        };
+      else
+        l = {
+          nfa: st.nfa === null ? v.nfa.initialState() : thaw<V>(st.nfa),
+          st: { ...st, buf: st.buf.slice() },
+          frozen: null,
+          frozenFrom: null,
+        };
       this.live.set(ek, l);
     }
     if (l.st.pv !== v.id) {
@@ -338,7 +353,12 @@ class CepProcessor<K, V> implements Processor<K, V, K, CepOutput<V>> {
       this.keys.delete(ek);
       return;
     }
-    this.store.put(ek, { nfa: freeze(l.nfa), buf: l.st.buf.slice(), seq: l.st.seq, pv: l.st.pv, exp: l.st.exp });
+    const from = l.frozenFrom;
+    if (l.frozen === null || from === null || from[0] !== l.nfa.partials || from[1] !== l.nfa.completed) {
+      l.frozen = freeze(l.nfa);
+      l.frozenFrom = [l.nfa.partials, l.nfa.completed];
+    }
+    this.store.put(ek, { nfa: l.frozen, buf: l.st.buf.slice(), seq: l.st.seq, pv: l.st.pv, exp: l.st.exp });
     const next = nextDue(l.st);
     if (next !== null) this.due.push(next, ek);
   }
