@@ -1,6 +1,6 @@
 import { invalidArgument, TributaryError } from '../core/index.ts';
 import { fromBytes } from './conversions.ts';
-import type { DataFile } from './manifest.ts';
+import type { DataFile, FieldSummary } from './manifest.ts';
 import type { PartitionSpec } from './metadata.ts';
 import { applyTransform, parseTransform } from './transforms.ts';
 import { fieldByName, type IcebergType, type NestedField, type StructType } from './types.ts';
@@ -256,7 +256,9 @@ export function bindExpr(e: Expr, schema: StructType): Bound {
       return { op: 'not', arg: bindExpr(e.arg, schema) };
     case 'in': {
       const f = field(e.column);
-      const values = e.values.map((v) => lit(f, v));
+      // an integer column never equals a fractional literal
+      const values = e.values.map((v) => lit(f, v)).filter((v) => !fractionalOnIntegral(f.type, v));
+      if (values.length === 0) return { op: 'false' };
       return { op: 'in', id: f.id, type: f.type, values, keys: new Set(values.map(internalKey)) };
     }
     case 'isNull':
@@ -266,9 +268,44 @@ export function bindExpr(e: Expr, schema: StructType): Bound {
     }
     default: {
       const f = field(e.column);
-      return { op: e.op, id: f.id, type: f.type, value: lit(f, e.value) };
+      const value = lit(f, e.value);
+      if (fractionalOnIntegral(f.type, value)) {
+        // rewrite to integral bounds so transforms (bucket, truncate) and pruning see integers
+        const x = value as number;
+        const toType = (n: number): unknown => (f.type === 'long' ? BigInt(n) : n);
+        switch (e.op) {
+          // x = 2.5 is false for any integer x and unknown for null: (x < 0 AND x > 0) has that truth table
+          case 'eq':
+            return {
+              op: 'and',
+              args: [
+                { op: 'lt', id: f.id, type: f.type, value: toType(0) },
+                { op: 'gt', id: f.id, type: f.type, value: toType(0) },
+              ],
+            };
+          // x != 2.5 is true for any integer x and unknown for null
+          case 'ne':
+            return {
+              op: 'or',
+              args: [
+                { op: 'le', id: f.id, type: f.type, value: toType(0) },
+                { op: 'gt', id: f.id, type: f.type, value: toType(0) },
+              ],
+            };
+          case 'lt':
+          case 'le':
+            return { op: 'le', id: f.id, type: f.type, value: toType(Math.floor(x)) };
+          default:
+            return { op: 'ge', id: f.id, type: f.type, value: toType(Math.ceil(x)) };
+        }
+      }
+      return { op: e.op, id: f.id, type: f.type, value };
     }
   }
+}
+
+function fractionalOnIntegral(t: IcebergType, v: unknown): boolean {
+  return (t === 'int' || t === 'long') && typeof v === 'number' && !Number.isInteger(v);
 }
 
 /** Field ids an expression reads. */
@@ -433,6 +470,22 @@ function rangeMightContain(op: CompareOp, v: unknown, lo: unknown, hi: unknown):
   }
 }
 
+/**
+ * `x < v` is `x <= v - 1` on discrete types; projecting that through a transform is tighter
+ * (`ts < 2024-01-05T00:00` stays out of day 2024-01-05), as Iceberg's own projections do.
+ */
+function tighten(op: CompareOp, type: IcebergType, v: unknown): { op: CompareOp; value: unknown } {
+  const discrete =
+    typeof type === 'string' &&
+    (['int', 'long', 'date', 'time', 'timestamp', 'timestamptz', 'timestamp_ns', 'timestamptz_ns'].includes(type) ||
+      type.startsWith('decimal'));
+  const integral = typeof v === 'bigint' || (typeof v === 'number' && Number.isInteger(v));
+  if (!discrete || !integral || (op !== 'lt' && op !== 'gt')) return { op, value: v };
+  const step = op === 'lt' ? -1 : 1;
+  const value = typeof v === 'bigint' ? v + BigInt(step) : (v as number) + step;
+  return { op: op === 'lt' ? 'le' : 'ge', value };
+}
+
 /** May a partition (its tuple under `spec`) contain matching rows? Inclusive projection of the filter. */
 export function partitionMightMatch(b: Bound, spec: PartitionSpec, tuple: unknown[], schema: StructType): boolean {
   switch (b.op) {
@@ -470,16 +523,18 @@ export function partitionMightMatch(b: Bound, spec: PartitionSpec, tuple: unknow
       if (!b.values.some((x) => x !== null && compareInternal(proj(x), pv) === 0)) return false;
       continue;
     }
-    const cmp = b as Extract<Bound, { value: unknown }>;
-    if (cmp.value === null) return false;
+    const cmp0 = b as Extract<Bound, { value: unknown }>;
+    if (cmp0.value === null) return false;
+    const cmp =
+      tr.kind === 'identity' || tr.kind === 'bucket' ? cmp0 : { ...cmp0, ...tighten(cmp0.op, cmp0.type, cmp0.value) };
     const pvv = proj(cmp.value);
     const c = compareInternal(pv, pvv);
     if (tr.kind === 'bucket') {
-      if (b.op === 'eq' && c !== 0) return false;
+      if (cmp.op === 'eq' && c !== 0) return false;
       continue;
     }
     const exact = tr.kind === 'identity';
-    switch (b.op) {
+    switch (cmp.op) {
       case 'eq':
         if (c !== 0) return false;
         break;
@@ -492,9 +547,98 @@ export function partitionMightMatch(b: Bound, spec: PartitionSpec, tuple: unknow
       case 'le':
       case 'ge':
       case 'gt':
-        if (b.op === 'le' && c > 0) return false;
-        if (b.op === 'ge' && c < 0) return false;
-        if (b.op === 'gt' && (exact ? c <= 0 : c < 0)) return false;
+        if (cmp.op === 'le' && c > 0) return false;
+        if (cmp.op === 'ge' && c < 0) return false;
+        if (cmp.op === 'gt' && (exact ? c <= 0 : c < 0)) return false;
+        break;
+    }
+  }
+  return true;
+}
+
+/**
+ * May a manifest hold matching files, judged from the manifest list's partition summaries
+ * (per partition field: contains_null and lower/upper bounds of the partition values)?
+ */
+export function manifestMightMatch(
+  b: Bound,
+  spec: PartitionSpec,
+  summaries: FieldSummary[] | undefined,
+  partitionFields: NestedField[],
+): boolean {
+  if (!summaries || summaries.length !== spec.fields.length) return true;
+  switch (b.op) {
+    case 'true':
+      return true;
+    case 'false':
+      return false;
+    case 'and':
+      return b.args.every((a) => manifestMightMatch(a, spec, summaries, partitionFields));
+    case 'or':
+      return b.args.some((a) => manifestMightMatch(a, spec, summaries, partitionFields));
+    case 'not':
+      return true;
+    default:
+      break;
+  }
+  for (let i = 0; i < spec.fields.length; i++) {
+    const pf = spec.fields[i];
+    const sum = summaries[i];
+    const ptype = partitionFields[i]?.type;
+    if (!pf || !sum || ptype === undefined || pf['source-id'] !== b.id) continue;
+    const tr = parseTransform(pf.transform);
+    if (tr.kind === 'void') continue;
+    if (b.op === 'isNull') {
+      if (!sum.containsNull) return false;
+      continue;
+    }
+    if (b.op === 'notNull') continue;
+    if (!sum.lowerBound || !sum.upperBound) {
+      // no bounds and nulls present: every partition value is null, so no comparison matches
+      if (sum.containsNull && !sum.containsNan) return false;
+      continue;
+    }
+    let lo: unknown;
+    let hi: unknown;
+    try {
+      lo = fromBytes(ptype, sum.lowerBound);
+      hi = fromBytes(ptype, sum.upperBound);
+    } catch {
+      continue;
+    }
+    const proj = (v: unknown): unknown => applyTransform(tr, b.type, v);
+    const inRange = (x: unknown): boolean => compareInternal(x, lo) >= 0 && compareInternal(x, hi) <= 0;
+    if (b.op === 'in') {
+      if (!b.values.some((x) => x !== null && inRange(proj(x)))) return false;
+      continue;
+    }
+    const cmp0 = b as Extract<Bound, { value: unknown }>;
+    if (cmp0.value === null) return false;
+    const cmp =
+      tr.kind === 'identity' || tr.kind === 'bucket' ? cmp0 : { ...cmp0, ...tighten(cmp0.op, cmp0.type, cmp0.value) };
+    const pv = proj(cmp.value);
+    if (tr.kind === 'bucket') {
+      if (cmp.op === 'eq' && !inRange(pv)) return false;
+      continue;
+    }
+    const exact = tr.kind === 'identity';
+    switch (cmp.op) {
+      case 'eq':
+        if (!inRange(pv)) return false;
+        break;
+      case 'lt':
+        if (exact ? compareInternal(lo, pv) >= 0 : compareInternal(lo, pv) > 0) return false;
+        break;
+      case 'le':
+        if (compareInternal(lo, pv) > 0) return false;
+        break;
+      case 'gt':
+        if (exact ? compareInternal(hi, pv) <= 0 : compareInternal(hi, pv) < 0) return false;
+        break;
+      case 'ge':
+        if (compareInternal(hi, pv) < 0) return false;
+        break;
+      default:
         break;
     }
   }

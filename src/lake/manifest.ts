@@ -1,9 +1,10 @@
 import { TributaryError } from '../core/index.ts';
 import { readAvroFile, writeAvroFile } from './avro.ts';
-import { bigintToMinBytes, bytesToUuid, minBytesToBigint, uuidToBytes } from './conversions.ts';
+import { bigintToMinBytes, bytesToUuid, minBytesToBigint, toBytes, uuidToBytes } from './conversions.ts';
 import { stringifyJson } from './json.ts';
 import type { PartitionSpec } from './metadata.ts';
 import { type IcebergType, isPrimitive, type NestedField, parseDecimal, parseFixed, type Schema } from './types.ts';
+import { compareInternal } from './values.ts';
 
 export type FileContent = 0 | 1 | 2; // data, position deletes, equality deletes
 
@@ -451,5 +452,35 @@ export function writeManifestList(
     'parent-snapshot-id': meta.parentSnapshotId === undefined ? 'null' : meta.parentSnapshotId.toString(),
     'sequence-number': String(meta.sequenceNumber),
     'format-version': '2',
+  });
+}
+
+/** Manifest-list partition summaries (contains_null / contains_nan / bounds) over a manifest's files. */
+export function partitionSummaries(partitionFields: NestedField[], files: DataFile[]): FieldSummary[] {
+  return partitionFields.map((pf, i) => {
+    let containsNull = false;
+    let containsNan = false;
+    let lo: unknown;
+    let hi: unknown;
+    for (const f of files) {
+      const v = f.partition[i];
+      if (v === null || v === undefined) {
+        containsNull = true;
+        continue;
+      }
+      if (typeof v === 'number' && Number.isNaN(v)) {
+        containsNan = true;
+        continue;
+      }
+      if (lo === undefined || compareInternal(v, lo) < 0) lo = v;
+      if (hi === undefined || compareInternal(v, hi) > 0) hi = v;
+    }
+    const s: FieldSummary = { containsNull };
+    if (pf.type === 'float' || pf.type === 'double') s.containsNan = containsNan;
+    if (lo !== undefined && hi !== undefined && isPrimitive(pf.type)) {
+      s.lowerBound = toBytes(pf.type, lo);
+      s.upperBound = toBytes(pf.type, hi);
+    }
+    return s;
   });
 }

@@ -8,6 +8,7 @@ import {
   evalExpr,
   exprFieldIds,
   fileMightMatch,
+  manifestMightMatch,
   parseExpr,
   partitionMightMatch,
   pushNot,
@@ -110,6 +111,9 @@ export interface ScanPlan {
   tasks: FileTask[];
   /** Data files considered before pruning (for pruning diagnostics). */
   totalDataFiles: number;
+  /** Manifests read, of all in the snapshot (manifest-list partition summaries prune the rest). */
+  manifestsScanned: number;
+  manifestsTotal: number;
   bound: Bound | undefined;
 }
 
@@ -122,10 +126,12 @@ export async function liveEntries(
   md: TableMetadata,
   io: FileIO,
   snap: Snapshot,
+  keepManifest?: (m: ManifestFile) => boolean,
 ): Promise<{ manifest: ManifestFile; entry: ManifestEntry }[]> {
   const manifests = await readSnapshotManifests(md, io, snap);
   const out: { manifest: ManifestFile; entry: ManifestEntry }[] = [];
   for (const m of manifests) {
+    if (keepManifest && !keepManifest(m)) continue;
     const spec = specById(md, m.partitionSpecId);
     const entries = await readManifest(io.read(m.manifestPath), {
       manifest: m,
@@ -147,8 +153,23 @@ export async function planScan(md: TableMetadata, io: FileIO, opts: ScanOptions 
   const filter = typeof opts.filter === 'string' ? parseExpr(opts.filter) : opts.filter;
   const bound = filter ? bindExpr(filter, schema) : undefined;
   const pruning = bound ? pushNot(bound) : undefined;
-  if (!snap) return { snapshot: undefined, schema, tasks: [], totalDataFiles: 0, bound };
-  const entries = await liveEntries(md, io, snap);
+  if (!snap)
+    return { snapshot: undefined, schema, tasks: [], totalDataFiles: 0, manifestsScanned: 0, manifestsTotal: 0, bound };
+  let manifestsTotal = 0;
+  let manifestsScanned = 0;
+  let skippedFiles = 0;
+  const entries = await liveEntries(md, io, snap, (m) => {
+    manifestsTotal++;
+    if (pruning && m.content === 0) {
+      const spec = specById(md, m.partitionSpecId);
+      if (!manifestMightMatch(pruning, spec, m.partitions, partitionType(spec, md.schemas))) {
+        skippedFiles += m.addedFilesCount + m.existingFilesCount;
+        return false;
+      }
+    }
+    manifestsScanned++;
+    return true;
+  });
   const data: FileTask[] = [];
   const posDeletes: DeleteTask[] = [];
   const eqDeletes: DeleteTask[] = [];
@@ -186,7 +207,15 @@ export async function planScan(md: TableMetadata, io: FileIO, opts: ScanOptions 
       task.deletes.push(d);
     }
   }
-  return { snapshot: snap, schema, tasks: data, totalDataFiles: total, bound };
+  return {
+    snapshot: snap,
+    schema,
+    tasks: data,
+    totalDataFiles: total + skippedFiles,
+    manifestsScanned,
+    manifestsTotal,
+    bound,
+  };
 }
 
 function samePartition(a: unknown[], b: unknown[]): boolean {
@@ -200,6 +229,8 @@ export interface ScanResult {
   /** Data files read (after pruning) and considered. */
   filesScanned: number;
   filesTotal: number;
+  manifestsScanned: number;
+  manifestsTotal: number;
 }
 
 /** Reads matching rows as public values keyed by column name. */
@@ -228,7 +259,15 @@ export async function scanTable(md: TableMetadata, io: FileIO, opts: ScanOptions
       }
     }
   });
-  return { schema, snapshot: plan.snapshot, rows, filesScanned: plan.tasks.length, filesTotal: plan.totalDataFiles };
+  return {
+    schema,
+    snapshot: plan.snapshot,
+    rows,
+    filesScanned: plan.tasks.length,
+    filesTotal: plan.totalDataFiles,
+    manifestsScanned: plan.manifestsScanned,
+    manifestsTotal: plan.manifestsTotal,
+  };
 }
 
 /**

@@ -22,6 +22,7 @@ import {
   type DataFile,
   type ManifestEntry,
   type ManifestFile,
+  partitionSummaries,
   readManifest,
   writeManifest,
   writeManifestList,
@@ -728,6 +729,10 @@ export class Table {
               addedRowsCount: 0,
               existingRowsCount: live.reduce((a, e) => a + e.dataFile.recordCount, 0),
               deletedRowsCount: dead.reduce((a, e) => a + e.dataFile.recordCount, 0),
+              partitions: partitionSummaries(
+                pfields,
+                out.map((e) => e.dataFile),
+              ),
             });
           }
           const stillLive = new Set<string>();
@@ -909,6 +914,7 @@ export class Table {
         addedRowsCount: files.reduce((a, f) => a + f.recordCount, 0),
         existingRowsCount: 0,
         deletedRowsCount: 0,
+        partitions: partitionSummaries(pfields, files),
       });
     };
     const bySpec = new Map<number, DataFile[]>();
@@ -1363,6 +1369,10 @@ export class Table {
           addedRowsCount: 0,
           existingRowsCount: g.entries.reduce((a, e) => a + e.dataFile.recordCount, 0),
           deletedRowsCount: 0,
+          partitions: partitionSummaries(
+            partitionType(spec, md.schemas),
+            g.entries.map((e) => e.dataFile),
+          ),
         });
       }
       const listPath = `${md.location}/metadata/snap-${snapshotId}-${attempt}-${randomUUID()}.avro`;
