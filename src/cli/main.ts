@@ -1,19 +1,35 @@
 import { Command } from 'commander';
 import { isTributaryError } from '../core/index.ts';
-import { registerCepCommands } from './cep.ts';
-import { registerLakeCommands } from './lake.ts';
-import { registerLogCommands } from './log-commands.ts';
-import { registerPipelineCommands } from './pipeline.ts';
-import { registerServeCommand } from './serve.ts';
+
+type Register = (program: Command) => void;
+
+/**
+ * Each command group is loaded only when it runs, so that `tributary produce` does not load DuckDB,
+ * LMDB and the HTTP stack. Help (no command, or an unknown one) loads them all.
+ */
+const COMMANDS: Record<string, () => Promise<Register>> = {
+  serve: async () => (await import('./serve.ts')).registerServeCommand,
+  topics: async () => (await import('./log-commands.ts')).registerLogCommands,
+  produce: async () => (await import('./log-commands.ts')).registerLogCommands,
+  consume: async () => (await import('./log-commands.ts')).registerLogCommands,
+  lake: async () => (await import('./lake.ts')).registerLakeCommands,
+  cep: async () => (await import('./cep.ts')).registerCepCommands,
+  pipeline: async () => (await import('./pipeline.ts')).registerPipelineCommands,
+  lineage: async () => (await import('./pipeline.ts')).registerPipelineCommands,
+};
 
 const program = new Command('tributary')
   .description('Kafka, stream processing, Iceberg and Druid-style analytics in one embedded platform')
   .showHelpAfterError();
-registerServeCommand(program);
-registerLogCommands(program);
-registerLakeCommands(program);
-registerCepCommands(program);
-registerPipelineCommands(program);
+
+const requested = process.argv[2];
+const loaders = requested && requested in COMMANDS ? [COMMANDS[requested]!] : Object.values(COMMANDS);
+const registered = new Set<Register>();
+for (const load of loaders) {
+  const register = await load();
+  if (!registered.has(register)) register(program);
+  registered.add(register);
+}
 
 try {
   await program.parseAsync(process.argv);
