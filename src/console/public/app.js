@@ -3,6 +3,7 @@ import { h } from './lib.js';
 import * as datasources from './pages/datasources.js';
 import * as live from './pages/live.js';
 import * as overview from './pages/overview.js';
+import * as pipelines from './pages/pipelines.js';
 import * as tables from './pages/tables.js';
 import * as topics from './pages/topics.js';
 
@@ -13,7 +14,7 @@ const PAGES = {
   datasources: datasources.render,
   jobs: live.jobs,
   cep: live.cep,
-  pipelines: live.pipelines,
+  pipelines: pipelines.render,
   lineage: live.lineage,
 };
 

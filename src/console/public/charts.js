@@ -174,11 +174,20 @@ export function graph(nodes, edges) {
     if (!layers[d]) layers[d] = [];
     layers[d].push(n);
   }
-  const colW = 200;
+  const colW = 250;
+  const nodeW = 200;
   const rowH = 56;
   const height = Math.max(...layers.map((l) => (l ? l.length : 0)), 1) * rowH + 20;
-  const width = layers.length * colW + 20;
-  const svg = s('svg', { viewBox: `0 0 ${width} ${height}`, class: 'chart graph', role: 'img', 'aria-label': 'graph' });
+  const width = (layers.length - 1) * colW + nodeW + 20;
+  // drawn at its natural size (capped by the page width) so text keeps its size
+  const svg = s('svg', {
+    viewBox: `0 0 ${width} ${height}`,
+    width,
+    height,
+    class: 'chart graph',
+    role: 'img',
+    'aria-label': 'graph',
+  });
   const pos = new Map();
   layers.forEach((layer, i) => {
     (layer || []).forEach((n, j) => {
@@ -191,7 +200,7 @@ export function graph(nodes, edges) {
     if (!a || !b) continue;
     svg.append(
       s('path', {
-        d: `M${a.x + 160},${a.y + 18} C${a.x + 180},${a.y + 18} ${b.x - 20},${b.y + 18} ${b.x},${b.y + 18}`,
+        d: `M${a.x + nodeW},${a.y + 18} C${a.x + nodeW + 25},${a.y + 18} ${b.x - 25},${b.y + 18} ${b.x},${b.y + 18}`,
         class: 'edge',
         fill: 'none',
       }),
@@ -200,10 +209,13 @@ export function graph(nodes, edges) {
   for (const n of nodes) {
     const p = pos.get(n.id);
     const g = s('g', { class: `node ${n.kind || ''}` });
-    g.append(s('rect', { x: p.x, y: p.y, width: 160, height: 36, rx: 6 }));
-    const t = s('text', { x: p.x + 80, y: p.y + 22, 'text-anchor': 'middle' });
+    g.append(s('rect', { x: p.x, y: p.y, width: nodeW, height: 36, rx: 6 }));
+    const t = s('text', { x: p.x + nodeW / 2, y: p.y + 22, 'text-anchor': 'middle' });
     const label = String(n.label ?? n.id);
-    t.textContent = label.length > 22 ? `${label.slice(0, 21)}…` : label;
+    t.textContent = label.length > 30 ? `${label.slice(0, 29)}…` : label;
+    const tip = s('title');
+    tip.textContent = label;
+    g.append(tip);
     g.append(t);
     svg.append(g);
   }

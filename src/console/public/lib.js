@@ -141,7 +141,7 @@ export function errorBox(err) {
 export async function load(el, what, loader) {
   try {
     const content = await loader();
-    el.replaceChildren(...[content].flat());
+    el.replaceChildren(...[content].flat().filter((c) => c !== null && c !== undefined && c !== false));
   } catch (err) {
     el.replaceChildren(err instanceof NotAvailable ? notAvailable(what) : errorBox(err));
   }

@@ -2,6 +2,7 @@
 // server mounts them, and say "not available yet" when it does not (404).
 import { graph } from '../charts.js';
 import { api, card, cell, enc, errorBox, h, load, NotAvailable, notAvailable, table } from '../lib.js';
+import { lineageGraph } from './pipelines.js';
 
 /** The list in a response: the body itself, `body[key]`, or its first array-valued field. */
 function rowsOf(body, key) {
@@ -123,54 +124,26 @@ export function cep(main) {
   });
 }
 
-export function pipelines(main, args) {
-  if (args[0]) return detailPage(main, 'Pipelines', '/api/v1/pipelines', args[0], '#/pipelines');
-  const stop = listPage(main, {
-    title: 'Pipelines',
-    url: '/api/v1/pipelines',
-    key: 'pipelines',
-    what: 'Pipelines',
-    empty: 'No pipelines yet.',
-    link: '#/pipelines',
-  });
-  const runs = h('div');
-  main.append(card('Recent runs', runs));
-  load(runs, 'Pipeline runs', async () =>
-    genericTable(rowsOf(await api('/api/v1/runs'), 'runs'), { empty: 'No runs yet.' }),
-  );
-  return stop;
-}
-
 /** Lineage as a graph: `{ nodes, edges }`, or OpenLineage run events (job -> its input and output datasets). */
-function lineageGraph(body) {
-  const direct = graphOf(body);
-  if (direct) return direct;
-  const events = rowsOf(body, 'events').filter((e) => e?.job);
-  if (events.length === 0) return null;
-  const nodes = new Map();
-  const edges = new Map();
-  const ds = (d) => `${d.namespace}/${d.name}`;
-  for (const e of events) {
-    const job = `job:${e.job.namespace}/${e.job.name}`;
-    nodes.set(job, { id: job, label: e.job.name, kind: 'job' });
-    for (const i of e.inputs ?? []) {
-      nodes.set(ds(i), { id: ds(i), label: i.name, kind: 'dataset' });
-      edges.set(`${ds(i)}>${job}`, { from: ds(i), to: job });
-    }
-    for (const o of e.outputs ?? []) {
-      nodes.set(ds(o), { id: ds(o), label: o.name, kind: 'dataset' });
-      edges.set(`${job}>${ds(o)}`, { from: job, to: ds(o) });
-    }
-  }
-  return graph([...nodes.values()], [...edges.values()]);
+function lineageGraphOf(body) {
+  return graphOf(body) ?? lineageGraph(rowsOf(body, 'events'));
 }
 
 export function lineage(main) {
   const body = h('div', null, h('p.muted', null, 'Loading…'));
   main.append(h('h1', null, 'Lineage'), card('Datasets and jobs', body));
   load(body, 'Lineage', async () => {
-    const data = await api('/api/v1/lineage');
-    const g = lineageGraph(data);
-    return g ?? h('p.muted', null, 'No lineage recorded yet.');
+    let g;
+    try {
+      g = lineageGraphOf(await api('/api/v1/lineage'));
+    } catch (err) {
+      if (!(err instanceof NotAvailable)) throw err;
+      // no lineage endpoint: gather the OpenLineage events of recent pipeline runs
+      const runs = await api('/api/v1/runs?limit=20');
+      const events = [];
+      for (const r of runs) events.push(...(await api(`/api/v1/runs/${enc(r.id)}/lineage`).catch(() => [])));
+      g = lineageGraph(events);
+    }
+    return g ?? h('p.muted', null, 'No lineage recorded yet. Pipeline runs record OpenLineage events.');
   });
 }
