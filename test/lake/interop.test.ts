@@ -153,12 +153,13 @@ describe('tables we write read back through independent readers', () => {
 });
 
 describe('property: random operations match an in-memory model', () => {
-  it('appends, deletes, upserts and added columns', async () => {
+  it('appends, deletes, upserts, added columns, compaction, manifest rewrites and expiry', async () => {
     type Op =
       | { kind: 'append'; rows: { id: number; v: number }[] }
       | { kind: 'delete'; below: number }
       | { kind: 'upsert'; rows: { id: number; v: number }[]; mor: boolean }
-      | { kind: 'addColumn' };
+      | { kind: 'addColumn' }
+      | { kind: 'maintain'; what: 'compact' | 'manifests' | 'expire' };
     const rowArb = fc.record({ id: fc.integer({ min: 0, max: 30 }), v: fc.integer({ min: 0, max: 3 }) });
     const opArb: fc.Arbitrary<Op> = fc.oneof(
       fc.record({ kind: fc.constant('append' as const), rows: fc.array(rowArb, { minLength: 1, maxLength: 5 }) }),
@@ -169,6 +170,10 @@ describe('property: random operations match an in-memory model', () => {
         mor: fc.boolean(),
       }),
       fc.constant({ kind: 'addColumn' as const }),
+      fc.record({
+        kind: fc.constant('maintain' as const),
+        what: fc.constantFrom('compact' as const, 'manifests' as const, 'expire' as const),
+      }),
     );
     const tmp = tempDir();
     const { SqliteCatalog: C } = await import('../../src/lake/index.ts');
@@ -203,15 +208,21 @@ describe('property: random operations match an in-memory model', () => {
             await t.upsert(op.rows, { key: ['id'], mode: op.mor ? 'merge-on-read' : 'copy-on-write' });
             const keys = new Set(op.rows.map((r) => r.id));
             model = [...model.filter((r) => !keys.has(r.id)), ...op.rows.map((r) => ({ ...r }))];
-          } else {
+          } else if (op.kind === 'addColumn') {
             await t.evolveSchema([{ op: 'add', name: `c${cols++}`, type: 'string' }]);
+          } else if (op.what === 'compact') {
+            await t.compact({ minInputFiles: 1 });
+          } else if (op.what === 'manifests') {
+            await t.rewriteManifests();
+          } else {
+            await t.expireSnapshots({ olderThanMs: Date.now() + 1000, retainLast: 1 });
           }
         }
         const got = (await t.rows()).map((r) => `${r.id}:${r.v}`).sort();
         const want = model.map((r) => `${BigInt(r.id)}:${r.v}`).sort();
         assert.deepEqual(got, want);
       }),
-      { numRuns: 12 },
+      { numRuns: Number(process.env.LAKE_PROP_RUNS ?? 12) },
     );
     await catalog.close();
     tmp.cleanup();
