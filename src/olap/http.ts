@@ -25,12 +25,16 @@ export function druidError(err: unknown): { status: number; body: Record<string,
   let code: ErrorCode = 'INTERNAL';
   let message = err instanceof Error ? err.message : String(err);
   const statusCode = (err as { statusCode?: number }).statusCode;
+  let httpStatus: number | undefined;
   if (isTributaryError(err)) code = err.code;
-  else if (statusCode === 400 || statusCode === 415) {
+  else if (statusCode !== undefined && statusCode >= 400 && statusCode < 500) {
+    // Fastify's own request errors (bad JSON, body too large, bad content type) keep their status.
     code = 'INVALID_ARGUMENT';
+    httpStatus = statusCode;
     message = `request body: ${message}`;
   }
-  const [status, errorCode, category] = STATUS[code] ?? [500, 'internal', 'RUNTIME_FAILURE'];
+  const [mapped, errorCode, category] = STATUS[code] ?? [500, 'internal', 'RUNTIME_FAILURE'];
+  const status = httpStatus ?? mapped;
   const context: Record<string, string> = {};
   if (isTributaryError(err) && err.field) context.field = err.field;
   return {
@@ -173,7 +177,10 @@ export async function druidRoutes(app: FastifyInstance, opts: DruidRoutesOptions
   });
   app.get('/druid/coordinator/v1/datasources', async (_req, reply) => sendJson(reply, engine.dataSources()));
 
-  app.post('/druid/indexer/v1/task', async (req, reply) => sendJson(reply, { task: engine.submitTask(req.body) }));
+  // Inline input sources carry their data in the task, so tasks may be large.
+  app.post('/druid/indexer/v1/task', { bodyLimit: 256 * 1024 * 1024 }, async (req, reply) =>
+    sendJson(reply, { task: engine.submitTask(req.body) }),
+  );
   const statusOf = (id: string) => {
     const t = engine.task(id);
     return {
