@@ -1,7 +1,9 @@
 // The CEP operator through the streams TopologyTestDriver: event-time buffering (cep-cases.md section 9),
 // timeouts, late data, processing time, the seed pattern's alerts, pattern replacement, stored state.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import fs, { readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, test } from 'node:test';
 import {
   CEP,
@@ -14,7 +16,7 @@ import {
   patternFromJson,
   thaw,
 } from '../../src/cep/index.ts';
-import { type KStream, Serdes, StreamsBuilder, TopologyTestDriver } from '../../src/streams/index.ts';
+import { type KStream, LmdbEnv, Serdes, StreamsBuilder, TopologyTestDriver } from '../../src/streams/index.ts';
 
 interface Ev {
   id: number;
@@ -378,4 +380,49 @@ test("idle inputs: the engine's watermark (eventTime idleTimeout) flushes buffer
     [60, 60],
     'the partial matches [start] and [start, middle] expire once event time passes 60',
   );
+});
+
+test('restart on LMDB: partial matches, buffered events, the watermark and replaced patterns are restored', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cep-lmdb-'));
+  try {
+    const topology = () => {
+      const b = new StreamsBuilder();
+      const ps = CEP.pattern(b.stream<string, Ev>('events', { keySerde: S, valueSerde: J() }), chain());
+      ps.select((m) => ids(m)).to('matches', { keySerde: S, valueSerde: J() });
+      return { topology: b.build(), ps };
+    };
+    const env = new LmdbEnv(dir);
+    const one = topology();
+    const d = new TopologyTestDriver(one.topology, { lmdb: env });
+    const input = d.createInputTopic('events', S, J<Ev>());
+    input.pipeInput('a', { id: 1, name: 'start', price: 0 }, 1);
+    input.pipeInput('a', { id: 2, name: 'middle', price: 0 }, 2);
+    one.ps.updatePattern(Pattern.begin<Ev>('start').where("name == 'middle'").next('end').where("name == 'end'"), {
+      keys: ['b'],
+    });
+    input.pipeInput('b', { id: 3, name: 'middle', price: 0 }, 3); // buffered: the watermark is 2
+    env.flush({ 'events:0': '3' });
+    d.close();
+    await env.close();
+
+    const env2 = new LmdbEnv(dir);
+    const two = topology(); // built with the original pattern: the stored replacement for b wins
+    const d2 = new TopologyTestDriver(two.topology, { lmdb: env2 });
+    const input2 = d2.createInputTopic('events', S, J<Ev>());
+    input2.pipeInput('b', { id: 4, name: 'end', price: 0 }, 4);
+    input2.pipeInput('a', { id: 5, name: 'end', price: 0 }, 5);
+    input2.pipeInput('z', { id: 6, name: 'x', price: 0 }, 100);
+    assert.deepEqual(
+      d2
+        .createOutputTopic('matches', S, J())
+        .readRecordsToList()
+        .map((r) => `${r.key}:${r.value}`),
+      ['b:3,4', 'a:1,2,5'],
+    );
+    assert.equal(d2.getKeyValueStore('cep-meta').get('__watermark'), 99);
+    d2.close();
+    await env2.close();
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
