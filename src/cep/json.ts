@@ -117,6 +117,8 @@ export function patternFromJson<T = unknown>(input: unknown): Pattern<T> {
   const skip = skipFromJson(spec.skip);
   const p = build<T>(spec.stages, skip, 'pattern.stages');
   if (spec.within !== undefined) applyWithin(p, spec.within);
+  if (spec.name !== undefined) p.meta.name = spec.name;
+  if (spec.description !== undefined) p.meta.description = spec.description;
   return p;
 }
 
@@ -184,7 +186,12 @@ export function patternToJson<T>(last: Pattern<T>): PatternJson {
   if (s.kind === 'skipToNext' || s.kind === 'skipPastLastEvent') out.skip = s.kind;
   else if (s.kind === 'skipToFirst' || s.kind === 'skipToLast')
     out.skip = { strategy: s.kind, stage: s.name, ...(s.throwOnMiss ? { throwOnMiss: true } : {}) };
-  return { ...(out.skip === undefined ? {} : { skip: out.skip }), stages: out.stages };
+  return {
+    ...(last.meta.name === undefined ? {} : { name: last.meta.name }),
+    ...(last.meta.description === undefined ? {} : { description: last.meta.description }),
+    ...(out.skip === undefined ? {} : { skip: out.skip }),
+    stages: out.stages,
+  };
 }
 
 function stagesToJson<T>(stages: Pattern<T>[]): StageJson[] {

@@ -87,6 +87,8 @@ export class Pattern<T = unknown> {
   timesRange: { from: number; to: number } | null = null;
   windows: { firstAndLast?: number; previousAndCurrent?: number } = {};
   readonly skipStrategy: SkipStrategy;
+  /** Name and description of the whole pattern (kept on its last stage; the JSON form's top-level fields). */
+  meta: { name?: string; description?: string } = {};
 
   protected constructor(
     name: string,

@@ -61,6 +61,10 @@ describe('JSON patterns', () => {
       ['start', 'middle', 'end'],
     );
     assert.equal(p.windows.firstAndLast, 30 * 60_000);
+    const back = patternToJson(p);
+    assert.equal(back.name, 'high-value-purchase');
+    assert.equal(back.description, json.description);
+    assert.equal(back.stages[2]?.within, 30 * 60_000, 'the top-level within is kept on the last stage');
     const ev = (eventType: string, value: number, timestamp: number) => ({
       eventType,
       value,
