@@ -100,6 +100,7 @@ export class StreamTask implements TaskRuntime {
   private readonly idleTimeout: number;
   private readonly allowedLateness: number;
   private current: RecordMeta | null = null;
+  private readonly meta: RecordMeta = { topic: '', partition: 0, offset: 0 };
   /**
    * Time is kept per sub-topology (nodes joined by edges or shared stores): records that come back through a
    * repartition topic must not find their windows closed by records that overtook them upstream.
@@ -110,7 +111,7 @@ export class StreamTask implements TaskRuntime {
   private lastArrivalWall: number[] = [];
   private inProcess = false;
   private closed = false;
-  private readonly changelog = new Map<string, Map<string | number, [StoreKey, unknown]>>();
+  private readonly changelog = new Map<string, Map<string, Map<string | number, [StoreKey, unknown]>>>();
   private initialized = false;
 
   constructor(opts: TaskOptions) {
@@ -262,8 +263,15 @@ export class StreamTask implements TaskRuntime {
       m = new Map();
       this.changelog.set(store, m);
     }
-    // Key parts are numbers or JSON strings (which escape control characters), so the join is unambiguous.
-    m.set(key.length === 1 ? (key[0] as string) : key.join('\u0000'), [key, value]);
+    // Keyed by the first key part, then by the second (window start / session end) or the JSON of the rest:
+    // cheaper than building one string per write.
+    const head = key[0] as string;
+    let g = m.get(head);
+    if (g === undefined) {
+      g = new Map();
+      m.set(head, g);
+    }
+    g.set(key.length === 1 ? '' : key.length === 2 ? (key[1] as number) : JSON.stringify(key.slice(1)), [key, value]);
   }
 
   /** Emits the buffered changelog records (called at commit, before outputs are flushed). */
@@ -272,15 +280,16 @@ export class StreamTask implements TaskRuntime {
     const now = this.currentTime();
     const ts = Number.isFinite(now) ? now : 0;
     for (const [store, m] of this.changelog)
-      for (const [key, value] of m.values())
-        this.opts.emit({
-          topic: changelogTopic(this.applicationId, store),
-          key: Buffer.from(JSON.stringify(key)),
-          value: value === null ? null : Buffer.from(JSON.stringify(value)),
-          timestamp: ts,
-          headers: [],
-          partition: this.partition,
-        });
+      for (const g of m.values())
+        for (const [key, value] of g.values())
+          this.opts.emit({
+            topic: changelogTopic(this.applicationId, store),
+            key: Buffer.from(JSON.stringify(key)),
+            value: value === null ? null : Buffer.from(JSON.stringify(value)),
+            timestamp: ts,
+            headers: [],
+            partition: this.partition,
+          });
     this.changelog.clear();
   }
 
@@ -324,7 +333,12 @@ export class StreamTask implements TaskRuntime {
       throw err;
     }
     this.metrics.recordsIn++;
-    this.current = { topic, partition, offset };
+    // One mutable metadata object per task: no allocation per record.
+    const meta = this.meta;
+    meta.topic = topic;
+    meta.partition = partition;
+    meta.offset = offset;
+    this.current = meta;
     this.inProcess = true;
     try {
       const sub = this.subOf.get(source) ?? 0;

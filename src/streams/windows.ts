@@ -48,6 +48,11 @@ export class TimeWindows {
   }
   /** Windows containing ts, by ascending start; starts are >= 0 as in Kafka Streams. */
   windowsFor(ts: number): Window[] {
+    if (this.advanceMs === this.sizeMs) {
+      // Tumbling: exactly one window (the common case, without the loop).
+      const start = Math.max(0, ts - (ts % this.sizeMs));
+      return start <= ts ? [{ start, end: start + this.sizeMs }] : [];
+    }
     const out: Window[] = [];
     let start = Math.max(0, ts - this.sizeMs + this.advanceMs);
     start -= start % this.advanceMs;
