@@ -14,6 +14,8 @@ import { type PipelineInput, PipelineRunner } from '../src/pipeline/index.ts';
 const ROWS = Number(process.env.PIPELINE_BENCH_ROWS ?? 10_000_000);
 const CHAIN = Number(process.env.PIPELINE_BENCH_STAGES ?? 100);
 const REPEAT = Number(process.env.PIPELINE_BENCH_REPEAT ?? 3);
+// big runs: fewer repetitions unless asked for
+const BIG_REPEAT = Number(process.env.PIPELINE_BENCH_REPEAT ?? (ROWS >= 5_000_000 ? 3 : REPEAT));
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pipeline-bench-'));
 
 function median(xs: number[]): number {
@@ -140,7 +142,7 @@ async function handWritten(out: string): Promise<void> {
 async function tenStageFigure(): Promise<void> {
   const pipeTimes: number[] = [];
   const sqlTimes: number[] = [];
-  const reps = Math.max(1, Math.min(REPEAT, ROWS >= 5_000_000 ? 2 : REPEAT));
+  const reps = Math.max(1, BIG_REPEAT);
   for (let r = 0; r < reps; r++) {
     // alternate the order so neither side always runs on a warm cache
     const sides = r % 2 === 0 ? ['sql', 'pipe'] : ['pipe', 'sql'];

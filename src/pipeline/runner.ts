@@ -11,7 +11,7 @@ import { type Column, describe, loadRows, q, queryRows, scalar } from './duck.ts
 import { GovernanceCatalog } from './governance.ts';
 import { type Connectors, datasetId, ingest, writeTarget } from './io.ts';
 import { type DatasetInfo, LineageGraph, type LineageSink, runEvent } from './lineage.ts';
-import { type CheckResult, type QualityReport, runChecks, scoreOf } from './quality.ts';
+import { type QualityReport, runChecks, scoreOf } from './quality.ts';
 import { type ColumnLineage, compileRules, joinSql } from './rules.ts';
 import {
   type BatchFunction,
@@ -934,8 +934,6 @@ export class PipelineRunner {
       const st = status.get(s.id);
       return (st === 'failed' && (policy[s.id]?.onFailure ?? 'fail') !== 'continue') || st === 'cancelled';
     });
-    const allReports = [...reports.values()];
-    const results: CheckResult[] = allReports.flatMap((r) => r.results);
     const storedQuality = this.store.quality(run.id).flatMap((x) => (x.report as QualityReport).results);
     const score = storedQuality.length ? scoreOf(storedQuality).score : null;
     this.store.finishRun(
@@ -960,7 +958,6 @@ export class PipelineRunner {
       const rs = [...up].map((id) => reports.get(id)).filter((r) => r !== undefined);
       if (rs.length) o.quality = mergeReports(rs);
     }
-    void results;
     await emit(
       runEvent({
         eventType: failed ? 'FAIL' : 'COMPLETE',
