@@ -397,8 +397,8 @@ class CepProcessor<K, V> implements Processor<K, V, K, CepOutput<V>> {
       const key = this.keyOf(ek);
       if (this.mode === 'event') {
         while (l.st.buf.length > 0 && (l.st.buf[0] as [number, unknown[]])[0] <= upTo) {
-          const [ts, values] = l.st.buf.shift() as [number, V[]];
-          if (this.comparator !== undefined) values.sort(this.comparator);
+          const [ts, stored] = l.st.buf.shift() as [number, V[]];
+          const values = this.comparator === undefined ? stored : [...stored].sort(this.comparator);
           this.runEvents(ek, key, l, ts, values);
         }
       }
@@ -448,7 +448,8 @@ function insertBuffered(buf: [number, unknown[]][], ts: number, value: unknown):
   let i = buf.length;
   while (i > 0 && (buf[i - 1] as [number, unknown[]])[0] > ts) i--;
   const prev = buf[i - 1];
-  if (prev !== undefined && prev[0] === ts) prev[1] = [...prev[1], value];
+  // Copy on write: the stored state may share these tuples.
+  if (prev !== undefined && prev[0] === ts) buf[i - 1] = [ts, [...prev[1], value]];
   else buf.splice(i, 0, [ts, [value]]);
 }
 
