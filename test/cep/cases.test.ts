@@ -212,6 +212,16 @@ describe('4. greedy', () => {
   });
 });
 
+test('greedy times(from, to): only the longest run before the next stage', () => {
+  const p = (greedy: boolean) => {
+    const m = Pattern.begin<E>('M').where(is('a')).times(1, 3).consecutive();
+    if (greedy) m.greedy();
+    return m.followedBy('E').where(is('b'));
+  };
+  expectMatches(p(false), 'a1 a2 a3 b', ['a1,b', 'a1,a2,b', 'a1,a2,a3,b', 'a2,b', 'a2,a3,b', 'a3,b']);
+  expectMatches(p(true), 'a1 a2 a3 b', ['a1,a2,a3,b', 'a2,a3,b', 'a3,b']);
+});
+
 describe('5. until', () => {
   const p = (inner: 'none' | 'comb' | 'consec') => {
     const m = Pattern.begin<E>('S').where(is('c')).followedBy('M').where(is('a')).oneOrMore();
