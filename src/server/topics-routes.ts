@@ -17,6 +17,8 @@ export interface ThroughputSample {
   /** Sum of high watermarks over all topics (messages ever written). */
   messages: number;
   messagesPerSecond: number;
+  /** Messages per second per topic (topics that exist at both ticks). */
+  topics: Record<string, number>;
   /** Total lag per consumer group. */
   lag: Record<string, number>;
 }
@@ -132,20 +134,34 @@ export async function topicsRoutes(app: FastifyInstance, opts: TopicsRoutesOptio
   });
 
   const samples: ThroughputSample[] = [];
+  let lastEnds = new Map<string, number>(); // per topic: sum of high watermarks at the previous tick
   let sampling = false;
   const sample = async () => {
     if (sampling) return; // a slow tick must not pile up behind the next
     sampling = true;
     try {
       let messages = 0;
-      for (const t of log.listTopics()) for (const p of t.partitions) messages += Number(p.highWatermark);
+      const ends = new Map<string, number>();
+      for (const t of log.listTopics()) {
+        let end = 0;
+        for (const p of t.partitions) end += Number(p.highWatermark);
+        ends.set(t.name, end);
+        messages += end;
+      }
       const lag: Record<string, number> = {};
       for (const g of log.listGroups()) lag[g.groupId] = (await groupLag(log, g.groupId)).lag;
       const time = Date.now();
       const prev = samples.at(-1);
       const messagesPerSecond =
         prev && time > prev.time ? Math.max(0, ((messages - prev.messages) * 1000) / (time - prev.time)) : 0;
-      samples.push({ time, messages, messagesPerSecond, lag });
+      const topics: Record<string, number> = {};
+      if (prev && time > prev.time)
+        for (const [name, end] of ends) {
+          const before = lastEnds.get(name);
+          if (before !== undefined) topics[name] = Math.max(0, ((end - before) * 1000) / (time - prev.time));
+        }
+      lastEnds = ends;
+      samples.push({ time, messages, messagesPerSecond, topics, lag });
       if (samples.length > maxSamples) samples.splice(0, samples.length - maxSamples);
     } catch {
       // the log may be closing; the next tick tries again
@@ -281,7 +297,7 @@ export async function topicsRoutes(app: FastifyInstance, opts: TopicsRoutesOptio
       bytes,
       groups: log.listGroups().length,
       sampleIntervalMs: intervalMs,
-      throughput: samples.map((s) => ({ time: s.time, messagesPerSecond: s.messagesPerSecond })),
+      throughput: samples.map((s) => ({ time: s.time, messagesPerSecond: s.messagesPerSecond, topics: s.topics })),
       lag: samples.map((s) => ({ time: s.time, groups: s.lag })),
     };
   });

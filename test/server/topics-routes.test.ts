@@ -199,8 +199,31 @@ test('GET /api/v1/overview totals the log and samples throughput and lag over ti
     if (body.throughput.some((s: { messagesPerSecond: number }) => s.messagesPerSecond > 0)) break;
     await new Promise((r) => setTimeout(r, 20));
   }
-  assert.ok(body.throughput.some((s: { messagesPerSecond: number }) => s.messagesPerSecond > 0));
+  const busy = body.throughput.find((s: { messagesPerSecond: number }) => s.messagesPerSecond > 0);
+  assert.ok(busy, 'a sample saw the new messages');
+  // the per-topic rate of the only topic is the total rate
+  assert.equal(busy.topics.orders, busy.messagesPerSecond);
   const lastLag = body.lag.at(-1);
   assert.equal(lastLag.groups.billing, 31);
   assert.equal(body.throughput.length, body.lag.length);
+});
+
+test('the sampler keeps only the last maxSamples samples', async () => {
+  const small = Fastify();
+  await small.register(topicsRoutes, { log, sampleIntervalMs: 5, maxSamples: 3 });
+  try {
+    const seen: number[] = [];
+    for (let i = 0; i < 100 && seen.filter((n) => n === 3).length < 5; i++) {
+      const r = await small.inject({ method: 'GET', url: '/api/v1/overview' });
+      seen.push(r.json().throughput.length);
+      await new Promise((res) => setTimeout(res, 10));
+    }
+    assert.ok(seen.includes(3), `the window filled: ${seen}`);
+    assert.ok(
+      seen.every((n) => n <= 3),
+      `never more than 3 samples: ${seen}`,
+    );
+  } finally {
+    await small.close();
+  }
 });

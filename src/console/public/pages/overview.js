@@ -31,12 +31,16 @@ export function render(main) {
         stat('datasources', extra[0].status === 'fulfilled' ? fmtNumber(extra[0].value.length) : '–'),
         stat('lake tables', extra[1].status === 'fulfilled' ? fmtNumber(extra[1].value) : '–'),
       );
-      throughput.replaceChildren(
-        lineChart([{ name: 'messages/s', points: o.throughput.map((s) => ({ x: s.time, y: s.messagesPerSecond })) }], {
-          title: 'messages per second',
-          xLabel: clock,
-        }),
-      );
+      // the total, and the busiest topics when there are several
+      const rates = new Map();
+      for (const s of o.throughput)
+        for (const [t, r] of Object.entries(s.topics || {})) rates.set(t, (rates.get(t) || 0) + r);
+      const busiest = [...rates].sort((a, b) => b[1] - a[1]).slice(0, 5);
+      const series = [{ name: 'all topics', points: o.throughput.map((s) => ({ x: s.time, y: s.messagesPerSecond })) }];
+      if (rates.size > 1)
+        for (const [t] of busiest)
+          series.push({ name: t, points: o.throughput.map((s) => ({ x: s.time, y: s.topics?.[t] ?? 0 })) });
+      throughput.replaceChildren(lineChart(series, { title: 'messages per second', xLabel: clock }));
       const names = [...new Set(o.lag.flatMap((s) => Object.keys(s.groups)))];
       lag.replaceChildren(
         lineChart(
