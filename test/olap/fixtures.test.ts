@@ -131,4 +131,27 @@ describe('Druid fixtures: wikiticker', () => {
       key(exp.map((e) => ({ page: e.page, n: e.Edits }))),
     );
   });
+
+  test('wikipedia-top-pages-sql.json over Druid SQL matches the tutorial (ties compared as sets)', async () => {
+    const { query } = JSON.parse(fixtureText('wikiticker/wikipedia-top-pages-sql.json')) as { query: string };
+    const r = await engine.sql(query);
+    assert.deepEqual(
+      r.columns.map((c) => [c.name, c.type]),
+      [
+        ['page', 'STRING'],
+        ['Edits', 'LONG'],
+      ],
+    );
+    const exp = (
+      JSON.parse(fixtureText('wikiticker/wikipedia-top-pages.expected.json')) as {
+        expected: { page: string; Edits: number }[];
+      }
+    ).expected;
+    assert.deepEqual(
+      r.rows.map((x) => Number(x[1])),
+      exp.map((e) => e.Edits),
+    );
+    const key = (rows: [unknown, unknown][]) => rows.map(([p, n]) => `${Number(n)}:${p}`).sort();
+    assert.deepEqual(key(r.rows as [unknown, unknown][]), key(exp.map((e) => [e.page, e.Edits])));
+  });
 });
