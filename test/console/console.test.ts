@@ -40,6 +40,7 @@ before(async () => {
 
   // a topic with JSON messages, and a consumer group that is behind
   await platform.log.createTopic('orders', { partitions: 2 });
+  await platform.log.createTopic('fraud-alerts', { partitions: 1 });
   const client = embeddedClient(platform.log);
   const producer = client.producer();
   await producer.send(
@@ -50,6 +51,14 @@ before(async () => {
       headers: [['source', Buffer.from('console-test')]] as [string, Buffer][],
     })),
   );
+  // what a CEP job writes: one JSON alert per match
+  await producer.send([
+    {
+      topic: 'fraud-alerts',
+      key: 'user-3',
+      value: JSON.stringify({ pattern: 'login-big-purchase-logout', user: 'user-3', amount: 1500 }),
+    },
+  ]);
   await producer.close();
   const consumer = client.consumer({ groupId: 'billing' });
   await consumer.commit([{ topic: 'orders', partition: 0, offset: 3n }]);
@@ -176,8 +185,8 @@ async function done(page: Page, name: string, errors: string[], allowed?: RegExp
 test('overview shows totals, a throughput chart and the lagging group', { skip }, async () => {
   const { page, errors } = await open('#/overview');
   await page.locator('.stat', { hasText: 'messages' }).first().waitFor();
-  assert.equal(await page.locator('.stat', { hasText: 'topics' }).locator('.stat-value').textContent(), '1');
-  assert.equal(await page.locator('.stat', { hasText: /^40/ }).count(), 1);
+  assert.equal(await page.locator('.stat', { hasText: 'topics' }).locator('.stat-value').textContent(), '2');
+  assert.equal(await page.locator('.stat', { hasText: /^41/ }).count(), 1);
   await page.locator('svg.chart[aria-label="messages per second"]').waitFor();
   // a flat line has an empty bounding box, which Playwright calls hidden: wait for it to exist
   await page.locator('svg.chart[aria-label="consumer lag"] path.line').waitFor({ state: 'attached' });
@@ -293,10 +302,20 @@ test('lineage draws datasets and jobs from recorded OpenLineage events', { skip 
   await done(page, 'lineage', errors, /status of 404 \(Not Found\)/);
 });
 
-for (const [hash, title, what] of [
-  ['#/jobs', 'Jobs', 'Stream jobs'],
-  ['#/cep', 'CEP alerts', 'CEP alerts'],
-] as const) {
+test('CEP alerts come from the CEP endpoint, or else from alert topics', { skip }, async () => {
+  const { page, errors } = await open('#/cep');
+  const fromTopic = page.locator('[data-source=topic]');
+  const fromEndpoint = page.locator('main table, main p.muted:not(:has-text("Loading"))');
+  await fromTopic.or(fromEndpoint).first().waitFor();
+  if (await fromTopic.count()) {
+    await fromTopic.locator('td', { hasText: 'login-big-purchase-logout' }).waitFor();
+    assert.equal(await fromTopic.locator('td', { hasText: /^1500$/ }).count(), 1);
+  }
+  assert.equal(await page.locator('main .error').count(), 0, 'no error box');
+  await done(page, 'cep', errors, /status of 404 \(Not Found\)/);
+});
+
+for (const [hash, title, what] of [['#/jobs', 'Jobs', 'Stream jobs']] as const) {
   test(`${title} loads live data or says it is not available yet`, { skip }, async () => {
     const { page, errors } = await open(hash);
     await page.locator('h1', { hasText: title }).waitFor();
