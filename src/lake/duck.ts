@@ -511,6 +511,41 @@ export async function readParquetById(
   return rows;
 }
 
+/**
+ * Reads a Parquet file that has no field ids (files added from elsewhere), resolving columns through the
+ * table's name mapping: `names` lists the names a field id may carry in the file.
+ */
+export async function readParquetByNames(
+  c: DuckDBConnection,
+  local: string,
+  columns: (ReadColumn & { names: string[] })[],
+  withPos: boolean,
+): Promise<Row[]> {
+  const desc = await c.runAndReadAll(`DESCRIBE SELECT * FROM read_parquet(${quoteLiteral(local)})`);
+  const present = new Set(desc.getRows().map((r) => String(r[0])));
+  const sel = columns.map((col) => {
+    const name = col.names.find((n) => present.has(n));
+    return name === undefined
+      ? `${defaultSql(col)} AS f${col.id}`
+      : `TRY_CAST(${quoteIdent(name)} AS ${duckType(col.type)}) AS f${col.id}`;
+  });
+  if (withPos) sel.push('file_row_number AS __pos');
+  if (sel.length === 0) sel.push('1 AS __one');
+  const res = await c.runAndReadAll(
+    `SELECT ${sel.join(', ')} FROM read_parquet(${quoteLiteral(local)}${withPos ? ', file_row_number = true' : ''})`,
+  );
+  const names = res.columnNames();
+  const types = new Map(columns.map((col) => [`f${col.id}`, col.type]));
+  return res.getRows().map((r) => {
+    const o: Row = {};
+    names.forEach((n, i) => {
+      if (n === '__pos') o.__pos = Number(r[i] as bigint);
+      else if (n !== '__one') o[n] = fromDuck(types.get(n) as IcebergType, r[i]);
+    });
+    return o;
+  });
+}
+
 /** Reads a whole Parquet file by column name (delete files, raw inspection). */
 export async function readParquetRaw(c: DuckDBConnection, local: string): Promise<Record<string, unknown>[]> {
   const res = await c.runAndReadAll(`SELECT * FROM read_parquet(${quoteLiteral(local)})`);

@@ -1,6 +1,6 @@
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { invalidArgument, TributaryError } from '../core/index.ts';
-import { readParquetById, withConnection } from './duck.ts';
+import { parquetFieldIds, readParquetById, readParquetByNames, withConnection } from './duck.ts';
 import {
   type Bound,
   bindExpr,
@@ -352,7 +352,18 @@ export async function readTaskRows(
     spec.fields.filter((pf) => parseTransform(pf.transform).kind === 'identity').map((pf) => pf['source-id']),
   );
   const where = bound ? boundToSql(bound, filled) : undefined;
-  const rows = await readParquetById(c, io.resolve(task.file.filePath), columns, positions.length > 0, where);
+  const local = io.resolve(task.file.filePath);
+  const mapping = md.properties['schema.name-mapping.default'];
+  // files without field ids (added from elsewhere) resolve columns through the name mapping
+  const rows =
+    mapping !== undefined && (await parquetFieldIds(c, local)).size === 0
+      ? await readParquetByNames(
+          c,
+          local,
+          columns.map((col) => ({ ...col, names: namesFor(mapping, col.id) })),
+          positions.length > 0,
+        )
+      : await readParquetById(c, local, columns, positions.length > 0, where);
   // identity partition values equal the column for every row of the file; fill them (files may omit them)
   const fills: { id: number; value: unknown }[] = [];
   spec.fields.forEach((pf, i) => {
@@ -371,6 +382,35 @@ export async function readTaskRows(
     out.push(r);
   }
   return out;
+}
+
+interface MappedField {
+  'field-id'?: number;
+  names?: string[];
+  fields?: MappedField[];
+}
+const mappingCache = new Map<string, Map<number, string[]>>();
+/** Names a field id may carry in files written without ids (the `schema.name-mapping.default` property). */
+function namesFor(mappingJson: string, id: number): string[] {
+  let m = mappingCache.get(mappingJson);
+  if (!m) {
+    m = new Map();
+    const walk = (fields: MappedField[]): void => {
+      for (const f of fields) {
+        if (typeof f['field-id'] === 'number') (m as Map<number, string[]>).set(f['field-id'], f.names ?? []);
+      }
+    };
+    try {
+      walk(JSON.parse(mappingJson) as MappedField[]);
+    } catch (err) {
+      throw new TributaryError(
+        'CORRUPT_DATA',
+        `schema.name-mapping.default is not valid JSON: ${(err as Error).message}`,
+      );
+    }
+    mappingCache.set(mappingJson, m);
+  }
+  return m.get(id) ?? [];
 }
 
 /** Internal value -> DuckDB literal (undefined when not expressible). */

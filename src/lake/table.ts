@@ -5,7 +5,7 @@ import { channel, invalidArgument, isTributaryError, publish, TributaryError } f
 import type { Catalog, LoadedTable, TableIdentifier } from './catalog.ts';
 import { identifierToString } from './catalog.ts';
 import { fromBytes } from './conversions.ts';
-import { ndjsonSourceSql, rowsToTempNdjson, withConnection, writeParquetFiles } from './duck.ts';
+import { collectStats, ndjsonSourceSql, rowsToTempNdjson, withConnection, writeParquetFiles } from './duck.ts';
 import {
   type Bound,
   bindExpr,
@@ -333,6 +333,72 @@ export class Table {
         written: w.files.map((f) => f.filePath),
         schemaUpdates: w.schemaUpdates,
         droppedRows: w.dropped,
+        specId: this.metadata['default-spec-id'],
+      },
+      opts,
+    );
+  }
+
+  /**
+   * Adds existing Parquet files to the table without rewriting them (Iceberg's add_files). Files
+   * without field ids are read through the `schema.name-mapping.default` property, which is set from
+   * the current schema if missing. Unpartitioned tables only.
+   */
+  async addFiles(paths: string[], opts: WriteOptions = {}): Promise<CommitResult> {
+    if (this.spec().fields.length > 0)
+      throw new TributaryError(
+        'UNSUPPORTED',
+        `${this.name}: addFiles needs an unpartitioned table (its spec has ${this.spec().fields.length} fields)`,
+      );
+    if (!paths.length) throw invalidArgument('paths', 'at least one Parquet file');
+    const schema = this.schema();
+    const files: DataFile[] = [];
+    await withConnection(async (c) => {
+      const entries: { local: string; dataFile: DataFile }[] = [];
+      for (const p of paths) {
+        const local = path.resolve(p);
+        if (!fs.existsSync(local)) throw new TributaryError('NOT_FOUND', `addFiles: ${p} does not exist`);
+        const desc = await c.runAndReadAll(`DESCRIBE SELECT * FROM read_parquet('${local.replaceAll("'", "''")}')`);
+        const cols = new Set(desc.getRows().map((r) => String(r[0])));
+        const missingRequired = schema.fields.filter((f) => f.required && !cols.has(f.name));
+        if (missingRequired.length)
+          throw invalidArgument(
+            `addFiles: ${p}`,
+            `the required column(s) ${missingRequired.map((f) => f.name).join(', ')}`,
+          );
+        entries.push({
+          local,
+          dataFile: {
+            content: 0,
+            filePath: local,
+            fileFormat: 'PARQUET',
+            partition: [],
+            recordCount: 0,
+            fileSizeInBytes: fs.statSync(local).size,
+          },
+        });
+      }
+      await collectStats(c, entries, schema);
+      files.push(...entries.map((e) => e.dataFile));
+    });
+    if (this.metadata.properties['schema.name-mapping.default'] === undefined) {
+      const mapping = (fields: NestedField[]): unknown[] =>
+        fields.map((f) => ({
+          'field-id': f.id,
+          names: [f.name],
+          ...(typeof f.type !== 'string' && f.type.type === 'struct' ? { fields: mapping(f.type.fields) } : {}),
+        }));
+      await this.setProperties({ 'schema.name-mapping.default': JSON.stringify(mapping(schema.fields)) });
+    }
+    return this.commitPending(
+      {
+        operation: 'append',
+        added: files,
+        addedDeletes: [],
+        removed: new Set(),
+        written: [],
+        schemaUpdates: [],
+        droppedRows: 0,
         specId: this.metadata['default-spec-id'],
       },
       opts,

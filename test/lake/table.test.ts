@@ -385,6 +385,44 @@ describe('concurrency and safety', () => {
     tmp.cleanup();
   });
 
+  it('adds existing Parquet files without field ids, read through the name mapping', async () => {
+    const tmp = tempDir();
+    const { catalog, table } = await eventsTable(tmp.dir, '');
+    const inst = await DuckDBInstance.create(':memory:');
+    const c = await inst.connect();
+    const file = path.join(tmp.dir, 'foreign.parquet');
+    await c.run(
+      `COPY (SELECT range::BIGINT AS id, 'f' || range AS name, range::BIGINT AS user_id FROM range(5)) TO '${file}' (FORMAT parquet)`,
+    );
+    c.closeSync();
+    const r = await table.addFiles([file]);
+    assert.equal(r.addedRows, 5);
+    assert.ok(table.metadata.properties['schema.name-mapping.default']);
+    assert.deepEqual(ids(await table.rows()), [0, 1, 2, 3, 4]);
+    assert.deepEqual(
+      (await table.rows({ filter: 'id = 3' })).map((x) => x.name),
+      ['f3'],
+    );
+    const pruned = await table.scan({ filter: 'id > 100' });
+    assert.equal(pruned.filesScanned, 0, 'stats of the added file prune it');
+    await table.evolveSchema([{ op: 'rename', name: 'name', newName: 'label' }]);
+    await table.append([{ id: 10, label: 'native' }]);
+    assert.deepEqual(
+      (await table.rows()).map((x) => [Number(x.id), x.label]).sort((a, b) => (a[0] as number) - (b[0] as number)),
+      [
+        [0, 'f0'],
+        [1, 'f1'],
+        [2, 'f2'],
+        [3, 'f3'],
+        [4, 'f4'],
+        [10, 'native'],
+      ],
+    );
+    await assert.rejects(table.addFiles([path.join(tmp.dir, 'nope.parquet')]), /does not exist/);
+    await catalog.close();
+    tmp.cleanup();
+  });
+
   it('a whole-table overwrite replaces every row', async () => {
     const tmp = tempDir();
     const { catalog, table } = await eventsTable(tmp.dir);
