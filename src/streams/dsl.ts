@@ -5,6 +5,7 @@ import {
   StreamTableJoinNode,
   TableTableJoinNode,
   type ValueJoiner,
+  VersionedStreamTableJoinNode,
 } from './joins.ts';
 import { FnNode, Node } from './node.ts';
 import {
@@ -149,19 +150,36 @@ export class StreamsBuilder {
     return new KStream<K, V>(this, name, { keySerde: consumed.keySerde, valueSerde: consumed.valueSerde });
   }
 
-  table<K = unknown, V = unknown>(topic: string, consumed: Consumed<K, V> & Materialized = {}): KTable<K, V> {
+  /**
+   * A table from a topic. `versioned` keeps each key's history for `historyRetention` so that stream-table joins
+   * with a grace period can join the version valid at a stream record's timestamp.
+   */
+  table<K = unknown, V = unknown>(
+    topic: string,
+    consumed: Consumed<K, V> & Materialized & { versioned?: { historyRetention: DurationLike } } = {},
+  ): KTable<K, V> {
     const s = this.stream<K, V>(topic, consumed);
     const storeName = consumed.storeName ?? this.name('KTABLE-SOURCE-STATE-STORE');
-    this.addStore({ name: storeName, type: 'keyValue', logging: consumed.logging ?? true });
+    const logging = consumed.logging ?? true;
+    this.addStore({ name: storeName, type: 'keyValue', logging });
+    let versioned: { store: string; historyRetentionMs: number } | undefined;
+    if (consumed.versioned !== undefined) {
+      versioned = {
+        store: `${storeName}-versions`,
+        historyRetentionMs: parseDuration(consumed.versioned.historyRetention, 'versioned.historyRetention'),
+      };
+      this.addStore({ name: versioned.store, type: 'keyValue', logging });
+    }
     const name = this.name('KTABLE-SOURCE');
+    const stores = versioned === undefined ? [storeName] : [storeName, versioned.store];
     this.addNode({
       name,
       kind: 'processor',
       parents: [s.nodeName],
-      stores: [storeName],
-      create: () => new TableSourceNode(name, storeName),
+      stores,
+      create: () => new TableSourceNode(name, storeName, versioned),
     });
-    return new KTable<K, V>(this, name, storeName, s.serdes);
+    return new KTable<K, V>(this, name, storeName, s.serdes, undefined, versioned?.store);
   }
 
   globalTable<K = unknown, V = unknown>(
@@ -512,7 +530,7 @@ export class KStream<K, V> {
     windows: JoinWindows,
     opts?: JoinOpts,
   ): KStream<K, R>;
-  join<V2, R>(other: KTable<K, V2>, joiner: ValueJoiner<V, V2, R>): KStream<K, R>;
+  join<V2, R>(other: KTable<K, V2>, joiner: ValueJoiner<V, V2, R>, opts?: StreamTableJoinOpts): KStream<K, R>;
   join<K2, V2, R>(
     other: GlobalKTable<K2, V2>,
     keySelector: (key: K, value: V) => K2,
@@ -527,7 +545,11 @@ export class KStream<K, V> {
     windows: JoinWindows,
     opts?: JoinOpts,
   ): KStream<K, R>;
-  leftJoin<V2, R>(other: KTable<K, V2>, joiner: ValueJoiner<V, V2 | null, R>): KStream<K, R>;
+  leftJoin<V2, R>(
+    other: KTable<K, V2>,
+    joiner: ValueJoiner<V, V2 | null, R>,
+    opts?: StreamTableJoinOpts,
+  ): KStream<K, R>;
   leftJoin<K2, V2, R>(
     other: GlobalKTable<K2, V2>,
     keySelector: (key: K, value: V) => K2,
@@ -552,6 +574,30 @@ export class KStream<K, V> {
       const self = this.keyChanged ? this.repartition() : this;
       const name = builder.name('KSTREAM-JOIN');
       const st = other.storeName;
+      const grace = (b as StreamTableJoinOpts | undefined)?.gracePeriod;
+      if (grace !== undefined) {
+        const versions = other.versionsStore;
+        if (versions === undefined)
+          throw invalidArgument('gracePeriod', 'a versioned table (builder.table(topic, { versioned: ... }))');
+        const graceMs = parseDuration(grace, 'gracePeriod');
+        const buffer = `${name}-buffer`;
+        builder.addStore({ name: buffer, type: 'keyValue', logging: true });
+        builder.addNode({
+          name,
+          kind: 'processor',
+          parents: [self.nodeName],
+          stores: [versions, buffer],
+          create: () =>
+            new VersionedStreamTableJoinNode(
+              name,
+              [versions, buffer],
+              a as ValueJoiner<unknown, unknown, unknown>,
+              kind === 'left',
+              graceMs,
+            ),
+        });
+        return new KStream(builder, name, { keySerde: this.serdes.keySerde });
+      }
       builder.addNode({
         name,
         kind: 'processor',
@@ -622,6 +668,11 @@ export class KStream<K, V> {
     }
     throw invalidArgument('join.other', 'a KStream, KTable or GlobalKTable', other);
   }
+}
+
+export interface StreamTableJoinOpts {
+  /** Buffer stream records this long and join the table version valid at their timestamp (versioned tables). */
+  gracePeriod?: DurationLike;
 }
 
 export interface JoinOpts {
@@ -886,18 +937,23 @@ export class KTable<K, V> {
   /** @internal */ readonly serdes: Serdes2<K, V>;
   /** @internal */ readonly windowInfo: WindowInfo | undefined;
 
+  /** @internal the history store of a versioned table */
+  readonly versionsStore: string | undefined;
+
   constructor(
     builder: StreamsBuilder,
     nodeName: string,
     storeName: string,
     serdes: Serdes2<K, V>,
     windowInfo?: WindowInfo,
+    versionsStore?: string,
   ) {
     this.builder = builder;
     this.nodeName = nodeName;
     this.storeName = storeName;
     this.serdes = serdes;
     this.windowInfo = windowInfo;
+    this.versionsStore = versionsStore;
   }
   private transform<V2>(
     prefix: string,

@@ -43,6 +43,78 @@ export class StreamTableJoinNode extends Node {
   }
 }
 
+interface Buffered {
+  key: unknown;
+  value: unknown;
+  ts: number;
+  headers: StreamRecord<unknown, unknown>['headers'];
+}
+
+/**
+ * KStream-KTable join against a versioned table with a grace period: stream records wait until stream time passes
+ * their timestamp plus grace, then join the table version valid at their timestamp (Kafka Streams 3.5+).
+ */
+export class VersionedStreamTableJoinNode extends Node {
+  private versions!: KeyValueStoreImpl<unknown, [number, unknown][]>;
+  private buffer!: KeyValueStoreImpl<string, Buffered>;
+  private readonly names: [versions: string, buffer: string];
+  private readonly joiner: ValueJoiner<unknown, unknown, unknown>;
+  private readonly left: boolean;
+  private readonly graceMs: number;
+  private seq = 0;
+  constructor(
+    name: string,
+    stores: [versions: string, buffer: string],
+    joiner: ValueJoiner<unknown, unknown, unknown>,
+    left: boolean,
+    graceMs: number,
+  ) {
+    super(name);
+    this.names = stores;
+    this.joiner = joiner;
+    this.left = left;
+    this.graceMs = graceMs;
+  }
+  override init(task: Parameters<Node['init']>[0]): void {
+    super.init(task);
+    this.versions = task.store(this.names[0]) as KeyValueStoreImpl<unknown, [number, unknown][]>;
+    this.buffer = task.store(this.names[1]) as KeyValueStoreImpl<string, Buffered>;
+    for (const [k] of this.buffer.all()) this.seq = Math.max(this.seq, Number(k.slice(k.indexOf(':') + 1)) + 1);
+  }
+  private join(b: Buffered): void {
+    let asOf: unknown = null;
+    for (const [vts, v] of this.versions.get(b.key) ?? []) {
+      if (vts > b.ts) break;
+      asOf = v;
+    }
+    if (asOf === null && !this.left) return;
+    this.forward({ key: b.key, value: this.joiner(b.value, asOf, b.key), timestamp: b.ts, headers: b.headers });
+  }
+  process(rec: Rec): void {
+    if (rec.key === null || rec.key === undefined || rec.value === null) {
+      this.task.metrics.skippedRecords++;
+      return;
+    }
+    const b: Buffered = { key: rec.key, value: rec.value, ts: rec.timestamp, headers: rec.headers };
+    if (this.graceMs === 0) {
+      this.join(b);
+      return;
+    }
+    this.buffer.put(heldKey(rec.timestamp, this.seq++), b);
+    this.flush(Math.max(this.time, rec.timestamp));
+  }
+  protected override advance(t: number): void {
+    this.flush(t);
+  }
+  private flush(now: number): void {
+    for (const [k, b] of this.buffer.all()) {
+      if (b.ts + this.graceMs > now) break; // sorted by timestamp
+      this.buffer.delete(k);
+      this.join(b);
+    }
+  }
+}
+
 /**
  * One side of a KTable-KTable join. Both input tables are materialized; the result is materialized too so that
  * the emitted change carries the previous join result as its old value.

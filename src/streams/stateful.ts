@@ -28,19 +28,38 @@ abstract class StatefulNode extends Node {
 /** Materializes a KTable from its topic (or from a stream via toTable): forwards (new, old) changes. */
 export class TableSourceNode extends StatefulNode {
   private store!: KeyValueStoreImpl<unknown, unknown>;
+  private versions: KeyValueStoreImpl<unknown, [number, unknown][]> | undefined;
   private readonly storeName: string;
-  constructor(name: string, storeName: string) {
+  private readonly versioned: { store: string; historyRetentionMs: number } | undefined;
+  constructor(name: string, storeName: string, versioned?: { store: string; historyRetentionMs: number }) {
     super(name);
     this.storeName = storeName;
+    this.versioned = versioned;
   }
   override init(task: Parameters<Node['init']>[0]): void {
     super.init(task);
     this.store = task.store(this.storeName) as KeyValueStoreImpl<unknown, unknown>;
+    if (this.versioned !== undefined)
+      this.versions = task.store(this.versioned.store) as KeyValueStoreImpl<unknown, [number, unknown][]>;
   }
   process(rec: Rec): void {
     if (rec.key === null || rec.key === undefined) {
       this.task.metrics.skippedRecords++;
       return;
+    }
+    if (this.versions !== undefined && this.versioned !== undefined) {
+      // Versioned table: keep every version within the history retention (plus the one valid at its start).
+      const list = [...(this.versions.get(rec.key) ?? [])];
+      let i = list.length;
+      while (i > 0 && (list[i - 1] as [number, unknown])[0] > rec.timestamp) i--;
+      if (i > 0 && (list[i - 1] as [number, unknown])[0] === rec.timestamp) list[i - 1] = [rec.timestamp, rec.value];
+      else list.splice(i, 0, [rec.timestamp, rec.value]);
+      const horizon = this.now(rec.timestamp) - this.versioned.historyRetentionMs;
+      let drop = 0;
+      while (drop + 1 < list.length && (list[drop + 1] as [number, unknown])[0] <= horizon) drop++;
+      this.versions.putWithTimestamp(rec.key, list.slice(drop), rec.timestamp);
+      // An out-of-order update is history: the latest value stays the newest version.
+      if ((list.at(-1) as [number, unknown])[0] > rec.timestamp) return;
     }
     const old = this.store.get(rec.key);
     if (old === null && rec.value === null) return;

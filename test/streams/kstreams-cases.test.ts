@@ -402,3 +402,33 @@ test('outer join held records survive a restart from the changelog without seque
     'b:L2+null@10',
   ]);
 });
+
+test('K9 with a versioned table and join grace: stream records wait for stream time ts + grace, then join the version valid at ts', () => {
+  const b = new StreamsBuilder();
+  const table = b.table<string, string>('table', { keySerde: S, valueSerde: S, versioned: { historyRetention: 100 } });
+  b.stream<string, string>('stream', { keySerde: S, valueSerde: S })
+    .join(table, (l, r) => `${l}+${r}`, { gracePeriod: 2 })
+    .to('out', { keySerde: S, valueSerde: S });
+  const d = new TopologyTestDriver(b.build());
+  const s = d.createInputTopic('stream', S, S);
+  const t = d.createInputTopic('table', S, S);
+  const out = d.createOutputTopic('out', S, S);
+  t.pipeInput('0', 'Y0', 0);
+  s.pipeInput('0', 'X0', 3);
+  assert.deepEqual(out.readRecordsToList().map(fmt), [], 'held until stream time reaches 3 + 2');
+  t.pipeInput('0', 'YY0', 4); // a newer version, but X0@3 must see Y0
+  assert.deepEqual(out.readRecordsToList().map(fmt), []);
+  t.pipeInput('1', 'Y1', 5); // stream time 5: X0 is due
+  assert.deepEqual(out.readRecordsToList().map(fmt), ['0:X0+Y0@3']);
+  t.pipeInput('0', 'OLD', 1); // an out-of-order update is history only
+  s.pipeInput('0', 'X1', 2); // already past grace (2 + 2 <= 5): joins at once, against the version at 2
+  s.pipeInput('0', 'X2', 6);
+  t.pipeInput('x', 'y', 8);
+  assert.deepEqual(out.readRecordsToList().map(fmt), ['0:X1+OLD@2', '0:X2+YY0@6']);
+  assert.equal(d.getKeyValueStore<string, string>(table.storeName).get('0'), 'YY0');
+  assert.throws(() => {
+    const b2 = new StreamsBuilder();
+    const plain = b2.table<string, string>('t');
+    b2.stream<string, string>('s').join(plain, (l, r) => `${l}${r}`, { gracePeriod: 1 });
+  }, /versioned/);
+});
