@@ -1,4 +1,4 @@
-import { invalidArgument, parseDuration } from '../core/index.ts';
+import { channel, invalidArgument, parseDuration, publish } from '../core/index.ts';
 import type { KeyValueStore, KStream, Processor, ProcessorContext, StreamRecord } from '../streams/index.ts';
 import { patternFromJson, patternToJson } from './json.ts';
 import {
@@ -75,6 +75,12 @@ interface Version<V> {
   json: unknown;
 }
 
+/** Diagnostics: one event per match, timeout and late event (free when no one subscribes). */
+const matchChannel = channel('cep', 'match');
+const timeoutChannel = channel('cep', 'timeout');
+const lateChannel = channel('cep', 'late');
+const patternChannel = channel('cep', 'pattern-updated');
+
 const META_PATTERNS = '__patterns';
 const META_WATERMARK = '__watermark';
 
@@ -132,6 +138,7 @@ export class PatternStream<K, V> {
       this.perKey.clear();
     } else for (const k of opts.keys) this.perKey.set(JSON.stringify(k) ?? 'null', v);
     this.epoch++;
+    publish(patternChannel, () => ({ store: this.storeNames.nfa, version: v.id, keys: opts.keys?.length ?? null }));
   }
   /** @internal */
   versionFor(encodedKey: string): Version<V> {
@@ -376,6 +383,7 @@ class CepProcessor<K, V> implements Processor<K, V, K, CepOutput<V>> {
       return;
     }
     if (rec.timestamp <= this.watermark) {
+      publish(lateChannel, () => ({ taskId: ctx.taskId, timestamp: rec.timestamp, watermark: this.watermark }));
       ctx.forward({ key: rec.key, value: { kind: 'late', event: rec.value }, timestamp: rec.timestamp, headers: [] });
       return;
     }
@@ -421,8 +429,7 @@ class CepProcessor<K, V> implements Processor<K, V, K, CepOutput<V>> {
     this.runAdvance(ek, key, l, ts);
     for (const value of values) {
       const matches = nfa.process(l.nfa, { id: l.st.seq++, ts, value });
-      for (const match of matches)
-        this.ctx.forward({ key, value: { kind: 'match', match }, timestamp: ts, headers: [] });
+      for (const match of matches) this.emitMatch(key, match, ts);
     }
   }
 
@@ -430,11 +437,16 @@ class CepProcessor<K, V> implements Processor<K, V, K, CepOutput<V>> {
     const nfa = this.owner.versionFor(ek).nfa;
     const { matches, timeouts } = nfa.advanceTime(l.nfa, time);
     for (const t of timeouts) this.emitTimeout(key, t);
-    for (const match of matches)
-      this.ctx.forward({ key, value: { kind: 'match', match }, timestamp: time, headers: [] });
+    for (const match of matches) this.emitMatch(key, match, time);
+  }
+
+  private emitMatch(key: K, match: Match<V>, timestamp: number): void {
+    publish(matchChannel, () => ({ taskId: this.ctx.taskId, timestamp }));
+    this.ctx.forward({ key, value: { kind: 'match', match }, timestamp, headers: [] });
   }
 
   private emitTimeout(key: K, t: Timeout<V>): void {
+    publish(timeoutChannel, () => ({ taskId: this.ctx.taskId, timestamp: t.timestamp }));
     this.ctx.forward({
       key,
       value: { kind: 'timeout', match: t.match, timeoutTimestamp: t.timestamp },

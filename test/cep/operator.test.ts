@@ -1,6 +1,7 @@
 // The CEP operator through the streams TopologyTestDriver: event-time buffering (cep-cases.md section 9),
 // timeouts, late data, processing time, the seed pattern's alerts, pattern replacement, stored state.
 import assert from 'node:assert/strict';
+import diagnostics from 'node:diagnostics_channel';
 import fs, { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -424,5 +425,26 @@ test('restart on LMDB: partial matches, buffered events, the watermark and repla
     await env2.close();
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('diagnostics: matches, timeouts, late events and pattern updates are published', () => {
+  const seen: string[] = [];
+  const subs = ['match', 'timeout', 'late', 'pattern-updated'].map((e) => {
+    const fn = () => seen.push(e);
+    diagnostics.subscribe(`tributary:cep:${e}`, fn);
+    return () => diagnostics.unsubscribe(`tributary:cep:${e}`, fn);
+  });
+  try {
+    const { input, ps } = setup(chain().within(10));
+    input.pipeInput('k', { id: 1, name: 'start', price: 0 }, 1);
+    input.pipeInput('k', { id: 2, name: 'middle', price: 0 }, 2);
+    input.pipeInput('k', { id: 3, name: 'end', price: 0 }, 3);
+    input.pipeInput('k', { id: 4, name: 'x', price: 0 }, 1); // late
+    input.pipeInput('z', { id: 5, name: 'x', price: 0 }, 100);
+    ps.updatePattern(chain());
+    assert.deepEqual([...new Set(seen)].sort(), ['late', 'match', 'pattern-updated', 'timeout']);
+  } finally {
+    for (const u of subs) u();
   }
 });
