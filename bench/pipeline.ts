@@ -166,8 +166,13 @@ async function tenStageFigure(): Promise<void> {
   }
   const p = median(pipeTimes);
   const s = median(sqlTimes);
+  // each repetition runs both sides back to back: their ratio is what holds on a shared machine
+  const ratios = pipeTimes.map((t, i) => t / sqlTimes[i]!);
   console.log(
-    `10-stage pipeline over ${ROWS.toLocaleString('en-US')} rows: ${(p / 1000).toFixed(2)} s; hand-written DuckDB SQL ${(s / 1000).toFixed(2)} s; ratio ${(p / s).toFixed(2)}x`,
+    `10-stage pipeline over ${ROWS.toLocaleString('en-US')} rows: ${(p / 1000).toFixed(2)} s; hand-written DuckDB SQL ${(s / 1000).toFixed(2)} s`,
+  );
+  console.log(
+    `  ratio ${median(ratios).toFixed(2)}x (median of back-to-back pairs: ${ratios.map((x) => x.toFixed(2)).join(', ')})`,
   );
 }
 
