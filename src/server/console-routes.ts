@@ -10,7 +10,8 @@ export interface ConsoleOptions {
   catalog?: Catalog;
 }
 
-const PUBLIC_DIR = path.join(import.meta.dirname, 'public');
+// The console is browser code with no build step: its files are served as they are.
+const PUBLIC_DIR = path.join(import.meta.dirname, '..', 'console', 'public');
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',

@@ -1,12 +1,12 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import client from 'prom-client';
-import { consoleRoutes } from '../console/index.ts';
 import { dataLayout } from '../core/index.ts';
 import { type KafkaBroker, type SaslOptions, startKafkaBroker } from '../kafka/index.ts';
 import { icebergRestRoutes, SqliteCatalog } from '../lake/index.ts';
 import { embeddedClient, type Log, openLog } from '../log/index.ts';
 import { druidRoutes, OlapEngine } from '../olap/index.ts';
 import { PipelineRunner, pipelineRoutes } from '../pipeline/index.ts';
+import { consoleRoutes } from './console-routes.ts';
 import { topicsRoutes } from './topics-routes.ts';
 
 export interface PlatformOptions {

@@ -5,8 +5,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { consoleRoutes } from '../../src/console/index.ts';
 import { createTable, parseJson, SqliteCatalog } from '../../src/lake/index.ts';
+import { consoleRoutes } from '../../src/server/console-routes.ts';
 
 let dir: string;
 let catalog: SqliteCatalog;
