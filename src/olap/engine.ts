@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { channel, isTributaryError, notFound, publish, TributaryError } from '../core/index.ts';
+import { remoteClient } from '../kafka/index.ts';
 import { type Catalog, loadTable } from '../lake/index.ts';
 import type { LogClient } from '../log/index.ts';
 import { translateSql } from './druidsql.ts';
@@ -63,6 +64,7 @@ export class OlapEngine {
   private readonly running = new Map<string, DuckDBConnection>();
   private readonly cache = new Map<string, { generations: string; result: unknown[] }>();
   readonly supervisors = new Map<string, KafkaSupervisor>();
+  private readonly ownedClients: LogClient[] = [];
 
   private constructor(store: SegmentStore, options: OlapEngineOptions) {
     this.store = store;
@@ -74,10 +76,15 @@ export class OlapEngine {
     const engine = new OlapEngine(store, options);
     // Supervisors that were running keep running after a restart, from their committed offsets.
     const file = engine.supervisorsFile();
-    if (fs.existsSync(file) && options.logClient) {
+    if (fs.existsSync(file)) {
       const saved = JSON.parse(fs.readFileSync(file, 'utf8')) as { spec: unknown; suspended: boolean }[];
       for (const s of saved) {
-        const sup = engine.createSupervisor(s.spec);
+        let sup: KafkaSupervisor;
+        try {
+          sup = engine.createSupervisor(s.spec);
+        } catch {
+          continue; // no client for it in this process: the spec stays saved
+        }
         if (!s.suspended)
           await sup.start().catch((err: unknown) => {
             sup.stats.lastError = (err as Error).message;
@@ -106,13 +113,20 @@ export class OlapEngine {
         `type: expected kafka for a supervisor, got ${JSON.stringify(spec.type)}`,
         { field: 'type' },
       );
-    if (!this.options.logClient)
-      throw new TributaryError('UNAVAILABLE', 'streaming ingestion needs a log client; none is configured', {
-        retriable: false,
-      });
-    const sup = new KafkaSupervisor(this.store, this.options.logClient, spec, body, () =>
-      this.invalidate(spec.dataSchema.dataSource),
-    );
+    let client = this.options.logClient;
+    const servers = spec.kafka?.consumerProperties['bootstrap.servers'];
+    if (!client && typeof servers === 'string' && servers.trim() !== '') {
+      // No embedded log given: read the topic from the Kafka cluster the spec names.
+      client = remoteClient({ bootstrapBrokers: servers.split(',').map((x) => x.trim()), clientId: 'tributary-olap' });
+      this.ownedClients.push(client);
+    }
+    if (!client)
+      throw new TributaryError(
+        'UNAVAILABLE',
+        'spec.ioConfig.consumerProperties: expected bootstrap.servers (no embedded log client is configured)',
+        { retriable: false, field: 'spec.ioConfig.consumerProperties' },
+      );
+    const sup = new KafkaSupervisor(this.store, client, spec, body, () => this.invalidate(spec.dataSchema.dataSource));
     this.supervisors.set(sup.id, sup);
     return sup;
   }
@@ -184,6 +198,7 @@ export class OlapEngine {
       s.dispose();
     }
     await Promise.allSettled([...this.tasks.values()].map((t) => t.done));
+    await Promise.allSettled(this.ownedClients.map((c) => c.close()));
     this.store.instance.closeSync();
   }
 
