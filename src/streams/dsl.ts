@@ -23,6 +23,7 @@ import { Serdes } from './serdes.ts';
 import {
   AggregateNode,
   type Aggregator,
+  CacheNode,
   type Initializer,
   type Merger,
   SessionAggregateNode,
@@ -65,6 +66,11 @@ export interface Materialized {
   retention?: DurationLike;
   /** Write a changelog topic (default true). */
   logging?: boolean;
+  /**
+   * Kafka Streams' record cache: forward each key's latest update once per commit instead of every update
+   * (default false, i.e. Kafka Streams with the cache disabled).
+   */
+  cache?: boolean;
 }
 
 export interface Repartitioned<K, V> {
@@ -122,6 +128,13 @@ export class StreamsBuilder {
       throw invalidArgument('storeName', `a unique store name (${JSON.stringify(spec.name)} is already used)`);
     this.stores.set(spec.name, spec);
     return spec.name;
+  }
+  /** @internal inserts a record cache after an aggregation when asked for. */
+  cached(nodeName: string, materialized: Materialized): string {
+    if (materialized.cache !== true) return nodeName;
+    const name = this.name('KTABLE-CACHE');
+    this.addNode({ name, kind: 'processor', parents: [nodeName], stores: [], create: () => new CacheNode(name) });
+    return name;
   }
   /** @internal */
   addGlobal(spec: GlobalSpec): void {
@@ -774,7 +787,7 @@ export class KGroupedStream<K, V> {
       create: () =>
         new AggregateNode(name, storeName, initializer, aggregator as Aggregator<unknown, unknown, unknown>),
     });
-    return new KTable<K, A>(b, name, storeName, { keySerde: this.stream.serdes.keySerde });
+    return new KTable<K, A>(b, b.cached(name, materialized), storeName, { keySerde: this.stream.serdes.keySerde });
   }
   windowedBy(windows: TimeWindows | SlidingWindows): TimeWindowedKStream<K, V>;
   windowedBy(windows: SessionWindows): SessionWindowedKStream<K, V>;
@@ -853,7 +866,7 @@ export class TimeWindowedKStream<K, V> {
     }
     return new KTable<Windowed<K>, A>(
       b,
-      name,
+      b.cached(name, materialized),
       storeName,
       { keySerde: this.stream.serdes.keySerde as Serde<Windowed<K>> | undefined },
       {
@@ -921,7 +934,7 @@ export class SessionWindowedKStream<K, V> {
     });
     return new KTable<Windowed<K>, A>(
       b,
-      name,
+      b.cached(name, materialized),
       storeName,
       { keySerde: this.stream.serdes.keySerde as Serde<Windowed<K>> | undefined },
       { window: 'session', graceMs: w.graceMs },
@@ -1148,7 +1161,7 @@ export class KGroupedTable<K, V> {
           subtractor as Aggregator<unknown, unknown, unknown>,
         ),
     });
-    return new KTable<K, A>(b, name, storeName, {});
+    return new KTable<K, A>(b, b.cached(name, materialized), storeName, {});
   }
 }
 

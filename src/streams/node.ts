@@ -87,6 +87,8 @@ export abstract class Node {
   pending(): number {
     return 0;
   }
+  /** Caching nodes: forward what they hold (at commit, and when the test driver's outputs are read). */
+  flushCache(): void {}
   close(): void {}
   forward(rec: StreamRecord<unknown, unknown>, child?: string): void {
     if (child !== undefined) {

@@ -626,6 +626,7 @@ export class KafkaStreams {
   async commit(final = false): Promise<void> {
     const started = this.wallClock();
     await this.settleAsync();
+    for (const t of this.tasks) t.flushCaches();
     for (const t of this.tasks) t.flushChangelog();
     if (this.out.length > 0) await this.sendOutputs();
     const producer = this.producer as Producer;

@@ -451,3 +451,32 @@ export class SuppressNode extends StatefulNode {
     }
   }
 }
+
+/**
+ * Kafka Streams' record cache for an aggregation's output: keeps the latest change per key and forwards it when
+ * the task commits, so a key updated many times between commits is emitted once (old value = the value before
+ * the first held update). Changes whose new and old values are both null are dropped.
+ */
+export class CacheNode extends Node {
+  private readonly held = new Map<string, Rec>();
+  process(rec: Rec): void {
+    const k = encodeKey(rec.key);
+    const prev = this.held.get(k);
+    if (prev === undefined) {
+      this.held.set(k, rec);
+      return;
+    }
+    const c = rec.value as Change<unknown>;
+    this.held.set(k, { ...rec, value: change(c.newValue, (prev.value as Change<unknown>).oldValue) });
+  }
+  override flushCache(): void {
+    if (this.held.size === 0) return;
+    const all = [...this.held.values()];
+    this.held.clear();
+    for (const r of all) {
+      const c = r.value as Change<unknown>;
+      if (c.newValue === null && c.oldValue === null) continue;
+      this.forward(r);
+    }
+  }
+}

@@ -274,6 +274,17 @@ export class StreamTask implements TaskRuntime {
     g.set(key.length === 1 ? '' : key.length === 2 ? (key[1] as number) : JSON.stringify(key.slice(1)), [key, value]);
   }
 
+  /** Forwards what record caches hold (at commit), upstream caches first. */
+  flushCaches(): void {
+    if (!this.initialized) return;
+    this.inProcess = true;
+    try {
+      for (const n of this.nodes) n.flushCache();
+    } finally {
+      this.inProcess = false;
+    }
+  }
+
   /** Emits the buffered changelog records (called at commit, before outputs are flushed). */
   flushChangelog(): void {
     if (this.changelog.size === 0) return;

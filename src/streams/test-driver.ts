@@ -111,6 +111,12 @@ export class TopologyTestDriver {
     }
   }
 
+  /** Forwards what record caches hold, as a commit would (done whenever outputs are read). */
+  flushCaches(): void {
+    this.task.flushCaches();
+    this.drainInternal();
+  }
+
   /** Pipes one serialized record into a topic. */
   pipeRaw(
     topic: string,
@@ -147,17 +153,20 @@ export class TopologyTestDriver {
 
   /** @internal */
   take(topic: string, n: number): OutRecord[] {
+    this.flushCaches();
     this.task.flushChangelog();
     const list = this.outputs.get(topic) ?? [];
     return list.splice(0, n);
   }
   /** @internal */
   queued(topic: string): number {
+    this.flushCaches();
     this.task.flushChangelog();
     return this.outputs.get(topic)?.length ?? 0;
   }
   /** Topics that received output so far (including changelog topics). */
   producedTopicNames(): string[] {
+    this.flushCaches();
     this.task.flushChangelog();
     return [...this.outputs.keys()];
   }

@@ -432,3 +432,24 @@ test('K9 with a versioned table and join grace: stream records wait for stream t
     b2.stream<string, string>('s').join(plain, (l, r) => `${l}${r}`, { gracePeriod: 1 });
   }, /versioned/);
 });
+
+test('K7c with the record cache on, flushed at the end: one final change per session, in cache order', () => {
+  const b = new StreamsBuilder();
+  b.stream<string, string>('in', { keySerde: S, valueSerde: S })
+    .groupByKey()
+    .windowedBy(SessionWindows.ofInactivityGapWithNoGrace(GAP))
+    .count({ cache: true })
+    .toStream()
+    .to('raw', { keySerde: S, valueSerde: L });
+  const d = new TopologyTestDriver(b.build());
+  pipeTimes(d, `a@0 b@0 c@0 d@0 d@${GAP / 2} a@${GAP + 1} b@${GAP + 1} a@${GAP + 1 + GAP / 2} c@${GAP + 1 + GAP / 2}`);
+  assert.deepEqual(readWindowed(d.createOutputTopic('raw', windowedString, L), true), [
+    'a[0..0]=1@0',
+    'b[0..0]=1@0',
+    'c[0..0]=1@0',
+    `d[0..${GAP / 2}]=2@${GAP / 2}`,
+    `b[${GAP + 1}..${GAP + 1}]=1@${GAP + 1}`,
+    `a[${GAP + 1}..${GAP + 1 + GAP / 2}]=2@${GAP + 1 + GAP / 2}`,
+    `c[${GAP + 1 + GAP / 2}..${GAP + 1 + GAP / 2}]=1@${GAP + 1 + GAP / 2}`,
+  ]);
+});
