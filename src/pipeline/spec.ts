@@ -1,6 +1,6 @@
-import { parse as parseYamlText } from 'yaml';
+import { LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
-import { TributaryError } from '../core/index.ts';
+import { isTributaryError, TributaryError } from '../core/index.ts';
 import { datasetEntrySchema } from './governance.ts';
 
 /** A batch of records handed to custom TypeScript functions. */
@@ -384,15 +384,38 @@ export function topoOrder(spec: PipelineSpec): Stage[] {
 
 /** Parses a YAML pipeline; errors name the field (and the YAML line for syntax errors). */
 export function parsePipelineYaml(text: string): PipelineSpec {
-  let doc: unknown;
-  try {
-    doc = parseYamlText(text);
-  } catch (err) {
-    throw new TributaryError('INVALID_ARGUMENT', `pipeline YAML: ${(err as Error).message.split('\n')[0]}`, {
-      cause: err,
-    });
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines });
+  if (doc.errors.length) {
+    const err = doc.errors[0]!;
+    throw new TributaryError('INVALID_ARGUMENT', `pipeline YAML: ${err.message.split('\n')[0]}`, { cause: err });
   }
-  return definePipeline(doc);
+  try {
+    return definePipeline(doc.toJS());
+  } catch (err) {
+    // point at the YAML line of the field (or its closest existing parent)
+    if (!isTributaryError(err) || !err.field) throw err;
+    const parts = fieldPath(err.field);
+    for (let n = parts.length; n >= 0; n--) {
+      const node = doc.getIn(parts.slice(0, n), true) as { range?: [number, number, number] } | undefined;
+      if (node?.range) {
+        const { line, col } = lines.linePos(node.range[0]);
+        throw new TributaryError('INVALID_ARGUMENT', `${err.message} (line ${line}, column ${col})`, {
+          field: err.field,
+          cause: err,
+        });
+      }
+    }
+    throw err;
+  }
+}
+
+/** `pipeline.stages[1].rules[0].map` -> ['stages', 1, 'rules', 0, 'map']. */
+function fieldPath(field: string): (string | number)[] {
+  const out: (string | number)[] = [];
+  for (const m of field.replace(/^pipeline\.?/, '').matchAll(/([^.[\]]+)|\[(\d+)\]/g))
+    out.push(m[2] !== undefined ? Number(m[2]) : m[1]!);
+  return out;
 }
 
 /** Replaces `${name}` in every string of a spec with parameter values; unknown names are an error. */

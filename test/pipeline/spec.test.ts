@@ -124,3 +124,14 @@ test('parameters substitute into every string; unknown ones are an error', () =>
   // biome-ignore lint/suspicious/noTemplateCurlyInString: a pipeline parameter, not a template
   assert.throws(() => substituteParams({ a: ['x ${nope}'] }, {}), /pipeline\.a\[0\]: unknown parameter \$\{nope\}/);
 });
+
+test('YAML errors point at the line of the field', () => {
+  assert.throws(
+    () => parsePipelineYaml(YAML.replace('mode: merge', 'mode: upsert')),
+    /target\.mode: .*\(line 18, column \d+\)/,
+  );
+  assert.throws(
+    () => parsePipelineYaml(YAML.replace('inputs: [raw]', 'inputs: [rwa]')),
+    /got "rwa" \(line 11, column \d+\)/,
+  );
+});
