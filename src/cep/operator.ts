@@ -120,7 +120,10 @@ export class PatternStream<K, V> {
       throw invalidArgument('cep.timeMode', "'event' or 'processing'", timeMode);
     const ooo =
       opts.maxOutOfOrderness === undefined ? 0 : parseDuration(opts.maxOutOfOrderness, 'cep.maxOutOfOrderness');
-    this.output = stream.process<K, CepOutput<V>>(
+    // Matching is per key within a task: a re-keyed stream goes through a repartition topic first, as a
+    // Kafka Streams aggregation does, so that all events of a key meet in one task.
+    const keyed = stream.keyChanged ? stream.repartition({ name: `${name}-repartition` }) : stream;
+    this.output = keyed.process<K, CepOutput<V>>(
       () => new CepProcessor<K, V>(this, timeMode, ooo, opts.comparator, opts.timeoutCheckIntervalMs ?? 1000),
       this.storeNames.nfa,
       this.storeNames.meta,

@@ -448,3 +448,15 @@ test('diagnostics: matches, timeouts, late events and pattern updates are publis
     for (const u of subs) u();
   }
 });
+
+test('a re-keyed stream is repartitioned before matching, so every event of a key meets in one task', () => {
+  const describe = (rekey: boolean) => {
+    const b = new StreamsBuilder();
+    let s = b.stream<string, Ev>('events', { keySerde: S, valueSerde: J() });
+    if (rekey) s = s.selectKey((_k, v) => v.name);
+    CEP.pattern(s, chain()).select((m) => ids(m));
+    return b.build().describe().toString();
+  };
+  assert.match(describe(true), /cep-repartition/);
+  assert.doesNotMatch(describe(false), /repartition/);
+});
