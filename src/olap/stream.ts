@@ -67,42 +67,49 @@ export class KafkaSupervisor {
 
   async start(): Promise<void> {
     if (this.state === 'RUNNING') return;
-    const admin = this.client.admin();
-    let partitions: number[];
-    try {
-      partitions = (await admin.describeTopic(this.topic)).partitions.map((p) => p.partition);
-    } finally {
-      await admin.close();
-    }
-    const committed = this.store.datasources.get(this.id)?.streamOffsets;
-    const consumer = this.client.consumer({ isolation: 'read_committed', autoCommit: false, maxPollRecords: 50_000 });
-    consumer.assign(partitions.map((partition) => ({ topic: this.topic, partition })));
-    this.offsets.clear();
-    for (const p of partitions) {
-      const c = committed?.topic === this.topic ? committed.partitions[String(p)] : undefined;
-      if (c !== undefined) {
-        consumer.seek({ topic: this.topic, partition: p }, BigInt(c));
-        this.offsets.set(p, BigInt(c));
-      } else if (this.spec.kafka!.useEarliestOffset) {
-        consumer.seek({ topic: this.topic, partition: p }, 0n);
-        this.offsets.set(p, 0n);
-      } else {
-        const a = this.client.admin();
-        const d = await a.describeTopic(this.topic);
-        await a.close();
-        const hw = d.partitions.find((x) => x.partition === p)?.highWatermark ?? 0n;
-        consumer.seek({ topic: this.topic, partition: p }, hw);
-        this.offsets.set(p, hw);
-      }
-    }
-    this.consumer = consumer;
     this.stopping = false;
     this.state = 'RUNNING';
     this.lastPersist = Date.now();
+    // Connect now when the topic exists (so "latest" means now); otherwise the loop keeps trying.
+    await this.connect();
     this.loop = this.run();
   }
 
+  /** Assigns every partition and seeks to the committed offsets (or earliest/latest). False on failure. */
+  private async connect(): Promise<boolean> {
+    try {
+      const admin = this.client.admin();
+      let parts: { partition: number; highWatermark: bigint; logStartOffset: bigint }[];
+      try {
+        parts = (await admin.describeTopic(this.topic)).partitions;
+      } finally {
+        await admin.close();
+      }
+      const committed = this.store.datasources.get(this.id)?.streamOffsets;
+      const consumer = this.client.consumer({ isolation: 'read_committed', autoCommit: false, maxPollRecords: 50_000 });
+      consumer.assign(parts.map((p) => ({ topic: this.topic, partition: p.partition })));
+      this.offsets.clear();
+      for (const p of parts) {
+        const c = committed?.topic === this.topic ? committed.partitions[String(p.partition)] : undefined;
+        const at =
+          c !== undefined ? BigInt(c) : this.spec.kafka!.useEarliestOffset ? p.logStartOffset : p.highWatermark;
+        consumer.seek({ topic: this.topic, partition: p.partition }, at);
+        this.offsets.set(p.partition, at);
+      }
+      this.consumer = consumer;
+      this.stats.lastError = null;
+      return true;
+    } catch (err) {
+      this.stats.lastError = (err as Error).message;
+      return false;
+    }
+  }
+
   private async run(): Promise<void> {
+    while (!this.stopping && !this.consumer) {
+      await new Promise((r) => setTimeout(r, 250));
+      if (!this.stopping) await this.connect();
+    }
     while (!this.stopping) {
       try {
         const records = await this.consumer!.poll(100);

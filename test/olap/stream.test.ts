@@ -145,4 +145,51 @@ describe('Kafka supervisor over the embedded log', () => {
     const list = (await (await fetch(`${base}/druid/indexer/v1/supervisor`)).json()) as string[];
     assert.deepEqual(list, [TOPIC]);
   });
+
+  test('a supervisor submitted before its topic exists starts reading once it appears', async () => {
+    const r = await post('/druid/indexer/v1/supervisor', {
+      type: 'kafka',
+      spec: {
+        dataSchema: {
+          dataSource: 'late-topic',
+          timestampSpec: { column: 'time' },
+          dimensionsSpec: { dimensions: ['page'] },
+          metricsSpec: [{ type: 'count', name: 'count' }],
+          granularitySpec: { segmentGranularity: 'day', queryGranularity: 'none' },
+        },
+        ioConfig: { topic: 'not-yet', useEarliestOffset: true, inputFormat: { type: 'json' } },
+      },
+    });
+    assert.equal(r.status, 200, JSON.stringify(r.json));
+    const st = (await (await fetch(`${base}/druid/indexer/v1/supervisor/late-topic/status`)).json()) as {
+      payload: { healthy: boolean; recentErrors: unknown[] };
+    };
+    assert.equal(st.payload.healthy, false);
+    const admin = client.admin();
+    await admin.createTopic('not-yet', { partitions: 1 });
+    await admin.close();
+    const p = client.producer();
+    await p.send([
+      { topic: 'not-yet', value: event(1) },
+      { topic: 'not-yet', value: event(2) },
+    ]);
+    await p.close();
+    const n = await until(
+      async () => {
+        const q = (await engine.query(
+          {
+            queryType: 'timeseries',
+            dataSource: 'late-topic',
+            intervals: ['2015/2016'],
+            granularity: 'all',
+            aggregations: [{ type: 'count', name: 'n' }],
+          },
+          { useCache: false },
+        )) as { result: { n: bigint } }[];
+        return q[0]?.result.n ?? 0n;
+      },
+      (v) => v === 2n,
+    );
+    assert.equal(n, 2n);
+  });
 });
