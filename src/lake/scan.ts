@@ -1,6 +1,14 @@
+import * as fs from 'node:fs';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { invalidArgument, TributaryError } from '../core/index.ts';
-import { parquetFieldIds, readParquetById, readParquetByNames, withConnection } from './duck.ts';
+import {
+  ndjsonSourceSql,
+  parquetFieldIds,
+  readParquetById,
+  readParquetByNames,
+  rowsToTempNdjson,
+  withConnection,
+} from './duck.ts';
 import {
   type Bound,
   bindExpr,
@@ -31,6 +39,7 @@ import {
   type IcebergType,
   type NestedField,
   parseDecimal,
+  quoteIdent,
   quoteLiteral,
   type Schema,
 } from './types.ts';
@@ -504,4 +513,85 @@ function coercePartition(f: NestedField, v: unknown): unknown {
   if (f.type === 'long' && typeof v === 'number') return BigInt(v);
   if ((f.type === 'timestamp' || f.type === 'timestamptz') && typeof v === 'number') return BigInt(v) * 86_400_000_000n;
   return v;
+}
+
+export interface DuckdbScan {
+  /** A DuckDB SELECT yielding the scan's rows, columns named as in the table schema. */
+  sql: string;
+  schema: Schema;
+  snapshot: Snapshot | undefined;
+  /** Removes temp files backing data files that had deletes; call after running the SQL. */
+  cleanup(): void;
+}
+
+/**
+ * The scan as DuckDB SQL, so engines can consume a table snapshot without materializing rows in JS:
+ * files without deletes are read in place (by field id, identity columns as constants); files with
+ * deletes are resolved here and staged as NDJSON. The filter must be expressible in SQL.
+ */
+export async function duckdbScanSql(md: TableMetadata, io: FileIO, opts: ScanOptions = {}): Promise<DuckdbScan> {
+  const plan = await planScan(md, io, opts);
+  const schema = plan.schema;
+  const fields = (opts.columns ?? schema.fields.map((f) => f.name)).map((n) => {
+    const f = schema.fields.find((x) => x.name === n);
+    if (!f)
+      throw invalidArgument('columns', `columns of the table (${schema.fields.map((x) => x.name).join(', ')})`, n);
+    return f;
+  });
+  const where = plan.bound ? boundToSqlExactPublic(plan.bound) : 'TRUE';
+  if (where === undefined)
+    throw new TributaryError(
+      'UNSUPPORTED',
+      'duckdbScanSql: the filter has parts DuckDB cannot evaluate exactly (use scanTable)',
+    );
+  const need = new Map<number, NestedField>(fields.map((f) => [f.id, f]));
+  if (plan.bound) for (const id of exprFieldIds(plan.bound)) need.set(id, findField(schema, id) as NestedField);
+  const cols = [...need.values()];
+  const temps: string[] = [];
+  const parts: string[] = [];
+  await withConnection(async (c) => {
+    for (const task of plan.tasks) {
+      const spec = specById(md, task.specId);
+      const fills = new Map<number, unknown>();
+      spec.fields.forEach((pf, i) => {
+        if (parseTransform(pf.transform).kind === 'identity') fills.set(pf['source-id'], task.file.partition[i]);
+      });
+      if (task.deletes.length === 0 && md.properties['schema.name-mapping.default'] === undefined) {
+        const entries = cols.map(
+          (f) =>
+            `${f.id}: {name: ${quoteLiteral(`f${f.id}`)}, type: ${quoteLiteral(duckType(f.type))}, default_value: NULL}`,
+        );
+        const sel = cols.map((f) => {
+          if (!fills.has(f.id)) return `f${f.id}`;
+          const v = coercePartition(f, fills.get(f.id));
+          return `${v === null ? 'NULL' : (sqlLiteral(f.type, v) ?? 'NULL')}::${duckType(f.type)} AS f${f.id}`;
+        });
+        parts.push(
+          `SELECT ${sel.join(', ')} FROM read_parquet(${quoteLiteral(io.resolve(task.file.filePath))}, schema = MAP {${entries.join(', ')}})`,
+        );
+      } else {
+        const rows = await readTaskRows(c, md, io, task, schema, cols, undefined);
+        const named = rows.map((r) => Object.fromEntries(cols.map((f) => [`f${f.id}`, r[`f${f.id}`] ?? null])));
+        const pseudo = cols.map((f) => ({ ...f, name: `f${f.id}` }));
+        const file = rowsToTempNdjson(named, pseudo);
+        temps.push(file);
+        parts.push(ndjsonSourceSql(file, pseudo));
+      }
+    }
+  });
+  const empty = `SELECT ${cols.map((f) => `CAST(NULL AS ${duckType(f.type)}) AS f${f.id}`).join(', ')} WHERE FALSE`;
+  const union = parts.length ? parts.map((p) => `(${p})`).join(' UNION ALL ') : empty;
+  const outCols = fields.map((f) => `f${f.id} AS ${quoteIdent(f.name)}`).join(', ');
+  return {
+    sql: `SELECT ${outCols} FROM (${union}) AS t WHERE ${where}${opts.limit !== undefined ? ` LIMIT ${opts.limit}` : ''}`,
+    schema,
+    snapshot: plan.snapshot,
+    cleanup: () => {
+      for (const f of temps) fs.rmSync(f, { force: true });
+    },
+  };
+}
+
+function boundToSqlExactPublic(b: Bound): string | undefined {
+  return boundToSqlExact(b, new Set());
 }
