@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { compile, Nfa, Pattern } from '../../src/cep/index.ts';
+import { compile, freeze, Nfa, Pattern, thaw } from '../../src/cep/index.ts';
 
 type Contiguity = 'next' | 'followedBy' | 'followedByAny';
 interface PosStage {
@@ -208,5 +208,37 @@ test('property: quantifiers and loops on short sequences equal the reference', (
       },
     ),
     { numRuns: 400 },
+  );
+});
+
+test('property: freezing and thawing the NFA state (through JSON) after every event changes no result', () => {
+  fc.assert(
+    fc.property(
+      stagesArb(true, 3),
+      fc.array(fc.constantFrom('a', 'b', 'c', 'x'), { maxLength: 8 }),
+      fc.option(fc.integer({ min: 2, max: 6 }), { nil: null }),
+      (stages, ev, within) => {
+        const nfa = new Nfa(compile(build(stages, within)));
+        let st = nfa.initialState();
+        const out: string[] = [];
+        ev.forEach((letter, i) => {
+          const adv = nfa.advanceTime(st, i);
+          for (const m of adv.matches) out.push(JSON.stringify(m));
+          for (const t of adv.timeouts) out.push(`timeout ${t.timestamp} ${JSON.stringify(t.match)}`);
+          for (const m of nfa.process(st, { id: i, ts: i, value: { i, letter } })) out.push(JSON.stringify(m));
+          st = thaw(JSON.parse(JSON.stringify(freeze(st))));
+        });
+        const expected: string[] = [];
+        const whole = nfa.initialState();
+        ev.forEach((letter, i) => {
+          const adv = nfa.advanceTime(whole, i);
+          for (const m of adv.matches) expected.push(JSON.stringify(m));
+          for (const t of adv.timeouts) expected.push(`timeout ${t.timestamp} ${JSON.stringify(t.match)}`);
+          for (const m of nfa.process(whole, { id: i, ts: i, value: { i, letter } })) expected.push(JSON.stringify(m));
+        });
+        assert.deepEqual(out, expected);
+      },
+    ),
+    { numRuns: 200 },
   );
 });
