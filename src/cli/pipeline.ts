@@ -8,10 +8,12 @@ import {
   HttpLineageSink,
   type LineageSink,
   NdjsonLineageSink,
+  nextCronTime,
   PipelineRunner,
   type PipelineSpec,
   parsePipelineYaml,
   type RunResult,
+  Scheduler,
 } from '../pipeline/index.ts';
 
 interface Common {
@@ -153,6 +155,33 @@ export function registerPipelineCommands(program: Command): void {
       if (r.run.status !== 'succeeded') process.exitCode = 1;
     },
   );
+
+  dataDir(
+    pipeline
+      .command('schedule <file>')
+      .description("run a pipeline on its cron schedule (the spec's `schedule`, UTC) until interrupted")
+      .option('--cron <expr>', 'a cron expression instead of the spec schedule')
+      .option('--lineage-file <out.ndjson>', 'append OpenLineage events to this file'),
+  ).action(async (file: string, o: Common & { cron?: string; lineageFile?: string }) => {
+    const { spec, baseDir } = readSpec(file);
+    const cron = o.cron ?? spec.schedule;
+    if (!cron) throw invalidArgument('schedule', `a cron expression in ${file} or --cron`);
+    nextCronTime(cron, new Date()); // refuse a bad expression before waiting
+    await withRunner(o, spec, async (runner) => {
+      const scheduler = new Scheduler(async (sp, partition) => {
+        const r = await runner.run(sp, { partition, baseDir });
+        printResult(r);
+      });
+      const entry = scheduler.add(spec, cron);
+      out(`${spec.name}: "${cron}", next run ${entry.next.toISOString()}`);
+      scheduler.start();
+      await new Promise<void>((resolve) => {
+        process.once('SIGINT', resolve);
+        process.once('SIGTERM', resolve);
+      });
+      scheduler.stop();
+    });
+  });
 
   dataDir(pipeline.command('validate <file>').description('check a pipeline file without running it')).action(
     async (file: string, o: Common) => {

@@ -156,3 +156,22 @@ test('a bad pipeline file is refused naming the field', async () => {
     /pipeline\.stages\[0\]\.source\.path/,
   );
 });
+
+test('pipeline schedule refuses a pipeline without a schedule, and a bad cron expression', async () => {
+  await assert.rejects(
+    cli('pipeline', 'schedule', path.join(example, 'pipeline.yaml'), '--data-dir', path.join(dir, 's')),
+    /schedule: expected a cron expression in .*pipeline\.yaml or --cron/,
+  );
+  await assert.rejects(
+    cli(
+      'pipeline',
+      'schedule',
+      path.join(example, 'pipeline.yaml'),
+      '--cron',
+      '0 25 * * *',
+      '--data-dir',
+      path.join(dir, 's'),
+    ),
+    /hour field "25"/,
+  );
+});
