@@ -45,6 +45,7 @@ export class TopologyTestDriver {
   private readonly outputs = new Map<string, OutRecord[]>();
   private readonly internalQueue: OutRecord[] = [];
   private readonly internalTopics: Set<string>;
+  private readonly loopTopics: Set<string>;
   private readonly globals = new Map<string, SourceNode>();
   private wall: number;
   private offsets = new Map<string, number>();
@@ -68,6 +69,7 @@ export class TopologyTestDriver {
       onAsyncOutput: () => this.drainInternal(),
     });
     this.task.initialize();
+    this.loopTopics = new Set(topology.sourceTopics());
     this.internalTopics = new Set(topology.internalTopics().map((t) => `${applicationId}-${t}`));
     for (const t of this.task.inputTopics()) this.task.registerPartition(t, 0);
     for (const g of topology.globals) {
@@ -86,6 +88,8 @@ export class TopologyTestDriver {
       this.internalQueue.push(out);
       return;
     }
+    // A topic the topology also reads (through(), or to() then stream()) is fed back, and stays readable.
+    if (this.loopTopics.has(out.topic)) this.internalQueue.push(out);
     let list = this.outputs.get(out.topic);
     if (list === undefined) {
       list = [];

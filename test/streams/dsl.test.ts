@@ -405,3 +405,21 @@ test('Processor API with window and session stores', () => {
     ],
   );
 });
+
+test('through() writes to a topic and reads it back; toChangeStream() carries old values', () => {
+  const b = new StreamsBuilder();
+  b.stream<string, string>('in', { keySerde: S, valueSerde: S })
+    .mapValues((v) => v.toUpperCase())
+    .through('mid', { keySerde: S, valueSerde: S })
+    .groupByKey()
+    .reduce((a, v) => `${a}${v}`)
+    .toChangeStream()
+    .mapValues((c) => `${c.oldValue}->${c.newValue}`)
+    .to('out', { keySerde: S, valueSerde: S });
+  const d = new TopologyTestDriver(b.build());
+  const input = d.createInputTopic('in', S, S);
+  input.pipeInput('k', 'a', 1);
+  input.pipeInput('k', 'b', 2);
+  assert.deepEqual(d.createOutputTopic('mid', S, S).readValuesToList(), ['A', 'B']);
+  assert.deepEqual(d.createOutputTopic('out', S, S).readValuesToList(), ['null->A', 'A->AB']);
+});
