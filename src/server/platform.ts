@@ -49,10 +49,12 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
       ...(options.sasl ? { sasl: options.sasl } : {}),
     });
     started.unshift(broker);
-    const olap = await OlapEngine.open({ dataDir: layout.olap });
-    started.unshift(olap);
     const catalog = new SqliteCatalog({ warehouse: layout.lake });
-    const pipelines = new PipelineRunner({ dataDir: layout.root, catalog, log: embeddedClient(log), olap });
+    const logClient = embeddedClient(log);
+    // The engine keeps its segments under <dataDir>/olap; supervisors read topics through the log client.
+    const olap = await OlapEngine.open({ dataDir: layout.root, logClient, catalog, baseDirRoot: layout.root });
+    started.unshift(olap);
+    const pipelines = new PipelineRunner({ dataDir: layout.root, catalog, log: logClient, olap });
     started.unshift(pipelines);
     const registry = new client.Registry();
     client.collectDefaultMetrics({ register: registry, prefix: 'tributary_' });
