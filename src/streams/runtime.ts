@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { channel, invalidArgument, publish, TributaryError } from '../core/index.ts';
@@ -40,7 +41,10 @@ export interface StreamsConfig {
   maxPollRecords?: number;
   /** Records that fail to deserialize: 'fail' (default), 'continue' (skip, counted), or send them to a dead-letter topic. */
   deserializationErrors?: 'fail' | 'continue' | { deadLetterTopic: string };
-  /** Stable id of this instance: its transactional id is `<applicationId>-<instanceId>` (default '0'). */
+  /**
+   * Id of this instance: its transactional id is `<applicationId>-<instanceId>`. Default '0' (a restart fences
+   * the crashed run at once); in 'group' mode a random id unless given (instances of a group must differ).
+   */
   instanceId?: string;
   /**
    * 'all' (default): this instance runs every task. 'group': instances with the same application id share the
@@ -135,6 +139,8 @@ export class KafkaStreams {
   private rates = { recordsInPerSec: 0, processLatencyMs: 0, e2eMean: 0, e2eMax: 0 };
   /** Whether the open transaction holds sends or offsets (an empty one is kept open, never ended). */
   private txnUsed = false;
+  /** This instance's id: its transactional id is `<applicationId>-<instanceId>`. */
+  readonly instanceId: string;
   /** Set when the loop stops because of an error. */
   error: unknown;
 
@@ -157,6 +163,8 @@ export class KafkaStreams {
     this.eos = (config.processingGuarantee ?? 'exactly_once') === 'exactly_once';
     this.commitIntervalMs = config.commitIntervalMs ?? (this.eos ? 100 : 1000);
     this.wallClock = config.wallClock ?? Date.now;
+    // Alone, a fixed id lets a restart fence its crashed predecessor at once; in a group, instances must differ.
+    this.instanceId = config.instanceId ?? (config.partitionAssignment === 'group' ? randomUUID() : '0');
   }
 
   get state(): StreamsState {
@@ -231,7 +239,7 @@ export class KafkaStreams {
     this.producer = client.producer(
       this.eos
         ? {
-            transactionalId: `${app}-${this.config.instanceId ?? '0'}`,
+            transactionalId: `${app}-${this.instanceId}`,
             idempotent: true,
             ...(this.config.transactionTimeoutMs === undefined
               ? {}
