@@ -537,11 +537,15 @@ export class Nfa<T> {
     }
     out.length = 0;
     if (next !== null) nfa.partials = next;
+    // Without a skip strategy matches go out at once (as Flink's doProcess); held matches are then only the pending
+    // notFollowedBy ones, released by advanceTime. With one, held matches are released as earlier partials die.
+    if (this.compiled.skip.kind === 'noSkip') {
+      if (potential === null) return NO_MATCHES as Match<T>[];
+      return potential.map((m) => materialize(m.node));
+    }
     if (potential === null && nfa.completed.length === 0) return NO_MATCHES as Match<T>[];
     const matches: Match<T>[] = [];
-    if (this.compiled.skip.kind === 'noSkip' && nfa.completed.length === 0) {
-      for (const m of potential as ComputationState<T>[]) matches.push(materialize(m.node));
-    } else this.finishMatches(nfa, potential ?? [], matches);
+    this.finishMatches(nfa, potential ?? [], matches);
     return matches;
   }
 
