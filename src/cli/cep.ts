@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import type { Command } from 'commander';
-import { runPattern } from '../cep/index.ts';
+import { compile, patternFromJson, patternToJson, runPattern } from '../cep/index.ts';
 import { TributaryError } from '../core/index.ts';
 
 function readJson(file: string, what: string): unknown {
@@ -67,5 +67,16 @@ export function registerCepCommands(program: Command): void {
       const summary = `${r.events} events, ${r.keys} keys: ${r.matches.length} matches, ${r.timeouts.length} timeouts`;
       if (opts.out !== undefined) write(`${summary}\n`);
       else process.stderr.write(`${summary}\n`);
+    });
+  cep
+    .command('validate')
+    .description('check a JSON pattern (schema, expressions, stage rules) and print its normalized form')
+    .requiredOption('--pattern <file>', 'pattern JSON')
+    .action((opts: { pattern: string }) => {
+      const p = patternFromJson(readJson(opts.pattern, 'pattern'));
+      const nfa = compile(p);
+      const write = (s: string) => program.configureOutput().writeOut?.(s) ?? process.stdout.write(s);
+      write(`${JSON.stringify(patternToJson(p), null, 2)}\n`);
+      write(`ok: ${p.stages().length} stages, ${nfa.states.length} NFA states\n`);
     });
 }

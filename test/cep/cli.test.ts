@@ -120,3 +120,16 @@ test('cep run: matches to stdout; bad input names the line and field', async () 
     /bad\.ndjson:2: not a JSON line/,
   );
 });
+
+test('cep validate: prints the normalized pattern, or the first error with its field', async () => {
+  const printed = await cli(['cep', 'validate', '--pattern', example('nexmark-q3.json')]);
+  const json = JSON.parse(printed.slice(0, printed.lastIndexOf('}') + 1));
+  assert.deepEqual(
+    json.stages.map((s: { name: string }) => s.name),
+    ['A', 'B', 'C'],
+  );
+  assert.match(printed, /ok: 3 stages, \d+ NFA states/);
+  const pat = path.join(dir, 'bad-validate.json');
+  fs.writeFileSync(pat, JSON.stringify({ stages: [{ name: 'a' }, { name: 'b', contiguity: 'next', greedy: 'yes' }] }));
+  await assert.rejects(cli(['cep', 'validate', '--pattern', pat]), /pattern\.stages\.1\.greedy/);
+});
