@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { compile, freeze, Nfa, Pattern, thaw } from '../../src/cep/index.ts';
+import { compile, freeze, Nfa, Pattern, type SkipStrategy, thaw } from '../../src/cep/index.ts';
 
 type Contiguity = 'next' | 'followedBy' | 'followedByAny';
 interface PosStage {
@@ -240,5 +240,69 @@ test('property: freezing and thawing the NFA state (through JSON) after every ev
       },
     ),
     { numRuns: 200 },
+  );
+});
+
+/** The deterministic match (next / followedBy single stages) starting at `s`, or null. */
+function matchFrom(letters: string[], contiguity: ('next' | 'followedBy')[], ev: string[], s: number): number[] | null {
+  if (ev[s] !== letters[0]) return null;
+  const path = [s];
+  for (let k = 1; k < letters.length; k++) {
+    const prev = path[path.length - 1] as number;
+    let j = -1;
+    if (contiguity[k] === 'next') j = ev[prev + 1] === letters[k] ? prev + 1 : -1;
+    else for (let q = prev + 1; q < ev.length && j < 0; q++) if (ev[q] === letters[k]) j = q;
+    if (j < 0) return null;
+    path.push(j);
+  }
+  return path;
+}
+
+test('property: skipPastLastEvent and skipToNext on next/followedBy chains equal a leftmost scan', () => {
+  fc.assert(
+    fc.property(
+      fc.array(fc.tuple(fc.constantFrom('a', 'b', 'c'), fc.constantFrom<'next' | 'followedBy'>('next', 'followedBy')), {
+        minLength: 1,
+        maxLength: 4,
+      }),
+      fc.array(fc.constantFrom('a', 'b', 'c'), { maxLength: 14 }),
+      (spec, ev) => {
+        const letters = spec.map(([l]) => l);
+        const contiguity = spec.map(([, c]) => c);
+        const run = (skip: SkipStrategy) => {
+          let p = Pattern.begin<{ i: number; letter: string }>('s0', skip).where((e) => e.letter === letters[0]);
+          for (let k = 1; k < spec.length; k++)
+            p = p[contiguity[k] as 'next' | 'followedBy'](`s${k}`).where((e) => e.letter === letters[k]);
+          const nfa = new Nfa(compile(p));
+          const st = nfa.initialState();
+          const out: string[] = [];
+          ev.forEach((letter, i) => {
+            for (const m of nfa.process(st, { id: i, ts: i, value: { i, letter } }))
+              out.push(
+                Object.values(m)
+                  .flat()
+                  .map((e) => e.i)
+                  .join(','),
+              );
+          });
+          return out;
+        };
+        const all: number[][] = [];
+        for (let s = 0; s < ev.length; s++) {
+          const m = matchFrom(letters, contiguity, ev, s);
+          if (m !== null) all.push(m);
+        }
+        const leftmost: string[] = [];
+        let lastEnd = -1;
+        for (const m of all)
+          if ((m[0] as number) > lastEnd) {
+            leftmost.push(m.join(','));
+            lastEnd = m[m.length - 1] as number;
+          }
+        assert.deepEqual(run({ kind: 'skipPastLastEvent' }), leftmost);
+        assert.deepEqual([...run({ kind: 'skipToNext' })].sort(), all.map((m) => m.join(',')).sort());
+      },
+    ),
+    { numRuns: 300 },
   );
 });
