@@ -12,8 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import { Kafka, logLevel, type Producer } from 'kafkajs';
 import { remoteClient } from '../../src/kafka/index.ts';
 import { createTable, loadTable, RestCatalog } from '../../src/lake/index.ts';
-import { embeddedClient, type LogClient } from '../../src/log/index.ts';
-import { PipelineRunner } from '../../src/pipeline/index.ts';
+import type { LogClient } from '../../src/log/index.ts';
 import { cepJob, PATTERN_FILE, readTopic, TOPICS } from '../../src/server/demo/index.ts';
 import { type Platform, startPlatform } from '../../src/server/index.ts';
 import { compileJobSpec, KafkaStreams } from '../../src/streams/index.ts';
@@ -83,9 +82,6 @@ describe('Tributary end to end (one server)', () => {
   before(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tributary-e2e-'));
     platform = await startPlatform({ dataDir: dir, kafkaPort: 0, httpPort: 0 });
-    // Kafka supervisors need the OLAP engine to have a log client; the platform may not set one yet.
-    if (!platform.olap.options.logClient) platform.olap.options.logClient = embeddedClient(platform.log);
-    if (!platform.olap.options.catalog) platform.olap.options.catalog = platform.catalog;
     base = `http://127.0.0.1:${platform.httpPort}`;
     kafka = new Kafka({ clientId: 'e2e', brokers: [`127.0.0.1:${platform.kafkaPort}`], logLevel: logLevel.NOTHING });
     producer = kafka.producer({ allowAutoTopicCreation: true });
@@ -371,44 +367,21 @@ describe('Tributary end to end (one server)', () => {
     };
     if (!(await platform.catalog.namespaceExists(['e2e']))) await platform.catalog.createNamespace(['e2e']);
 
-    let status: string;
-    let stages: { stageId: string; status: string }[];
-    let quality: number | null;
-    let lineageEvents: number;
-    const mounted = await http('/api/v1/pipelines');
-    if (mounted.status === 200) {
-      // The platform serves pipelines over HTTP.
-      const run = await http('/api/v1/runs', spec);
-      assert.ok(run.status === 201 || run.status === 200, JSON.stringify(run.json));
-      const runId =
-        (run.json as { run?: { id?: string }; runId?: string }).run?.id ?? (run.json as { runId: string }).runId;
-      const shown = (await http(`/api/v1/runs/${runId}`)).json as {
-        run: { status: string };
-        stages: { stageId: string; status: string }[];
-        quality: { score: number | null };
-      };
-      status = shown.run.status;
-      stages = shown.stages;
-      quality = shown.quality.score;
-      lineageEvents = ((await http(`/api/v1/runs/${runId}/lineage`)).json as unknown[]).length;
-    } else {
-      // Not mounted (yet): the runner against the same server's catalog, log and datasources.
-      const runner = new PipelineRunner({
-        dataDir: dir,
-        catalog: new RestCatalog({ uri: `${base}/iceberg` }),
-        log: client,
-        olap: platform.olap,
-      });
-      try {
-        const result = await runner.run(spec as never, { baseDir: dir });
-        status = result.run.status;
-        stages = result.stages;
-        quality = result.quality.score;
-        lineageEvents = runner.lineageGraph().walk('topic:e2e-orders', 'downstream').length;
-      } finally {
-        await runner.close();
-      }
-    }
+    // The platform serves pipelines over HTTP.
+    assert.equal((await http('/api/v1/pipelines')).status, 200);
+    const run = await http('/api/v1/runs', spec);
+    assert.ok(run.status === 201 || run.status === 200, JSON.stringify(run.json));
+    const runId =
+      (run.json as { run?: { id?: string }; runId?: string }).run?.id ?? (run.json as { runId: string }).runId;
+    const shown = (await http(`/api/v1/runs/${runId}`)).json as {
+      run: { status: string };
+      stages: { stageId: string; status: string }[];
+      quality: { score: number | null };
+    };
+    const status = shown.run.status;
+    const stages = shown.stages;
+    const quality = shown.quality.score;
+    const lineageEvents = ((await http(`/api/v1/runs/${runId}/lineage`)).json as unknown[]).length;
     assert.equal(status, 'succeeded');
     assert.equal(stages.length, 6);
     for (const s of stages) assert.equal(s.status, 'succeeded', s.stageId);

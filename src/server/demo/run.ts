@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import cliProgress from 'cli-progress';
 import { createTable, loadTable, type Table } from '../../lake/index.ts';
 import { embeddedClient, type LogClient, partitionForKey } from '../../log/index.ts';
-import { LineageGraph, PipelineRunner, type RunResult, StreamingLineage } from '../../pipeline/index.ts';
+import { LineageGraph, type RunResult, StreamingLineage } from '../../pipeline/index.ts';
 import { KafkaStreams } from '../../streams/index.ts';
 import { type Platform, startPlatform } from '../platform.ts';
 import { closingRecords, type GeneratedRecord, generate, type UserProfile } from './generator.ts';
@@ -283,14 +283,10 @@ export async function runDemo(options: DemoOptions = {}): Promise<RunningDemo> {
     httpPort: options.httpPort ?? 0,
   });
   const client = embeddedClient(platform.log);
-  // Workaround: the platform's OLAP engine may be opened without a log client (Kafka supervisors need one).
-  if (!platform.olap.options.logClient) platform.olap.options.logClient = client;
-  if (!platform.olap.options.catalog) platform.olap.options.catalog = platform.catalog;
   const base = `http://${host}:${platform.httpPort}`;
   const stateDir = path.join(dataDir, 'streams');
   const jobs: KafkaStreams[] = [];
   let sink: LakeSink | undefined;
-  let ownRunner: PipelineRunner | undefined;
   let bars: cliProgress.MultiBar | undefined;
   let ticker: NodeJS.Timeout | undefined;
   const stopWork = async () => {
@@ -303,7 +299,6 @@ export async function runDemo(options: DemoOptions = {}): Promise<RunningDemo> {
   };
   const closeAll = async () => {
     await stopWork();
-    await ownRunner?.close().catch(() => {});
     await platform.close();
   };
 
@@ -516,10 +511,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<RunningDemo> {
 
     // 5. The daily pipeline from the lake.
     const tPipe = performance.now();
-    const existingRunner = (platform as unknown as { pipelines?: PipelineRunner }).pipelines;
-    if (existingRunner === undefined)
-      ownRunner = new PipelineRunner({ dataDir, catalog: platform.catalog, log: client, olap: platform.olap });
-    const runner = existingRunner ?? (ownRunner as PipelineRunner);
+    const runner = platform.pipelines;
     const result: RunResult = await runner.run(dailyPipeline() as never, { baseDir: dataDir, force: true });
     const pipeSeconds = (performance.now() - tPipe) / 1000;
     const graph: LineageGraph = runner.lineageGraph();
