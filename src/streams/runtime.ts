@@ -224,7 +224,12 @@ export class KafkaStreams {
         try {
           await this.admin.createTopic(topic, { partitions: n, ...(config === undefined ? {} : { config }) });
         } catch (err) {
-          if (!(err instanceof TributaryError && err.code === 'ALREADY_EXISTS')) throw err;
+          // Another instance may have created it meanwhile (remote clients report that in their own error type).
+          const exists = await this.admin.describeTopic(topic).then(
+            () => true,
+            () => false,
+          );
+          if (!exists) throw err;
         }
       }
       this.partitionCounts.set(topic, await this.describe(topic));

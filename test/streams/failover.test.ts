@@ -103,10 +103,13 @@ test('two instances share a job over the Kafka broker; one is killed; the surviv
       const c = client.consumer({ isolation: 'read_committed', autoOffsetReset: 'earliest', maxPollRecords: 5000 });
       c.assign(Array.from({ length: PARTITIONS }, (_, i) => ({ topic, partition: i })));
       const out: { key: Buffer | null; value: Buffer | null }[] = [];
-      for (let idle = 0; idle < 3; ) {
-        const recs = await c.poll(50);
-        idle = recs.length === 0 ? idle + 1 : 0;
-        out.push(...recs);
+      // The killed instance's open transaction holds read_committed readers back until it times out and is
+      // aborted: read until every partition's position passes its end.
+      const ends = (await admin.describeTopic(topic)).partitions.map((x) => x.highWatermark);
+      const deadline = Date.now() + 60_000;
+      while (ends.some((end, i) => (c.position({ topic, partition: i }) ?? 0n) < end)) {
+        if (Date.now() > deadline) throw new Error(`read_committed reader of ${topic} stuck before the end`);
+        out.push(...(await c.poll(50)));
       }
       await c.close();
       return out;
