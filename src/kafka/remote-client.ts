@@ -11,7 +11,7 @@ import {
   Producer as KafkaProducer,
   type RecordsBatch,
 } from '@platformatic/kafka';
-import { invalidArgument, TributaryError } from '../core/index.ts';
+import { type ErrorCode, invalidArgument, TributaryError } from '../core/index.ts';
 import type {
   Admin,
   ConsumedRecord,
@@ -452,6 +452,52 @@ function lastOffset(batches: RecordsBatch[]): bigint | undefined {
   return b === undefined ? undefined : b.firstOffset + BigInt(b.lastOffsetDelta);
 }
 
+interface ProtocolErrorShape {
+  apiCode?: number;
+  serverErrorMessage?: string | null;
+  message?: string;
+  canRetry?: boolean;
+  errors?: unknown;
+}
+
+/** The first error in @platformatic/kafka's error tree that carries a Kafka error code. */
+function protocolError(err: unknown, depth = 0): ProtocolErrorShape | undefined {
+  if (err === null || typeof err !== 'object' || depth > 4) return undefined;
+  const e = err as ProtocolErrorShape;
+  if (typeof e.apiCode === 'number') return e;
+  const nested = e.errors;
+  const children = Array.isArray(nested) ? nested : nested && typeof nested === 'object' ? Object.values(nested) : [];
+  for (const child of children) {
+    const found = protocolError(child, depth + 1);
+    if (found) return found;
+  }
+  return undefined;
+}
+
+const CODE_FOR_KAFKA_ERROR: Record<number, ErrorCode> = {
+  3: 'NOT_FOUND', // UNKNOWN_TOPIC_OR_PARTITION
+  17: 'INVALID_ARGUMENT', // INVALID_TOPIC_EXCEPTION
+  36: 'ALREADY_EXISTS', // TOPIC_ALREADY_EXISTS
+  37: 'INVALID_ARGUMENT', // INVALID_PARTITIONS
+  40: 'INVALID_ARGUMENT', // INVALID_CONFIG
+  42: 'INVALID_ARGUMENT', // INVALID_REQUEST
+};
+
+/** Admin errors as the embedded admin throws them, so code behaves the same on both implementations. */
+async function asTributaryError<T>(what: string, action: () => Promise<T>): Promise<T> {
+  try {
+    return await action();
+  } catch (err) {
+    const found = protocolError(err);
+    if (found?.apiCode === undefined) throw err;
+    const code = CODE_FOR_KAFKA_ERROR[found.apiCode] ?? (found.canRetry ? 'UNAVAILABLE' : 'INTERNAL');
+    throw new TributaryError(code, `${what}: ${found.serverErrorMessage ?? found.message ?? 'failed'}`, {
+      cause: err,
+      kafkaErrorCode: found.apiCode,
+    });
+  }
+}
+
 class RemoteAdmin implements Admin {
   readonly #admin: KafkaAdmin;
 
@@ -463,11 +509,13 @@ class RemoteAdmin implements Admin {
     const configs = Object.entries(options.config ?? {})
       .filter(([, v]) => v !== undefined)
       .map(([n, v]) => ({ name: n, value: String(v) }));
-    await this.#admin.createTopics({ topics: [name], partitions: options.partitions, replicas: 1, configs });
+    await asTributaryError(`create topic ${name}`, () =>
+      this.#admin.createTopics({ topics: [name], partitions: options.partitions, replicas: 1, configs }),
+    );
   }
 
   async deleteTopic(name: string): Promise<void> {
-    await this.#admin.deleteTopics({ topics: [name] });
+    await asTributaryError(`delete topic ${name}`, () => this.#admin.deleteTopics({ topics: [name] }));
   }
 
   listTopics(): Promise<string[]> {
@@ -477,7 +525,13 @@ class RemoteAdmin implements Admin {
   async describeTopic(
     name: string,
   ): Promise<{ name: string; partitions: { partition: number; highWatermark: bigint; logStartOffset: bigint }[] }> {
-    const md = await this.#admin.metadata({ topics: [name] });
+    const md = await this.#admin.metadata({ topics: [name], autocreateTopics: false }).catch(async (err: unknown) => {
+      // The client reports an unknown topic as a plain error; tell it apart by asking for the topic list.
+      if (!(await this.#admin.listTopics()).includes(name)) {
+        throw new TributaryError('NOT_FOUND', `topic ${name} does not exist`, { cause: err, kafkaErrorCode: 3 });
+      }
+      throw err;
+    });
     const t = md.topics.get(name);
     if (t === undefined) throw new TributaryError('NOT_FOUND', `topic ${name} does not exist`);
     const indexes = Array.from({ length: t.partitionsCount }, (_, i) => i);
@@ -500,7 +554,9 @@ class RemoteAdmin implements Admin {
   }
 
   async createPartitions(name: string, totalCount: number): Promise<void> {
-    await this.#admin.createPartitions({ topics: [{ name, count: totalCount, assignments: [] }] });
+    await asTributaryError(`create partitions of ${name}`, () =>
+      this.#admin.createPartitions({ topics: [{ name, count: totalCount, assignments: [] }] }),
+    );
   }
 
   async listGroups(): Promise<string[]> {

@@ -102,6 +102,17 @@ for (const impl of implementations) {
       await h?.teardown();
     });
 
+    it('admin errors carry the same codes: existing topic, unknown topic, bad partition count', async () => {
+      const topic = uniqueTopic('admin-errors');
+      const admin = h.client.admin();
+      await admin.createTopic(topic, { partitions: 2 });
+      await assert.rejects(admin.createTopic(topic, { partitions: 2 }), { code: 'ALREADY_EXISTS' });
+      await assert.rejects(admin.describeTopic(uniqueTopic('missing')), { code: 'NOT_FOUND' });
+      await assert.rejects(admin.createPartitions(topic, 1), { code: 'INVALID_ARGUMENT' });
+      await admin.deleteTopic(topic);
+      assert.ok(!(await admin.listTopics()).includes(topic));
+    });
+
     it('round-trips records with keys, headers and timestamps', async () => {
       const topic = uniqueTopic('roundtrip');
       const admin = h.client.admin();
