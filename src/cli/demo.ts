@@ -42,7 +42,7 @@ export function registerDemoCommand(program: Command): void {
         const kafkaPort = intOption(opts.kafkaPort, '--kafka-port', 0, 65535);
         const httpPort = intOption(opts.httpPort, '--http-port', 0, 65535);
         // Loaded here so that the other commands start without DuckDB and the HTTP stack.
-        const { runDemo, formatReport } = await import('../server/demo/index.ts');
+        const { runDemo, formatReport } = await import('../server/index.ts');
         const demo = await runDemo({
           events,
           seed,
