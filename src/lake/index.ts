@@ -1,3 +1,4 @@
+export * from './arrow.ts';
 export * from './avro.ts';
 export * from './catalog.ts';
 export * from './conversions.ts';

@@ -1,14 +1,17 @@
 import * as fs from 'node:fs';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { invalidArgument, TributaryError } from '../core/index.ts';
+import { type ArrowTable, arrowColumnTypes, arrowToRows, isArrowTable, toArrowTable } from './arrow.ts';
 import { ndjsonSourceSql, rowsToTempNdjson } from './duck.ts';
 import { duckType, type IcebergType, type NestedField, quoteIdent, quoteLiteral, type Schema } from './types.ts';
 import { type Row, toInternal } from './values.ts';
 
-/** What can be written: JS rows, a file (NDJSON, CSV or Parquet) or a DuckDB query. */
+/** What can be written: JS rows, an Arrow table or IPC bytes, a file (NDJSON, CSV or Parquet) or a DuckDB query. */
 export type WriteInput =
   | Row[]
   | { rows: Row[] }
+  | ArrowTable
+  | { arrow: ArrowTable | Uint8Array }
   | { file: string; format?: 'ndjson' | 'csv' | 'parquet' }
   | { sql: string };
 
@@ -110,7 +113,14 @@ export async function prepareSource(
 ): Promise<PreparedSource> {
   const onInvalid = policy.onInvalid ?? 'reject';
   const onUnknown = policy.onUnknownColumns ?? 'ignore';
-  const rows = Array.isArray(input) ? input : 'rows' in input ? input.rows : undefined;
+  let rows = Array.isArray(input) ? input : 'rows' in input ? input.rows : undefined;
+  // Arrow: converted to public row values (exact for int64, timestamps, decimals), then validated as JS rows
+  let arrowTypes: Map<string, IcebergType | undefined> | undefined;
+  if (!rows && (isArrowTable(input) || 'arrow' in input)) {
+    const t = isArrowTable(input) ? input : toArrowTable((input as { arrow: ArrowTable | Uint8Array }).arrow, what);
+    arrowTypes = arrowColumnTypes(t);
+    rows = arrowToRows(t);
+  }
   if (rows) {
     // JS rows: validate in JS (exact), then hand DuckDB an NDJSON file of typed values
     let target = schema;
@@ -121,7 +131,7 @@ export async function prepareSource(
       if (r === null || typeof r !== 'object') throw invalidArgument(`rows[${i}]`, 'an object', r);
       for (const [k, v] of Object.entries(r)) {
         if (!known.has(k) && (!unknown.has(k) || unknown.get(k) === undefined))
-          unknown.set(k, v === null || v === undefined ? undefined : inferJsType(v));
+          unknown.set(k, arrowTypes?.get(k) ?? (v === null || v === undefined ? undefined : inferJsType(v)));
       }
     });
     if (unknown.size > 0) {
@@ -177,6 +187,7 @@ export async function prepareSource(
     };
   }
   let relation: string;
+  if (isArrowTable(input) || 'arrow' in input) throw new TributaryError('INTERNAL', 'arrow input not converted');
   if ('sql' in input) relation = `(${input.sql})`;
   else {
     const { file, format } = input as { file: string; format?: 'ndjson' | 'csv' | 'parquet' };
