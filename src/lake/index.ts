@@ -14,4 +14,5 @@ export * from './table.ts';
 export * from './transforms.ts';
 export * from './types.ts';
 export * from './updates.ts';
+export * from './validate.ts';
 export * from './values.ts';

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { channel, invalidArgument, isTributaryError, publish, TributaryError } from '../core/index.ts';
 import type { Catalog, LoadedTable, TableIdentifier } from './catalog.ts';
@@ -60,9 +61,16 @@ import {
   validateType,
 } from './types.ts';
 import type { TableRequirement, TableUpdate } from './updates.ts';
+import { runWriteValidators, type WarningPolicy, type WriteValidator, type WriteViolation } from './validate.ts';
 import { internalKey, type Row, toInternal, toPublic } from './values.ts';
 
 export interface WriteOptions extends ValidationPolicy {
+  /** Checks run over the incoming rows before any file is written (besides the table's own validators). */
+  validators?: WriteValidator[];
+  /** Rows failing warn-severity checks: keep them (default), drop them, null the named fields, or quarantine them. */
+  onWarning?: WarningPolicy;
+  /** Where quarantined rows are appended (after the write commits); required with onWarning 'quarantine'. */
+  quarantine?: Table;
   /** Add columns the table lacks from the incoming data (Spark's unionByName). */
   unionByName?: boolean;
   /** Commit to this branch instead of main. */
@@ -78,6 +86,9 @@ export interface CommitResult {
   removedFiles: number;
   droppedRows: number;
   attempts: number;
+  /** What write validators reported (errors never get here: they reject the write). */
+  violations?: WriteViolation[];
+  quarantinedRows?: number;
 }
 
 export type SchemaChange =
@@ -118,9 +129,23 @@ interface Pending {
   conflict?: Bound | 'any';
   droppedRows: number;
   specId: number;
+  violations?: WriteViolation[];
+  /** A Parquet file of quarantined rows, appended to opts.quarantine once this commit succeeds. */
+  quarantine?: { file: string; rows: number };
 }
 
 const MAX_ATTEMPTS = 50;
+
+/** The write-validation results a pending commit carries to its CommitResult. */
+function checkedParts(w: {
+  violations?: WriteViolation[];
+  quarantine?: { file: string; rows: number };
+}): Pick<Pending, 'violations' | 'quarantine'> {
+  return {
+    ...(w.violations ? { violations: w.violations } : {}),
+    ...(w.quarantine ? { quarantine: w.quarantine } : {}),
+  };
+}
 
 /** Published on every snapshot commit: tributary:lake:commit (success) and tributary:lake:commit-error. */
 const commitChannel = channel('lake', 'commit');
@@ -204,6 +229,8 @@ export class Table {
   readonly catalog: Catalog;
   readonly id: TableIdentifier;
   private loaded: LoadedTable;
+  /** Validators every write through this instance runs (the pipeline's quality checks plug in here). */
+  readonly writeValidators: WriteValidator[] = [];
 
   constructor(catalog: Catalog, id: TableIdentifier, loaded: LoadedTable) {
     this.catalog = catalog;
@@ -265,8 +292,18 @@ export class Table {
     input: WriteInput,
     opts: WriteOptions,
     what: string,
-  ): Promise<{ files: DataFile[]; schemaUpdates: TableUpdate[]; dropped: number; schema: Schema }> {
+  ): Promise<{
+    files: DataFile[];
+    schemaUpdates: TableUpdate[];
+    dropped: number;
+    schema: Schema;
+    violations?: WriteViolation[];
+    quarantine?: { file: string; rows: number };
+  }> {
     const schema = this.schema();
+    const validators = [...this.writeValidators, ...(opts.validators ?? [])];
+    if (opts.onWarning === 'quarantine' && !opts.quarantine)
+      throw invalidArgument('quarantine', "a Table to receive rows when onWarning is 'quarantine'");
     return withConnection(async (c) => {
       const src = await prepareSource(
         c,
@@ -277,34 +314,77 @@ export class Table {
         what,
       );
       try {
-        const schemaUpdates: TableUpdate[] = [];
-        if (src.addedFields.length) {
-          schemaUpdates.push(
-            { action: 'add-schema', schema: src.schema, 'last-column-id': maxFieldId(src.schema) },
-            { action: 'set-current-schema', 'schema-id': -1 },
-          );
+        let sourceSql = src.sql;
+        let checked: Awaited<ReturnType<typeof runWriteValidators>> | undefined;
+        if (validators.length) {
+          checked = await runWriteValidators(c, src.sql, src.schema, validators, {
+            table: this.name,
+            operation: what,
+            ...(opts.onWarning ? { onWarning: opts.onWarning } : {}),
+          });
+          sourceSql = checked.sql;
         }
-        const files = await writeParquetFiles(c, {
-          sourceSql: src.sql,
-          schema: src.schema,
-          spec: this.spec(),
-          location: this.metadata.location,
-          localLocation: this.localLocation,
-          sortSql: this.sortSql(src.schema),
-        });
-        const sorted = this.sortSql(src.schema) !== undefined;
-        for (const df of files) df.sortOrderId = sorted ? this.metadata['default-sort-order-id'] : 0;
-        for (const f of src.deferredRequired) {
-          if (files.some((df) => (df.nullValueCounts?.get(f.id) ?? 0) > 0)) {
-            for (const df of files) this.io.delete(df.filePath);
-            throw await src.explainNulls();
+        let quarantine: { file: string; rows: number } | undefined;
+        try {
+          if (checked?.quarantineSql && checked.quarantinedRows > 0) {
+            const file = path.join(os.tmpdir(), `tributary-quarantine-${randomUUID()}.parquet`);
+            await c.run(`COPY (${checked.quarantineSql}) TO '${file.replaceAll("'", "''")}' (FORMAT parquet)`);
+            quarantine = { file, rows: checked.quarantinedRows };
           }
+          return await this.writeChecked(c, src, sourceSql, {
+            dropped: src.droppedRows + (checked?.droppedRows ?? 0),
+            ...(checked ? { violations: checked.violations } : {}),
+            ...(quarantine ? { quarantine } : {}),
+          });
+        } catch (err) {
+          if (quarantine) fs.rmSync(quarantine.file, { force: true });
+          throw err;
+        } finally {
+          await checked?.cleanup();
         }
-        return { files, schemaUpdates, dropped: src.droppedRows, schema: src.schema };
       } finally {
         src.cleanup();
       }
     });
+  }
+
+  private async writeChecked(
+    c: Parameters<Parameters<typeof withConnection>[0]>[0],
+    src: Awaited<ReturnType<typeof prepareSource>>,
+    sourceSql: string,
+    extra: { dropped: number; violations?: WriteViolation[]; quarantine?: { file: string; rows: number } },
+  ): Promise<{
+    files: DataFile[];
+    schemaUpdates: TableUpdate[];
+    dropped: number;
+    schema: Schema;
+    violations?: WriteViolation[];
+    quarantine?: { file: string; rows: number };
+  }> {
+    const schemaUpdates: TableUpdate[] = [];
+    if (src.addedFields.length) {
+      schemaUpdates.push(
+        { action: 'add-schema', schema: src.schema, 'last-column-id': maxFieldId(src.schema) },
+        { action: 'set-current-schema', 'schema-id': -1 },
+      );
+    }
+    const files = await writeParquetFiles(c, {
+      sourceSql,
+      schema: src.schema,
+      spec: this.spec(),
+      location: this.metadata.location,
+      localLocation: this.localLocation,
+      sortSql: this.sortSql(src.schema),
+    });
+    const sorted = this.sortSql(src.schema) !== undefined;
+    for (const df of files) df.sortOrderId = sorted ? this.metadata['default-sort-order-id'] : 0;
+    for (const f of src.deferredRequired) {
+      if (files.some((df) => (df.nullValueCounts?.get(f.id) ?? 0) > 0)) {
+        for (const df of files) this.io.delete(df.filePath);
+        throw await src.explainNulls();
+      }
+    }
+    return { files, schemaUpdates, ...extra, schema: src.schema };
   }
 
   private sortSql(schema: Schema): string | undefined {
@@ -334,6 +414,7 @@ export class Table {
         schemaUpdates: w.schemaUpdates,
         droppedRows: w.dropped,
         specId: this.metadata['default-spec-id'],
+        ...checkedParts(w),
       },
       opts,
     );
@@ -449,6 +530,7 @@ export class Table {
         conflict,
         droppedRows: w.dropped,
         specId: this.metadata['default-spec-id'],
+        ...checkedParts(w),
       },
       opts,
     );
@@ -625,6 +707,7 @@ export class Table {
         conflict: prune,
         droppedRows: w.dropped,
         specId: md['default-spec-id'],
+        ...checkedParts(w),
       },
       opts,
     );
@@ -710,8 +793,23 @@ export class Table {
     return id === undefined ? undefined : this.metadata.snapshots.find((s) => s['snapshot-id'] === id);
   }
 
-  /** Commits a pending snapshot with optimistic concurrency: rebase and retry on conflict. */
+  /** Commits, then hands quarantined rows to the quarantine table (only once the write is in). */
   private async commitPending(p: Pending, opts: WriteOptions): Promise<CommitResult> {
+    try {
+      const r = await this.commitSnapshot(p, opts);
+      if (p.violations) r.violations = p.violations;
+      if (p.quarantine && opts.quarantine) {
+        await opts.quarantine.append({ file: p.quarantine.file, format: 'parquet' });
+        r.quarantinedRows = p.quarantine.rows;
+      }
+      return r;
+    } finally {
+      if (p.quarantine) fs.rmSync(p.quarantine.file, { force: true });
+    }
+  }
+
+  /** Commits a pending snapshot with optimistic concurrency: rebase and retry on conflict. */
+  private async commitSnapshot(p: Pending, opts: WriteOptions): Promise<CommitResult> {
     const branch = opts.branch ?? 'main';
     if (p.added.length === 0 && p.removed.size === 0 && p.addedDeletes.length === 0 && p.schemaUpdates.length === 0) {
       return {
