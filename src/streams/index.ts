@@ -41,3 +41,4 @@ export {
 export { Topology, type TopologyDescription } from './topology.ts';
 export type { Change, KeyValue, RecordHeaders, StreamRecord, Window, Windowed } from './types.ts';
 export { type DurationLike, JoinWindows, SessionWindows, SlidingWindows, TimeWindows } from './windows.ts';
+export * from './nexmark/index.ts';

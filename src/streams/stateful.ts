@@ -387,6 +387,8 @@ export class SuppressNode extends StatefulNode {
   private readonly buffer = new Map<string, Buffered>();
   private seq = 0;
   private observed = Number.NEGATIVE_INFINITY;
+  /** A lower bound of the buffered due times: evict() skips scanning the buffer until it is reached. */
+  private minDue = Number.NEGATIVE_INFINITY;
   constructor(name: string, storeName: string, mode: SuppressMode) {
     super(name);
     this.storeName = storeName;
@@ -423,6 +425,7 @@ export class SuppressNode extends StatefulNode {
     };
     this.buffer.set(k, b);
     this.store.put(k, b);
+    if (b.due < this.minDue) this.minDue = b.due;
     // Kafka Streams evicts only when a record arrives (its time = max timestamp seen by this processor), so a
     // tombstone that follows a record in the same step is buffered before anything is emitted.
     if (rec.timestamp > this.observed) this.observed = rec.timestamp;
@@ -433,8 +436,14 @@ export class SuppressNode extends StatefulNode {
     if (this.watermarkMode) this.evict(t);
   }
   private evict(now: number): void {
+    if (now < this.minDue) return;
     const due: [string, Buffered][] = [];
-    for (const e of this.buffer) if (e[1].due <= now) due.push(e);
+    let min = Number.POSITIVE_INFINITY;
+    for (const e of this.buffer) {
+      if (e[1].due <= now) due.push(e);
+      else if (e[1].due < min) min = e[1].due;
+    }
+    this.minDue = min;
     if (due.length === 0) return;
     due.sort(
       (a, b) =>

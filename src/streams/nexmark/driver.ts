@@ -1,0 +1,78 @@
+// Runs a query over generated events in memory (TopologyTestDriver) and collects its final output rows.
+import type { OutRecord } from '../node.ts';
+import { TopologyTestDriver } from '../test-driver.ts';
+import { type GeneratorConfig, type NexmarkEvent, NexmarkGenerator } from './generator.ts';
+import {
+  EVENTS_TOPIC,
+  isUpdating,
+  NEXMARK_EVENT_TIME,
+  type NexmarkQuery,
+  nexmarkTopology,
+  outputTopic,
+  type QueryOptions,
+} from './queries.ts';
+import type { Row } from './reference.ts';
+import { encodeEvent } from './serde.ts';
+
+export const eventTime = (e: NexmarkEvent): number =>
+  e.event_type === 0 ? e.person.dateTime : e.event_type === 1 ? e.auction.dateTime : e.bid.dateTime;
+
+/** Join horizons of q3/q4 for `events` events of this generator. */
+export function queryOptions(gen: NexmarkGenerator, events: number): QueryOptions {
+  return { maxAuctionLengthMs: gen.maxAuctionLengthMs(), spanMs: gen.timestamp(events) - gen.timestamp(0) + 1 };
+}
+
+/**
+ * Folds output records into result rows: append-only queries keep every row; updating ones (q4) keep the latest
+ * row per key (null deletes it).
+ */
+export class RowCollector {
+  private readonly rows: Row[] = [];
+  private readonly table = new Map<string, Row>();
+  private readonly updating: boolean;
+  constructor(q: NexmarkQuery) {
+    this.updating = isUpdating(q);
+  }
+  add(key: Buffer | null, value: Buffer | null): void {
+    const row = value === null ? null : (JSON.parse(value.toString('utf8')) as Row);
+    if (!this.updating) {
+      if (row !== null) this.rows.push(row);
+      return;
+    }
+    const k = key === null ? '' : key.toString('utf8');
+    if (row === null) this.table.delete(k);
+    else this.table.set(k, row);
+  }
+  addAll(records: OutRecord[]): void {
+    for (const r of records) this.add(r.key, r.value);
+  }
+  result(): Row[] {
+    return this.updating ? [...this.table.values()] : this.rows;
+  }
+}
+
+/** Generates `events` events and runs query `q` on them in a test driver until every window has closed. */
+export function runInMemory(
+  q: NexmarkQuery,
+  events: number,
+  config: Partial<GeneratorConfig> = {},
+): { rows: Row[]; events: NexmarkEvent[] } {
+  const gen = new NexmarkGenerator(config);
+  const driver = new TopologyTestDriver(nexmarkTopology(q, queryOptions(gen, events)), {
+    eventTime: NEXMARK_EVENT_TIME,
+  });
+  const out = outputTopic(q);
+  const rows = new RowCollector(q);
+  const list: NexmarkEvent[] = [];
+  for (let n = 0; n < events; n++) {
+    const e = gen.event(n);
+    list.push(e);
+    driver.pipeRaw(EVENTS_TOPIC, null, encodeEvent(e), eventTime(e));
+    if ((n & 4095) === 4095) rows.addAll(driver.take(out, Number.MAX_SAFE_INTEGER));
+  }
+  // Every input idle: event time follows the (mocked) wall clock and the last windows close.
+  driver.advanceWallClockTime(86_400_000);
+  rows.addAll(driver.take(out, Number.MAX_SAFE_INTEGER));
+  driver.close();
+  return { rows: rows.result(), events: list };
+}
