@@ -11,7 +11,7 @@ export interface WriteBatch {
   /** The same rows plus `__row`, the 0-based index of the row in the write's input. */
   numbered: string;
   schema: Schema;
-  /** Table name (`ns.table`) and operation, for messages. */
+  /** Table name (`ns.table`) and the operation (`append to ns.table`), for messages. */
   table: string;
   operation: string;
   rowCount: number;
@@ -27,6 +27,8 @@ export interface WriteViolation {
   /** The failing rows: `__row` values, or a query over `numbered` returning them. Absent for dataset-level checks. */
   rows?: number[];
   rowsSql?: string;
+  /** The validator's own result object (e.g. the pipeline's CheckResult), passed through untouched. */
+  detail?: unknown;
 }
 
 /**
@@ -99,7 +101,7 @@ export async function runWriteValidators(
     };
     const violations: WriteViolation[] = [];
     for (const v of validators) violations.push(...(await v.validate(batch)));
-    const what = `${opts.operation} of ${opts.table}`;
+    const what = opts.operation;
     const errors = violations.filter((v) => v.severity === 'error');
     if (errors.length) {
       const parts: string[] = [];

@@ -3,10 +3,66 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { TributaryError } from '../core/index.ts';
-import type { CommitResult, Table } from '../lake/index.ts';
+import type { CommitResult, Table, WriteBatch, WriteValidator, WriteViolation } from '../lake/index.ts';
 import { lit, loadRows, q, scalar } from './duck.ts';
-import { type QualityReport, runChecks } from './quality.ts';
-import { type CheckInput, checkSchema } from './spec.ts';
+import { type CheckResult, type QualityReport, runChecks } from './quality.ts';
+import { type Check, type CheckInput, checkSchema } from './spec.ts';
+
+function parseChecks(checks: CheckInput[]): Check[] {
+  return checks.map((c, i) => {
+    const r = checkSchema.safeParse(c);
+    if (!r.success) {
+      const issue = r.error.issues[0]!;
+      const field = `checks[${i}]${issue.path.map((p) => `.${String(p)}`).join('')}`;
+      throw new TributaryError('INVALID_ARGUMENT', `${field}: ${issue.message}`, { field });
+    }
+    return r.data;
+  });
+}
+
+/** A lake WriteValidator that also exposes the quality report of the last write it checked. */
+export interface QualityWriteValidator extends WriteValidator {
+  lastReport: QualityReport | undefined;
+}
+
+/**
+ * The pipeline's quality checks as a lake write validator: `table.append(rows, { validators: [v] })`
+ * (or `table.writeValidators.push(v)`) runs them inside the lake's write validation, on the rows
+ * typed as the table's schema. Failed error checks reject the write naming rows and fields; failed
+ * warn checks are cleaned by the write's `onWarning` policy (their failing rows are identified).
+ */
+export function qualityValidator(checks: CheckInput[], opts: { sampleSize?: number } = {}): QualityWriteValidator {
+  const parsed = parseChecks(checks);
+  const v: QualityWriteValidator = {
+    name: 'quality',
+    lastReport: undefined,
+    async validate(b: WriteBatch): Promise<WriteViolation[]> {
+      const report = await runChecks(b.connection, b.relation, `iceberg:${b.table}`, parsed, {
+        ...(opts.sampleSize !== undefined ? { sampleSize: opts.sampleSize } : {}),
+      });
+      v.lastReport = report;
+      return report.results.filter((r) => !r.success).map((r) => violationOf(r, b.numbered));
+    },
+  };
+  return v;
+}
+
+function violationOf(r: CheckResult, numbered: string): WriteViolation {
+  const out: WriteViolation = {
+    severity: r.severity,
+    check: r.name,
+    message: `${r.unexpectedCount} unexpected (${r.unexpectedPercent.toFixed(1)}%), observed ${JSON.stringify(r.observedValue)}, expected ${r.expected}`,
+    fields: r.column ? [r.column] : [],
+    detail: r,
+  };
+  // window predicates (unique) need QUALIFY; the numbered relation has the same rows plus __row
+  if (r.predicate)
+    out.rowsSql =
+      r.type === 'unique'
+        ? `SELECT __row FROM ${q(numbered)} QUALIFY NOT coalesce((${r.predicate}), false)`
+        : `SELECT __row FROM ${q(numbered)} WHERE NOT coalesce((${r.predicate}), false)`;
+  return out;
+}
 
 export interface CheckedWriteOptions {
   mode?: 'append' | 'overwrite' | 'merge';
@@ -36,15 +92,7 @@ export async function checkedWrite(
   checks: CheckInput[],
   opts: CheckedWriteOptions = {},
 ): Promise<CheckedWriteResult> {
-  const parsed = checks.map((c, i) => {
-    const r = checkSchema.safeParse(c);
-    if (!r.success) {
-      const issue = r.error.issues[0]!;
-      const field = `checks[${i}]${issue.path.map((p) => `.${String(p)}`).join('')}`;
-      throw new TributaryError('INVALID_ARGUMENT', `${field}: ${issue.message}`, { field });
-    }
-    return r.data;
-  });
+  const parsed = parseChecks(checks);
   const inst = await DuckDBInstance.create(':memory:');
   const c = await inst.connect();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tributary-checked-'));
