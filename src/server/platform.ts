@@ -6,7 +6,10 @@ import { icebergRestRoutes, SqliteCatalog } from '../lake/index.ts';
 import { embeddedClient, type Log, openLog } from '../log/index.ts';
 import { druidRoutes, OlapEngine } from '../olap/index.ts';
 import { PipelineRunner, pipelineRoutes } from '../pipeline/index.ts';
+import { installBearerAuth } from './auth.ts';
 import { consoleRoutes } from './console-routes.ts';
+import { JobManager } from './jobs.ts';
+import { jobsRoutes, registerJobMetrics } from './jobs-routes.ts';
 import { topicsRoutes } from './topics-routes.ts';
 
 export interface PlatformOptions {
@@ -21,6 +24,12 @@ export interface PlatformOptions {
   sasl?: SaslOptions;
   /** Largest HTTP request body accepted, in bytes (default 16 MiB). */
   bodyLimit?: number;
+  /** Bearer tokens: when given, every HTTP route but /health and /status/health needs one. */
+  auth?: { tokens: string[] };
+  /** HTTPS instead of HTTP: PEM certificate and private key. */
+  tls?: { cert: string | Buffer; key: string | Buffer };
+  /** Commit interval of jobs submitted over HTTP (default 100 ms). */
+  commitIntervalMs?: number;
 }
 
 export interface Platform {
@@ -28,6 +37,10 @@ export interface Platform {
   readonly olap: OlapEngine;
   readonly catalog: SqliteCatalog;
   readonly pipelines: PipelineRunner;
+  /** Jobs and CEP patterns submitted over HTTP (/api/v1/jobs, /api/v1/patterns). */
+  readonly jobs: JobManager;
+  /** 'https' when TLS is configured. */
+  readonly protocol: 'http' | 'https';
   readonly kafkaPort: number;
   readonly httpPort: number;
   readonly http: FastifyInstance;
@@ -56,10 +69,25 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
     started.unshift(olap);
     const pipelines = new PipelineRunner({ dataDir: layout.root, catalog, log: logClient, olap });
     started.unshift(pipelines);
+    // Jobs last among the parts: they restart from their committed offsets once the log and its clients are up.
+    const jobs = await JobManager.open({
+      dataDir: layout.root,
+      log,
+      client: logClient,
+      ...(options.commitIntervalMs === undefined ? {} : { commitIntervalMs: options.commitIntervalMs }),
+    });
+    started.unshift(jobs);
     const registry = new client.Registry();
     client.collectDefaultMetrics({ register: registry, prefix: 'tributary_' });
+    registerJobMetrics(client, registry, jobs);
 
-    const http = Fastify({ bodyLimit: options.bodyLimit ?? 16 * 1024 * 1024 });
+    const bodyLimit = options.bodyLimit ?? 16 * 1024 * 1024;
+    // One Fastify type for both: the HTTPS server answers the same routes.
+    const http = (options.tls === undefined
+      ? Fastify({ bodyLimit })
+      : Fastify({ bodyLimit, https: { cert: options.tls.cert, key: options.tls.key } })) as unknown as FastifyInstance;
+    // Before any route: a root hook covers every plugin registered after it.
+    installBearerAuth(http, { tokens: options.auth?.tokens ?? [] });
     http.get('/health', async () => ({ status: 'ok' }));
     http.get('/metrics', async (_request, reply) => {
       reply.header('content-type', registry.contentType);
@@ -69,6 +97,7 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
     await http.register(icebergRestRoutes, { catalog, prefix: '/iceberg' });
     await http.register(topicsRoutes, { log });
     await http.register(pipelineRoutes, { runner: pipelines, baseDir: layout.root, prefix: '/api/v1' });
+    await http.register(jobsRoutes, { jobs, prefix: '/api/v1' });
     await http.register(consoleRoutes, { catalog });
     await http.listen({ host, port: options.httpPort ?? 8888 });
     started.unshift({ close: () => http.close() });
@@ -81,6 +110,8 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
       olap,
       catalog,
       pipelines,
+      jobs,
+      protocol: options.tls === undefined ? 'http' : 'https',
       http,
       kafkaPort: broker.port,
       httpPort,
