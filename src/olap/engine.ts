@@ -470,7 +470,7 @@ export class OlapEngine {
     fn: (c: DuckDBConnection) => Promise<T>,
   ): Promise<T> {
     if (this.running.has(queryId)) throw new TributaryError('ALREADY_EXISTS', `a query with id ${queryId} is running`);
-    const conn = await this.store.instance.connect();
+    const conn = await this.store.connect();
     this.running.set(queryId, conn);
     let timedOut = false;
     const timer =

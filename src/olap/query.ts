@@ -510,7 +510,7 @@ async function aggregate(
   dims: DimOut[],
   plan: AggPlan,
   intervals: Interval[],
-  extra: { qualify?: string; alwaysOneRow?: boolean } = {},
+  extra: { qualify?: string; alwaysOneRow?: boolean; topN?: { order: string; limit: number } } = {},
 ): Promise<Grouped> {
   const cols = columnsFor(src, q.virtualColumns);
   const where = filterSql(q.filter, cols, 'query.filter');
@@ -523,7 +523,7 @@ async function aggregate(
     );
     rel = `(SELECT *, ${unn.join(', ')} FROM ${rel})`;
   }
-  const bucket = bucketSql(gran, '"__time"');
+  const bucket = bucketSql(gran, '"__time"', Math.min(...intervals.map((i) => i.start)));
   const dimSqls = dims.map((d, i) => {
     const expr = d.mv ? ident(`__mv${i}`) : d.sql;
     const source: ColumnInfo | undefined = d.mv ? { name: d.name, kind: 'string' } : d.source;
@@ -534,7 +534,11 @@ async function aggregate(
   const groupBy = gran.kind === 'all' && dims.length === 0 && extra.alwaysOneRow ? '' : ' GROUP BY ALL';
   const order = ` ORDER BY "__bucket"${dims.map((_, i) => `, ${ident(`d${i}`)} NULLS FIRST`).join('')}`;
   const inner = `SELECT ${select} FROM ${rel}${groupBy}`;
-  const sql = extra.qualify ? `SELECT * FROM (${inner}) QUALIFY ${extra.qualify}${order}` : `${inner}${order}`;
+  const sql = extra.topN
+    ? `${inner} ORDER BY ${extra.topN.order} LIMIT ${num(extra.topN.limit)}`
+    : extra.qualify
+      ? `SELECT * FROM (${inner}) QUALIFY ${extra.qualify}${order}`
+      : `${inner}${order}`;
   const raw = await rows(rt, sql);
   const allTs = allTimestamp(src, intervals);
   const out: Row[] = [];
@@ -656,9 +660,13 @@ async function topN(rt: QueryRuntime, q: BaseQuery, src: Source | undefined): Pr
   const dim = parseDimension(t.dimension, cols, 'query.dimension', lookupNames(rt));
   const metric = topNMetric(t.metric, 'query.metric');
   let qualify: string | undefined;
+  let topNOrder: { order: string; limit: number } | undefined;
   const mi = metric.metric === undefined ? -1 : plan.specs.findIndex((s) => s.name === metric.metric);
   if (mi >= 0 && isPlainNumeric(plan.outs[mi]!)) {
-    qualify = `row_number() OVER (PARTITION BY "__bucket" ORDER BY ${ident(`a${mi}`)} ${metric.inverted ? 'ASC' : 'DESC'} NULLS LAST, "d0" NULLS FIRST) <= ${num(t.threshold)}`;
+    const rank = `${ident(`a${mi}`)} ${metric.inverted ? 'ASC' : 'DESC'} NULLS LAST, "d0" NULLS FIRST`;
+    // One bucket: a plain ORDER BY ... LIMIT (DuckDB's top-N operator) instead of a window over every group.
+    if (gran.kind === 'all' && !dim.mv) topNOrder = { order: rank, limit: t.threshold };
+    else qualify = `row_number() OVER (PARTITION BY "__bucket" ORDER BY ${rank}) <= ${num(t.threshold)}`;
   } else if (
     metric.metric !== undefined &&
     mi < 0 &&
@@ -666,7 +674,16 @@ async function topN(rt: QueryRuntime, q: BaseQuery, src: Source | undefined): Pr
   ) {
     throw invalidArgument('query.metric', 'the name of an aggregator or post-aggregator', metric.metric);
   }
-  const g = await aggregate(rt, src, q, gran, [dim], plan, intervals, qualify ? { qualify } : {});
+  const g = await aggregate(
+    rt,
+    src,
+    q,
+    gran,
+    [dim],
+    plan,
+    intervals,
+    topNOrder ? { topN: topNOrder } : qualify ? { qualify } : {},
+  );
   const byBucket = new Map<number, Row[]>();
   g.rows.forEach((row, i) => {
     applyPostAggs(row, q);

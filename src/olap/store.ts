@@ -39,6 +39,9 @@ export interface StreamOffsets {
 }
 
 /** SQL for a datasource's table (schema `druid`, so datasource names never collide with anything else). */
+/** The attached (compressed) in-memory database holding every engine object. */
+const DB = 'olap';
+
 export function tableSql(name: string): string {
   return `druid.${ident(name)}`;
 }
@@ -76,6 +79,13 @@ export class SegmentStore {
     if (options.threads) config.threads = String(options.threads);
     const instance = await DuckDBInstance.create(':memory:', config);
     const store = new SegmentStore(dataDir, instance);
+    {
+      // The default in-memory database stores columns uncompressed; an attached compressed one keeps
+      // dictionary/FSST-encoded strings that grouping and filtering read much faster (connect() USEs it).
+      const c = await instance.connect();
+      await c.run(`ATTACH ':memory:' AS ${DB} (COMPRESS)`);
+      c.closeSync();
+    }
     await store.withConn(async (c) => {
       await c.run("SET GLOBAL TimeZone = 'UTC'");
       await c.run('CREATE SCHEMA IF NOT EXISTS druid');
@@ -116,8 +126,15 @@ export class SegmentStore {
     return store;
   }
 
-  async withConn<T>(fn: (c: DuckDBConnection) => Promise<T>): Promise<T> {
+  /** A connection whose default database is the engine's (every object the engine creates lives there). */
+  async connect(): Promise<DuckDBConnection> {
     const c = await this.instance.connect();
+    await c.run(`USE ${DB}`);
+    return c;
+  }
+
+  async withConn<T>(fn: (c: DuckDBConnection) => Promise<T>): Promise<T> {
+    const c = await this.connect();
     try {
       return await fn(c);
     } finally {

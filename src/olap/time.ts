@@ -186,7 +186,11 @@ export function parseGranularity(g: unknown, field: string): Granularity {
 }
 
 /** SQL for the bucket start (epoch ms, BIGINT) of a TIMESTAMP expression; NULL for `all`. */
-export function bucketSql(g: Granularity, timeExpr: string): string {
+export function bucketSql(g: Granularity, timeExpr: string, minTime?: number): string {
+  // Integer division truncates toward zero: exact floor only when every time is at or after the origin
+  // (the caller knows from the query intervals); otherwise floor() over a DOUBLE, which is slower.
+  const div = (x: string, d: string, o: number) =>
+    minTime !== undefined && minTime >= o ? `((${x}) // ${d})` : `floor((${x}) / ${d})::BIGINT`;
   switch (g.kind) {
     case 'all':
       return 'NULL::BIGINT';
@@ -196,7 +200,7 @@ export function bucketSql(g: Granularity, timeExpr: string): string {
       const ms = `epoch_ms(${timeExpr})`;
       const d = num(g.duration);
       const o = num(g.origin);
-      return `(${o} + ${d} * floor((${ms} - ${o}) / ${d})::BIGINT)`;
+      return `(${o} + ${d} * ${div(`${ms} - ${o}`, d, g.origin)})`;
     }
     case 'period': {
       const fixed = periodMillis(g.period);
@@ -204,8 +208,9 @@ export function bucketSql(g: Granularity, timeExpr: string): string {
       if (fixed !== undefined && utc && (fixed <= 86_400_000 || g.origin !== undefined)) {
         // Fixed-length buckets in UTC: integer arithmetic, the fastest path.
         const ms = `epoch_ms(${timeExpr})`;
-        const o = num(g.origin ?? (fixed === 604_800_000 ? Date.UTC(2000, 0, 3) : 0));
-        return `(${o} + ${fixed} * floor((${ms} - ${o}) / ${fixed})::BIGINT)`;
+        const origin = g.origin ?? (fixed === 604_800_000 ? Date.UTC(2000, 0, 3) : 0);
+        const o = num(origin);
+        return `(${o} + ${fixed} * ${div(`${ms} - ${o}`, String(fixed), origin)})`;
       }
       const iv = periodSqlInterval(g.period);
       const tz = `timezone('UTC', ${timeExpr})`;
