@@ -184,9 +184,12 @@ export async function translateSql(conn: DuckDBConnection, store: SegmentStore, 
       if (DENY.test(name)) throw invalidArgument('query', `an allowed function, not ${name}`);
       const ch = o.children as unknown[];
       const k = sketchKind(ch[0]);
+      // The replacement keeps the call's alias (`APPROX_COUNT_DISTINCT_DS_HLL(x) AS buyers` stays `buyers`).
+      const alias = o.alias;
       const replace = (n: Node) => {
         for (const key of Object.keys(o)) delete o[key];
         Object.assign(o, n);
+        o.alias = alias;
       };
       const agg = (inner: string, arg: unknown, distinct = false) => {
         const f = fn(inner, [arg]);
@@ -234,7 +237,8 @@ export async function translateSql(conn: DuckDBConnection, store: SegmentStore, 
           if (name === 'ds_hll') replace(set);
           else if (name === 'hll_sketch_estimate') replace(fn('druid_hll_estimate', [ch[0]]));
           else replace(fn('round', [fn('druid_hll_estimate', [set])]));
-          if (name !== 'ds_hll' && name !== 'hll_sketch_estimate') replace(fn('to_bigint_druid', [{ ...o }]));
+          if (name !== 'ds_hll' && name !== 'hll_sketch_estimate')
+            replace(fn('to_bigint_druid', [{ ...o, alias: '' }]));
           break;
         }
         case 'approx_count_distinct_ds_theta':

@@ -79,6 +79,24 @@ describe('Druid SQL translation', () => {
     );
   });
 
+  test('aliases on sketch functions name their columns (regression: they came back as the internal expression)', async () => {
+    const r = await engine.sql(
+      `SELECT shop, APPROX_COUNT_DISTINCT_DS_HLL("user") AS buyers, APPROX_COUNT_DISTINCT_DS_THETA("user") AS thetaBuyers, APPROX_COUNT_DISTINCT(users_hll) AS stored, HLL_SKETCH_ESTIMATE(DS_HLL("user")) AS est, APPROX_QUANTILE_DS(amount_q, 0.5) AS med FROM sales GROUP BY shop ORDER BY shop`,
+    );
+    assert.deepStrictEqual(
+      r.columns.map((c) => c.name),
+      ['shop', 'buyers', 'thetaBuyers', 'stored', 'est', 'med'],
+    );
+    // Each shop sN sees users u(N), u(N+4), u(N+8) within the 10 users: counts stay right under the alias.
+    const expected = (n: number) => new Set(rows.filter((x) => x.shop === `s${n}`).map((x) => x.user)).size;
+    assert.deepStrictEqual(
+      r.rows.map((x) => [x[0], Number(x[1]), Number(x[2]), Number(x[3]), Math.round(Number(x[4]))]),
+      [0, 1, 2, 3].map((n) => [`s${n}`, expected(n), expected(n), expected(n), expected(n)]),
+    );
+    const objects = await engine.sql(`SELECT APPROX_COUNT_DISTINCT_DS_HLL("user") buyers FROM sales`);
+    assert.deepStrictEqual(objects.columns[0]!.name, 'buyers');
+  });
+
   test('time functions, GROUP BY, HAVING, ORDER BY, LIMIT, CASE', async () => {
     const byHour = new Map<number, number>();
     for (const r of rows) {
