@@ -169,6 +169,9 @@ describe('jobs over HTTP', () => {
     assert.ok(topology.nodes.some((n) => n.kind === 'source'));
     assert.ok(topology.nodes.some((n) => n.kind === 'sink'));
     assert.ok(topology.edges.length >= topology.nodes.length - 1);
+    const prom = await (await fetch(`http://127.0.0.1:${(platform as Platform).httpPort}/metrics`)).text();
+    const line = prom.split('\n').find((l) => l.startsWith('tributary_job_records_out{job="counts",kind="job"}'));
+    assert.ok(line !== undefined && Number(line.split(' ')[1]) >= 60, `job metrics on /metrics: ${line}`);
     const list = await http('GET', '/api/v1/jobs');
     assert.deepEqual(
       (list.json.jobs as Json[]).map((j) => [j.id, j.kind, j.state]),
