@@ -57,6 +57,8 @@ import {
   type IcebergType,
   maxFieldId,
   type NestedField,
+  quoteIdent,
+  quoteLiteral,
   type Schema,
   validateType,
 } from './types.ts';
@@ -568,6 +570,95 @@ export class Table {
     );
   }
 
+  /**
+   * Merge-on-read delete by key: writes one equality delete file (per partition) holding the given
+   * key values; no data file is read or rewritten. Rows of `input` need only the key columns.
+   */
+  async deleteKeys(input: WriteInput, opts: WriteOptions & { key: string[] }): Promise<CommitResult> {
+    const keyFields = this.equalityKeyFields(this.schema(), opts.key ?? []);
+    const keySchema: Schema = {
+      type: 'struct',
+      'schema-id': 0,
+      fields: keyFields.map((f) => ({ ...f, required: false })),
+    };
+    const deletes = await withConnection(async (c) => {
+      const src = await prepareSource(
+        c,
+        input,
+        keySchema,
+        this.metadata['last-column-id'],
+        opts,
+        `delete from ${this.name}`,
+      );
+      try {
+        const cols = keyFields.map((k) => quoteIdent(k.name)).join(', ');
+        return await this.writeEqualityDeletes(c, `SELECT DISTINCT ${cols} FROM (${src.sql})`, keyFields);
+      } finally {
+        src.cleanup();
+      }
+    });
+    return this.commitPending(
+      {
+        operation: 'delete',
+        added: [],
+        addedDeletes: deletes.map((file) => ({ file, specId: this.metadata['default-spec-id'] })),
+        removed: new Set(),
+        written: deletes.map((f) => f.filePath),
+        schemaUpdates: [],
+        droppedRows: 0,
+        specId: this.metadata['default-spec-id'],
+      },
+      opts,
+    );
+  }
+
+  /** Key columns usable for equality deletes under the default spec. */
+  private equalityKeyFields(schema: Schema, key: string[]): NestedField[] {
+    if (!key.length) throw invalidArgument('key', 'at least one key column');
+    const fields = key.map((k) => {
+      const f = schema.fields.find((x) => x.name === k);
+      if (!f) throw invalidArgument('key', `columns of the table (${schema.fields.map((x) => x.name).join(', ')})`, k);
+      if (typeof f.type !== 'string' || f.type === 'float' || f.type === 'double')
+        throw invalidArgument(
+          'key',
+          'primitive, non-floating-point columns for equality deletes',
+          `${k} (${JSON.stringify(f.type)})`,
+        );
+      return f;
+    });
+    // an equality delete is scoped to its partition: every partition source must be a key column, or an
+    // old row with the same key in another partition would survive
+    const ids = new Set(fields.map((f) => f.id));
+    const outside = this.spec().fields.filter((pf) => !ids.has(pf['source-id']));
+    if (outside.length)
+      throw new TributaryError(
+        'UNSUPPORTED',
+        `${this.name}: equality deletes need every partition source column among the key columns; partition field(s) ${outside.map((pf) => pf.name).join(', ')} are not (use mode 'merge-on-read' or 'copy-on-write')`,
+      );
+    return fields;
+  }
+
+  private async writeEqualityDeletes(
+    c: Parameters<Parameters<typeof withConnection>[0]>[0],
+    sourceSql: string,
+    keyFields: NestedField[],
+  ): Promise<DataFile[]> {
+    const keySchema: Schema = {
+      type: 'struct',
+      'schema-id': 0,
+      fields: keyFields.map((f) => ({ ...f, required: false })),
+    };
+    return writeParquetFiles(c, {
+      sourceSql,
+      schema: keySchema,
+      spec: this.spec(),
+      location: this.metadata.location,
+      localLocation: this.localLocation,
+      content: 2,
+      equalityIds: keyFields.map((f) => f.id),
+    });
+  }
+
   /** Files with rows matching `bound`: fully matching ones are removed, others rewritten without those rows. */
   private async rewriteMatching(bound: Bound, snap: Snapshot): Promise<{ removed: Set<string>; added: DataFile[] }> {
     const md = this.metadata;
@@ -624,9 +715,10 @@ export class Table {
    */
   async upsert(
     input: WriteInput,
-    opts: WriteOptions & { key: string[]; mode?: 'copy-on-write' | 'merge-on-read' },
+    opts: WriteOptions & { key: string[]; mode?: 'copy-on-write' | 'merge-on-read' | 'equality-delete' },
   ): Promise<CommitResult> {
     if (!opts.key?.length) throw invalidArgument('key', 'at least one key column');
+    if (opts.mode === 'equality-delete') this.equalityKeyFields(this.schema(), opts.key);
     const w = await this.writeInput(input, opts, `upsert into ${this.name}`);
     const schema = w.schema;
     const keyFields = opts.key.map((k) => {
@@ -634,6 +726,40 @@ export class Table {
       if (!f) throw invalidArgument('key', `columns of the table (${schema.fields.map((x) => x.name).join(', ')})`, k);
       return f;
     });
+    if (opts.mode === 'equality-delete') {
+      // merge-on-read without reading: the new rows' keys as an equality delete file; it applies only
+      // to data files with a lower sequence number, so the rows added in this same commit survive it
+      let deletes: DataFile[] = [];
+      try {
+        deletes = await withConnection(async (c) => {
+          const files = w.files.map((f) => quoteLiteral(this.io.resolve(f.filePath)));
+          if (!files.length) return [];
+          const cols = keyFields.map((k) => quoteIdent(k.name)).join(', ');
+          return this.writeEqualityDeletes(
+            c,
+            `SELECT DISTINCT ${cols} FROM read_parquet([${files.join(', ')}])`,
+            keyFields,
+          );
+        });
+      } catch (err) {
+        for (const f of w.files) this.io.delete(f.filePath);
+        throw err;
+      }
+      return this.commitPending(
+        {
+          operation: deletes.length ? 'overwrite' : 'append',
+          added: w.files,
+          addedDeletes: deletes.map((file) => ({ file, specId: this.metadata['default-spec-id'] })),
+          removed: new Set(),
+          written: [...w.files, ...deletes].map((f) => f.filePath),
+          schemaUpdates: w.schemaUpdates,
+          droppedRows: w.dropped,
+          specId: this.metadata['default-spec-id'],
+          ...checkedParts(w),
+        },
+        opts,
+      );
+    }
     // incoming keys, read back from the files just written (they are validated and typed)
     const md = this.metadata;
     const keySet = new Set<string>();
@@ -1105,7 +1231,8 @@ export class Table {
     const addedSize =
       p.added.reduce((a, f) => a + f.fileSizeInBytes, 0) +
       p.addedDeletes.reduce((a, f) => a + f.file.fileSizeInBytes, 0);
-    const addedPos = p.addedDeletes.reduce((a, f) => a + f.file.recordCount, 0);
+    const addedPos = p.addedDeletes.reduce((a, f) => a + (f.file.content === 1 ? f.file.recordCount : 0), 0);
+    const addedEq = p.addedDeletes.reduce((a, f) => a + (f.file.content === 2 ? f.file.recordCount : 0), 0);
     const s: Snapshot['summary'] = {
       operation: p.operation,
       'added-data-files': String(p.added.length),
@@ -1117,7 +1244,7 @@ export class Table {
       'total-data-files': String(prev('total-data-files') + p.added.length - d.deletedFiles),
       'total-delete-files': String(prev('total-delete-files') + p.addedDeletes.length - d.removedDeleteFiles),
       'total-position-deletes': String(prev('total-position-deletes') + addedPos),
-      'total-equality-deletes': String(prev('total-equality-deletes')),
+      'total-equality-deletes': String(prev('total-equality-deletes') + addedEq),
       ...extra,
     };
     if (d.deletedFiles) {
@@ -1127,7 +1254,8 @@ export class Table {
     }
     if (p.addedDeletes.length) {
       s['added-delete-files'] = String(p.addedDeletes.length);
-      s['added-position-deletes'] = String(addedPos);
+      if (addedPos) s['added-position-deletes'] = String(addedPos);
+      if (addedEq) s['added-equality-deletes'] = String(addedEq);
     }
     return s;
   }

@@ -34,3 +34,32 @@ export function ids(rows: Record<string, unknown>[]): number[] {
 export function range(a: number, b: number): number[] {
   return Array.from({ length: b - a }, (_, i) => a + i);
 }
+
+/** icebird fetches URLs; our tables store local paths, so serve those from disk while `fn` runs. */
+export async function withLocalFetch<T>(fn: () => Promise<T>): Promise<T> {
+  const orig = globalThis.fetch;
+  globalThis.fetch = (async (input: string | URL | Request, init?: RequestInit) => {
+    const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
+    const p = url.startsWith('file://') ? new URL(url).pathname : url;
+    if (!p.startsWith('/')) return orig(input, init);
+    if (!fs.existsSync(p)) return new Response('not found', { status: 404 });
+    const body = fs.readFileSync(p);
+    if (init?.method === 'HEAD')
+      return new Response(null, { status: 200, headers: { 'content-length': String(body.length) } });
+    return new Response(body, { status: 200, headers: { 'content-length': String(body.length) } });
+  }) as typeof fetch;
+  try {
+    return await fn();
+  } finally {
+    globalThis.fetch = orig;
+  }
+}
+
+/** Rows of a table's current snapshot as icebird (an independent reader) reads them. */
+export async function readWithIcebird(table: Table): Promise<Record<string, unknown>[]> {
+  const { icebergRead } = await import('icebird');
+  const metadata = JSON.parse(fs.readFileSync(table.io.resolve(table.metadataLocation), 'utf8'));
+  return withLocalFetch(
+    async () => (await icebergRead({ tableUrl: table.metadata.location, metadata })) as Record<string, unknown>[],
+  );
+}
