@@ -104,6 +104,8 @@ export type SchemaChange =
       first?: boolean;
       /** initial-default and write-default (JSON single value): existing rows read it; writes that omit the column get it. */
       default?: string | number | boolean;
+      /** Add inside this struct column (a dotted path for nested structs, e.g. `address.geo`). */
+      parent?: string;
     }
   | { op: 'drop'; name: string }
   | { op: 'rename'; name: string; newName: string }
@@ -1278,7 +1280,22 @@ export class Table {
       const at = `changes[${i}]`;
       switch (ch.op) {
         case 'add': {
-          if (fields.some((f) => f.name === ch.name)) throw invalidArgument(`${at}.name`, 'a new column name', ch.name);
+          let target = fields;
+          if (ch.parent !== undefined) {
+            // a field inside an existing struct: old files lack it and read it as null
+            let list = fields;
+            for (const part of ch.parent.split('.')) {
+              const p = list.find((x) => x.name === part);
+              if (!p || typeof p.type === 'string' || p.type.type !== 'struct')
+                throw invalidArgument(`${at}.parent`, 'a path of struct columns', ch.parent);
+              list = p.type.fields;
+            }
+            target = list;
+            if (ch.required) throw invalidArgument(`${at}.required`, 'false for a field added inside a struct');
+            if (ch.default !== undefined)
+              throw invalidArgument(`${at}.default`, 'no default for a field added inside a struct');
+          }
+          if (target.some((f) => f.name === ch.name)) throw invalidArgument(`${at}.name`, 'a new column name', ch.name);
           const type = validateType(ch.type, `${at}.type`);
           if (ch.required && md.snapshots.length > 0 && (ch.default === undefined || ch.default === null))
             throw invalidArgument(
@@ -1302,7 +1319,8 @@ export class Table {
             f['initial-default'] = ch.default;
             f['write-default'] = ch.default;
           }
-          if (ch.first) fields.unshift(f);
+          if (target !== fields) target.push(f);
+          else if (ch.first) fields.unshift(f);
           else if (ch.after) fields.splice(fields.indexOf(find(ch.after, `${at}.after`)) + 1, 0, f);
           else fields.push(f);
           break;
