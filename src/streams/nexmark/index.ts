@@ -1,3 +1,4 @@
+export { type LogRunResult, runOnLog } from './bench.ts';
 export { eventTime, queryOptions, RowCollector, runInMemory } from './driver.ts';
 export {
   type Auction,
