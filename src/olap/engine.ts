@@ -8,7 +8,7 @@ import { remoteClient } from '../kafka/index.ts';
 import { type Catalog, loadTable } from '../lake/index.ts';
 import type { LogClient } from '../log/index.ts';
 import { translateSql } from './druidsql.ts';
-import { buildBatch, type RowStats, readerSql, resolveLocalFiles } from './ingest.ts';
+import { buildBatch, cleanJsonLines, countJsonLines, type RowStats, readerSql, resolveLocalFiles } from './ingest.ts';
 import { applyRetention, compact, parseRules, type RetentionRule } from './maintenance.ts';
 import { dataSourcesOf, runNative } from './query.ts';
 import { type IngestionSpec, parseIngestionSpec } from './spec.ts';
@@ -367,12 +367,23 @@ export class OlapEngine {
       return await this.store.serialize(() =>
         this.store.withConn(async (c) => {
           const ds = spec.dataSchema.dataSource;
-          const batch = await buildBatch(
-            c,
-            spec,
-            readerSql(files, spec.inputFormat),
-            this.store.datasources.get(ds)?.columns,
-          );
+          const existing = this.store.datasources.get(ds)?.columns;
+          let batch = await buildBatch(c, spec, readerSql(files, spec.inputFormat), existing);
+          if (spec.inputFormat.type === 'json') {
+            const st = batch.stats;
+            if (st.unparseable > 0 || countJsonLines(files) !== st.processed + st.thrownAway + st.unparseable) {
+              // The fast reader met lines that are not JSON (NULL rows, and it may swallow the next good line):
+              // parse line by line as Druid does, count the bad lines as unparseable, re-read the good ones.
+              const clean = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'olap-json-')), 'clean.json');
+              try {
+                const bad = cleanJsonLines(files, clean);
+                batch = await buildBatch(c, spec, readerSql([clean], spec.inputFormat), existing);
+                batch.stats.unparseable += bad;
+              } finally {
+                fs.rmSync(path.dirname(clean), { recursive: true, force: true });
+              }
+            }
+          }
           const segments = await this.store.publish(c, ds, batch, {
             append: spec.appendToExisting,
             maxRowsPerSegment: spec.maxRowsPerSegment,

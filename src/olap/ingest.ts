@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import zlib from 'node:zlib';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { invalidArgument, TributaryError } from '../core/index.ts';
 import { type AggContext, aggregateSql, rowMetricSql } from './aggregators.ts';
@@ -48,6 +49,63 @@ export function resolveLocalFiles(src: Extract<InputSource, { type: 'local' }>, 
   if (files.length === 0)
     throw invalidArgument('spec.ioConfig.inputSource.filter', `a pattern matching files in ${src.baseDir}`, src.filter);
   return files;
+}
+
+function readMaybeGzip(f: string): Buffer {
+  const buf = fs.readFileSync(f);
+  return buf.length >= 2 && buf[0] === 0x1f && buf[1] === 0x8b ? zlib.gunzipSync(buf) : buf;
+}
+
+/** Non-blank lines in JSON-lines files (gzip ok). */
+export function countJsonLines(files: string[]): number {
+  let n = 0;
+  for (const f of files) {
+    const buf = readMaybeGzip(f);
+    let start = 0;
+    while (start < buf.length) {
+      let end = buf.indexOf(0x0a, start);
+      if (end < 0) end = buf.length;
+      for (let i = start; i < end; i++) {
+        const b = buf[i]!;
+        if (b !== 0x20 && b !== 0x09 && b !== 0x0d) {
+          n++;
+          break;
+        }
+      }
+      start = end + 1;
+    }
+  }
+  return n;
+}
+
+/**
+ * Parses JSON-lines files line by line (as Druid does), writes the lines that are JSON objects to `out` and
+ * returns how many non-blank lines are not. Used when DuckDB's reader met errors: with ignore_errors it turns
+ * a broken line into a NULL row and may swallow the good line after it.
+ */
+export function cleanJsonLines(files: string[], out: string): number {
+  let bad = 0;
+  const fd = fs.openSync(out, 'w');
+  try {
+    for (const f of files) {
+      const good: string[] = [];
+      for (const line of readMaybeGzip(f).toString('utf8').split('\n')) {
+        if (line.trim() === '') continue;
+        let v: unknown;
+        try {
+          v = JSON.parse(line);
+        } catch {
+          v = undefined;
+        }
+        if (v && typeof v === 'object' && !Array.isArray(v)) good.push(line);
+        else bad++;
+      }
+      if (good.length) fs.writeSync(fd, `${good.join('\n')}\n`);
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+  return bad;
 }
 
 export function readerSql(files: string[], fmt: InputFormat): string {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { after, before, describe, test } from 'node:test';
+import zlib from 'node:zlib';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { druidRoutes, OlapEngine } from '../../src/olap/index.ts';
 import { fixtureText, tempDir, typedJson } from './helpers.ts';
@@ -112,6 +113,54 @@ describe('Druid HTTP API', () => {
         '[{"__time":"2018-01-01T01:01:00.000Z","srcIP":"1.1.1.1","p":286,"c":1},{"__time":"2018-01-01T01:02:00.000Z","srcIP":"1.1.1.1","p":415,"c":1}]',
       ),
     );
+  });
+
+  test('JSON lines that are not JSON are counted as unparseable in task reports (inline and gzip files)', async () => {
+    const good = (i: number) => JSON.stringify({ ts: `2023-05-01T00:0${i}:00Z`, k: `v${i % 2}`, n: i });
+    // 4 good records, 3 lines that are not JSON, one with an unparseable timestamp, blank lines ignored.
+    const lines = [
+      good(0),
+      '{"ts": "2023-05-01T00:00:00Z", "k": ',
+      good(1),
+      'not json at all',
+      '',
+      good(2),
+      '   ',
+      '}{',
+      good(3),
+    ];
+    lines.push(JSON.stringify({ ts: 'never', k: 'x', n: 9 }));
+    const spec = (inputSource: unknown) => ({
+      type: 'index_parallel',
+      spec: {
+        dataSchema: {
+          dataSource: 'badlines',
+          timestampSpec: { column: 'ts', format: 'iso' },
+          dimensionsSpec: { dimensions: ['k'] },
+          metricsSpec: [{ type: 'longSum', name: 'n', fieldName: 'n' }],
+          granularitySpec: { segmentGranularity: 'day', queryGranularity: 'none', rollup: false },
+        },
+        ioConfig: { type: 'index_parallel', inputSource, inputFormat: { type: 'json' } },
+      },
+    });
+    const sub = await post('/druid/indexer/v1/task', spec({ type: 'inline', data: lines.join('\n') }));
+    const id = JSON.parse(sub.text).task as string;
+    assert.equal((await waitTask(id)).status, 'SUCCESS');
+    const rep = (await (await fetch(`${base}/druid/indexer/v1/task/${id}/reports`)).json()) as {
+      ingestionStatsAndErrors: { payload: { rowStats: { buildSegments: Record<string, number> } } };
+    };
+    assert.deepEqual(rep.ingestionStatsAndErrors.payload.rowStats.buildSegments, {
+      processed: 4,
+      processedWithError: 0,
+      thrownAway: 0,
+      unparseable: 4,
+    });
+    const inDir = `${dir}/badlines-in`;
+    fs.mkdirSync(inDir);
+    fs.writeFileSync(`${inDir}/a.json.gz`, zlib.gzipSync(lines.join('\r\n')));
+    const r = await engine.ingest(spec({ type: 'local', baseDir: inDir, filter: '*.gz' }));
+    assert.equal(r.rowStats.processed, 4);
+    assert.equal(r.rowStats.unparseable, 4);
   });
 
   test('SQL result formats and header', async () => {
