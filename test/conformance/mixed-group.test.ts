@@ -38,6 +38,8 @@ function kcatMember(bootstrap: string, group: string, topic: string): { child: C
       'session.timeout.ms=6000',
       '-X',
       'partition.assignment.strategy=range',
+      '-X',
+      'auto.commit.interval.ms=100',
       topic,
     ],
     { stdio: ['ignore', 'pipe', 'ignore'] },
@@ -98,6 +100,18 @@ test('an embedded consumer and a kcat consumer split a group and hand over on le
       'kcat reads only the other two',
     );
     await consumer.commit();
+    // "Committed" must mean committed on both sides before the hand-over: kcat auto-commits (every 100 ms).
+    await waitFor(
+      'kcat commits what it consumed',
+      async () => {
+        const committed = await t.log.fetchOffsets(
+          group,
+          [0, 1, 2, 3].map((partition) => ({ topic, partition })),
+        );
+        return committed.reduce((sum, o) => sum + Number(o.offset < 0n ? 0n : o.offset), 0) === 400;
+      },
+      40_000,
+    );
 
     // The embedded member leaves; kcat takes all four partitions and continues after the committed offsets.
     await consumer.close();
