@@ -55,7 +55,8 @@ export const patternJobSchema = z.strictObject({
 });
 export type PatternJobSpec = z.input<typeof patternJobSchema>;
 
-export type JobKind = 'job' | 'pattern';
+/** `attached`: a job that code in this process runs and shows here (see `attach`); not managed over HTTP. */
+export type JobKind = 'job' | 'pattern' | 'attached';
 
 /** What the registry file keeps per job. */
 export interface JobRecord {
@@ -289,7 +290,10 @@ export class JobManager {
   /** Writes the registry atomically (temporary file, fsync, rename); writes are serialized. */
   private persist(): Promise<void> {
     const snapshot = JSON.stringify(
-      { version: REGISTRY_VERSION, jobs: [...this.entries.values()].map((e) => e.record) },
+      {
+        version: REGISTRY_VERSION,
+        jobs: [...this.entries.values()].filter((e) => e.record.kind !== 'attached').map((e) => e.record),
+      },
       null,
       2,
     );
@@ -337,6 +341,7 @@ export class JobManager {
   }
 
   private applicationId(e: Entry): string {
+    if (e.record.kind === 'attached') return e.record.id;
     return `tributary-${e.record.kind}-${e.record.id}`;
   }
 
@@ -408,6 +413,49 @@ export class JobManager {
     return e;
   }
 
+  /** An entry that HTTP may pause, resume or stop. */
+  private managed(id: string): Entry {
+    const e = this.entry(id);
+    if (e.record.kind === 'attached')
+      throw new TributaryError(
+        'CONFLICT',
+        `job ${JSON.stringify(id)} is run by code in this process (attached); it cannot be paused, resumed or stopped over HTTP`,
+        { field: 'id' },
+      );
+    return e;
+  }
+
+  /**
+   * Shows a job that code in this process runs (the demo's jobs, say) beside the submitted ones: listed, with
+   * metrics and topology, but neither persisted nor managed over HTTP. Returns a function that removes it.
+   */
+  attach(
+    id: string,
+    streams: KafkaStreams,
+    topology: Topology,
+    info: { sources?: string[]; output?: string } = {},
+  ): () => void {
+    const name = parseId(id);
+    if (this.entries.has(name))
+      throw new TributaryError('ALREADY_EXISTS', `id: a job named ${JSON.stringify(name)} exists`, { field: 'id' });
+    const now = new Date().toISOString();
+    const e: Entry = {
+      record: { id: name, kind: 'attached', spec: null, desired: 'running', createdAt: now, updatedAt: now },
+      topology,
+      sources: info.sources ?? topology.sourceTopics(),
+      output: info.output ?? '',
+      streams,
+      patterns: undefined,
+      error: undefined,
+      busy: Promise.resolve(),
+      stopping: false,
+    };
+    this.entries.set(name, e);
+    return () => {
+      if (this.entries.get(name) === e) this.entries.delete(name);
+    };
+  }
+
   private async add(record: JobRecord, field: string): Promise<JobDetail> {
     if (this.closed) throw new TributaryError('UNAVAILABLE', 'the server is shutting down');
     if (this.entries.has(record.id))
@@ -422,9 +470,10 @@ export class JobManager {
       const t = (record.spec as PatternJobSpec).output.timeoutsTopic;
       if (t !== undefined) outputs.push(t);
     }
-    await this.checkTopics(e.sources, outputs, record.kind === 'job' ? 'spec.source.topics' : 'spec.source.topic');
+    // Reserved before the first await, so that a concurrent submission of the same name gets 409.
     this.entries.set(record.id, e);
     try {
+      await this.checkTopics(e.sources, outputs, record.kind === 'job' ? 'spec.source.topics' : 'spec.source.topic');
       await this.serial(e, () => this.startEntry(e));
     } catch (err) {
       this.entries.delete(record.id);
@@ -463,15 +512,19 @@ export class JobManager {
 
   /**
    * Replaces a pattern job's pattern. A running job switches at once (every key drops its partial matches of the
-   * old pattern); a paused one starts with the new pattern. Only the pattern and maxOutOfOrderness-free fields
-   * that do not change the topology may differ.
+   * old pattern); a paused one starts with the new pattern. Nothing else of the spec may change (409): a
+   * different source or output would need a different topology.
    */
   async replacePattern(id: string, body: unknown): Promise<JobDetail> {
     const e = this.entry(id);
     if (e.record.kind !== 'pattern')
-      throw new TributaryError('INVALID_ARGUMENT', `id: ${JSON.stringify(id)} is a stream job, not a pattern`, {
-        field: 'id',
-      });
+      throw new TributaryError(
+        'INVALID_ARGUMENT',
+        `id: ${JSON.stringify(id)} is a ${e.record.kind === 'job' ? 'stream' : e.record.kind} job, not a pattern`,
+        {
+          field: 'id',
+        },
+      );
     // The body is either a whole pattern job spec (only `pattern` may differ) or `{ pattern }`.
     const b = body as { pattern?: unknown } | null;
     if (b === null || typeof b !== 'object' || b.pattern === undefined)
@@ -497,7 +550,7 @@ export class JobManager {
 
   /** Commits what was processed and stops the job; it stays registered (and stays paused across restarts). */
   pause(id: string): Promise<JobDetail> {
-    const e = this.entry(id);
+    const e = this.managed(id);
     return this.serial(e, async () => {
       if (e.record.desired !== 'paused') {
         await e.streams?.close();
@@ -510,7 +563,7 @@ export class JobManager {
 
   /** Starts a paused (or failed) job again from its committed offsets. */
   resume(id: string): Promise<JobDetail> {
-    const e = this.entry(id);
+    const e = this.managed(id);
     return this.serial(e, async () => {
       const st = e.streams?.state;
       if (e.record.desired === 'running' && (st === 'RUNNING' || st === 'REBALANCING')) return this.detail(e);
@@ -529,7 +582,7 @@ export class JobManager {
 
   /** Stops the job (committing its work) and forgets it. Its committed offsets and state remain under its application id. */
   stop(id: string): Promise<JobDetail> {
-    const e = this.entry(id);
+    const e = this.managed(id);
     return this.serial(e, async () => {
       e.stopping = true;
       await e.streams?.close();
@@ -717,7 +770,9 @@ export class JobManager {
   async close(): Promise<void> {
     this.closed = true;
     await Promise.all(
-      [...this.entries.values()].map((e) => this.serial(e, async () => e.streams?.close().catch(() => {}))),
+      [...this.entries.values()]
+        .filter((e) => e.record.kind !== 'attached') // their owners close them
+        .map((e) => this.serial(e, async () => e.streams?.close().catch(() => {}))),
     );
     await this.writing.catch(() => {});
   }

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { embeddedClient } from '../../src/log/index.ts';
 import { type Platform, startPlatform } from '../../src/server/index.ts';
+import { compileJobSpec, KafkaStreams } from '../../src/streams/index.ts';
 
 type Json = Record<string, unknown>;
 
@@ -300,5 +301,40 @@ describe('jobs over HTTP', () => {
     assert.equal((await http('POST', '/api/v1/patterns/ab/resume')).json.state, 'RUNNING');
     assert.equal((await http('DELETE', '/api/v1/patterns/ab')).status, 200);
     assert.deepEqual((await http('GET', '/api/v1/patterns')).json, { patterns: [] });
+  });
+
+  test('a job run by code in this process can be attached: listed with metrics, not managed over HTTP', async () => {
+    const p = platform as Platform;
+    await p.log.createTopic('attached-in', { partitions: 1 });
+    await p.log.createTopic('attached-out', { partitions: 1 });
+    const topology = compileJobSpec({
+      name: 'copy',
+      source: { topics: ['attached-in'] },
+      output: { topic: 'attached-out' },
+    });
+    const streams = new KafkaStreams(topology, { applicationId: 'attached-copy', client: embeddedClient(p.log) });
+    await streams.start();
+    const detach = p.jobs.attach('copy', streams, topology);
+    try {
+      assert.throws(() => p.jobs.attach('copy', streams, topology), /already|exists/);
+      await produce('attached-in', [{ value: { x: 1 } }, { value: { x: 2 } }]);
+      const d = await until(
+        'the attached job to copy',
+        () => http('GET', '/api/v1/jobs/copy'),
+        (r) => ((r.json.metrics as Json | null)?.recordsOut as number) >= 2,
+      );
+      assert.equal(d.json.kind, 'attached');
+      assert.equal(d.json.state, 'RUNNING', JSON.stringify(d.json.error));
+      assert.deepEqual(d.json.sources, ['attached-in']);
+      const pause = await http('POST', '/api/v1/jobs/copy/pause');
+      assert.equal(pause.status, 409);
+      assert.match(String(pause.json.message), /cannot be paused, resumed or stopped over HTTP/);
+    } finally {
+      detach();
+      await streams.close();
+    }
+    assert.equal((await http('GET', '/api/v1/jobs/copy')).status, 404);
+    await restart();
+    assert.equal((await http('GET', '/api/v1/jobs/copy')).status, 404, 'attached jobs are not persisted');
   });
 });
