@@ -6,7 +6,15 @@ import { channel, invalidArgument, isTributaryError, publish, TributaryError } f
 import type { Catalog, LoadedTable, TableIdentifier } from './catalog.ts';
 import { identifierToString } from './catalog.ts';
 import { fromBytes } from './conversions.ts';
-import { collectStats, ndjsonSourceSql, rowsToTempNdjson, withConnection, writeParquetFiles } from './duck.ts';
+import {
+  collectStats,
+  ndjsonSourceSql,
+  registerBucketFunctions,
+  rowsToTempNdjson,
+  transformSql,
+  withConnection,
+  writeParquetFiles,
+} from './duck.ts';
 import {
   type Bound,
   bindExpr,
@@ -50,9 +58,10 @@ import {
   scanTable,
 } from './scan.ts';
 import { prepareSource, type ValidationPolicy, type WriteInput } from './source.ts';
-import { canTransform, parseTransform, transformToString } from './transforms.ts';
+import { canTransform, parseTransform, transformResultType, transformToString } from './transforms.ts';
 import {
   canPromote,
+  duckType,
   findField,
   type IcebergType,
   maxFieldId,
@@ -64,7 +73,7 @@ import {
 } from './types.ts';
 import type { TableRequirement, TableUpdate } from './updates.ts';
 import { runWriteValidators, type WarningPolicy, type WriteValidator, type WriteViolation } from './validate.ts';
-import { internalKey, type Row, toInternal, toPublic } from './values.ts';
+import { fromDuck, internalKey, type Row, toInternal, toPublic } from './values.ts';
 
 export interface WriteOptions extends ValidationPolicy {
   /** Checks run over the incoming rows before any file is written (besides the table's own validators). */
@@ -427,14 +436,11 @@ export class Table {
   /**
    * Adds existing Parquet files to the table without rewriting them (Iceberg's add_files). Files
    * without field ids are read through the `schema.name-mapping.default` property, which is set from
-   * the current schema if missing. Unpartitioned tables only.
+   * the current schema if missing. On a partitioned table each file's partition tuple is derived from
+   * its rows (the spec's transforms over its columns; a file spanning partitions is refused), or for an
+   * identity column the file lacks, from a Hive-style `column=value` directory in its path.
    */
   async addFiles(paths: string[], opts: WriteOptions = {}): Promise<CommitResult> {
-    if (this.spec().fields.length > 0)
-      throw new TributaryError(
-        'UNSUPPORTED',
-        `${this.name}: addFiles needs an unpartitioned table (its spec has ${this.spec().fields.length} fields)`,
-      );
     if (!paths.length) throw invalidArgument('paths', 'at least one Parquet file');
     const schema = this.schema();
     const files: DataFile[] = [];
@@ -457,7 +463,7 @@ export class Table {
             content: 0,
             filePath: local,
             fileFormat: 'PARQUET',
-            partition: [],
+            partition: await this.filePartition(c, local, p, cols, schema),
             recordCount: 0,
             fileSizeInBytes: fs.statSync(local).size,
           },
@@ -488,6 +494,63 @@ export class Table {
       },
       opts,
     );
+  }
+
+  /** The partition tuple of an existing file under the default spec (see addFiles). */
+  private async filePartition(
+    c: Parameters<Parameters<typeof withConnection>[0]>[0],
+    local: string,
+    shown: string,
+    cols: Set<string>,
+    schema: Schema,
+  ): Promise<unknown[]> {
+    const spec = this.spec();
+    if (!spec.fields.length) return [];
+    registerBucketFunctions(c);
+    const tuple: unknown[] = new Array(spec.fields.length).fill(null);
+    const exprs: { i: number; sql: string; type: IcebergType }[] = [];
+    for (const [i, pf] of spec.fields.entries()) {
+      const src = findField(schema, pf['source-id']);
+      if (!src) throw new TributaryError('INTERNAL', `partition field ${pf.name}: source column not in the schema`);
+      const t = parseTransform(pf.transform);
+      if (t.kind === 'void') continue;
+      if (cols.has(src.name)) {
+        const raw = `CAST(${quoteIdent(src.name)} AS ${duckType(src.type)})`;
+        exprs.push({ i, sql: transformSql(pf.transform, raw, src.type), type: transformResultType(t, src.type) });
+        continue;
+      }
+      // identity column not in the file: Hive-style directory names carry it
+      const seg = local
+        .split(path.sep)
+        .slice(0, -1)
+        .find((x) => x.startsWith(`${src.name}=`));
+      if (t.kind !== 'identity' || seg === undefined)
+        throw invalidArgument(
+          `addFiles: ${shown}`,
+          `a file with column ${src.name} (source of partition field ${pf.name})${t.kind === 'identity' ? ` or a ${src.name}=VALUE directory in its path` : ''}`,
+        );
+      const rawValue = decodeURIComponent(seg.slice(src.name.length + 1));
+      const conv = toInternal(
+        src.type,
+        rawValue === '__HIVE_DEFAULT_PARTITION__' || rawValue === 'null' ? null : rawValue,
+      );
+      if (!conv.ok)
+        throw invalidArgument(`addFiles: ${shown}: directory ${seg}`, conv.reason.replace(/^expected /, ''));
+      tuple[i] = conv.value;
+    }
+    if (exprs.length) {
+      const r = await c.runAndReadAll(
+        `SELECT DISTINCT ${exprs.map((e) => e.sql).join(', ')} FROM read_parquet(${quoteLiteral(local)}) LIMIT 2`,
+      );
+      const rows = r.getRows();
+      if (rows.length > 1)
+        throw invalidArgument(
+          `addFiles: ${shown}`,
+          `a file whose rows fall in one partition of ${this.name}'s spec (${spec.fields.map((f) => `${f.transform}(${findField(schema, f['source-id'])?.name})`).join(', ')}); it spans several`,
+        );
+      for (const [k, e] of exprs.entries()) tuple[e.i] = rows[0] ? fromDuck(e.type, rows[0][k]) : null;
+    }
+    return tuple;
   }
 
   /**
