@@ -29,7 +29,7 @@ export async function runOnLog(
   q: NexmarkQuery,
   events: number,
   config: Partial<GeneratorConfig> = {},
-  opts: { numThreads?: number; onEvent?: (e: NexmarkEvent) => void } = {},
+  opts: { onEvent?: (e: NexmarkEvent) => void } = {},
 ): Promise<LogRunResult> {
   // The loop first: generator + reference evaluation, the same work without the engine and the log.
   const t0 = performance.now();
@@ -58,7 +58,6 @@ export async function runOnLog(
       maxPollRecords: 10_000,
       eventTime: NEXMARK_EVENT_TIME,
       wallClock: () => Date.now() + skew,
-      ...(opts.numThreads === undefined ? {} : { numThreads: opts.numThreads }),
     });
     const t1 = performance.now();
     await streams.start();
