@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { CEP, type PatternStream, patternFromJson, patternToJson } from '../cep/index.ts';
-import { invalidArgument, isTributaryError, TributaryError } from '../core/index.ts';
+import { channel, invalidArgument, isTributaryError, publish, TributaryError } from '../core/index.ts';
 import type { LogClient, LogService } from '../log/index.ts';
 import {
   compileJobSpec,
@@ -146,6 +146,11 @@ interface Entry {
 }
 
 const REGISTRY_VERSION = 1;
+
+/** Diagnostics: one event per lifecycle action (submitted, paused, resumed, stopped, pattern-replaced, failed). */
+const jobChannel = channel('server', 'job');
+const announce = (id: string, kind: JobKind, action: string, error?: unknown): void =>
+  publish(jobChannel, () => ({ id, kind, action, ...(error === undefined ? {} : { error }) }));
 
 function get(value: unknown, p: string): unknown {
   let cur = value;
@@ -472,15 +477,19 @@ export class JobManager {
     }
     // Reserved before the first await, so that a concurrent submission of the same name gets 409.
     this.entries.set(record.id, e);
+    let starting = false;
     try {
       await this.checkTopics(e.sources, outputs, record.kind === 'job' ? 'spec.source.topics' : 'spec.source.topic');
+      starting = true;
       await this.serial(e, () => this.startEntry(e));
     } catch (err) {
+      if (starting) announce(record.id, record.kind, 'failed', err);
       this.entries.delete(record.id);
       await e.streams?.close().catch(() => {});
       throw err;
     }
     await this.persist();
+    announce(record.id, record.kind, 'submitted');
     return this.detail(e);
   }
 
@@ -544,6 +553,7 @@ export class JobManager {
       e.patterns?.updatePattern(pattern);
       e.record = { ...e.record, spec: next, updatedAt: new Date().toISOString() };
       await this.persist();
+      announce(e.record.id, e.record.kind, 'pattern-replaced');
       return this.detail(e);
     });
   }
@@ -556,6 +566,7 @@ export class JobManager {
         await e.streams?.close();
         e.record = { ...e.record, desired: 'paused', updatedAt: new Date().toISOString() };
         await this.persist();
+        announce(e.record.id, e.record.kind, 'paused');
       }
       return this.detail(e);
     });
@@ -574,8 +585,10 @@ export class JobManager {
         await this.startEntry(e);
       } catch (err) {
         e.error = errorText(err);
+        announce(e.record.id, e.record.kind, 'failed', err);
         throw err;
       }
+      announce(e.record.id, e.record.kind, 'resumed');
       return this.detail(e);
     });
   }
@@ -589,6 +602,7 @@ export class JobManager {
       const d = this.detail(e);
       this.entries.delete(e.record.id);
       await this.persist();
+      announce(e.record.id, e.record.kind, 'stopped');
       return { ...d, state: 'NOT_RUNNING' as const };
     });
   }

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import diagnostics from 'node:diagnostics_channel';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -104,6 +105,12 @@ describe('jobs over HTTP', () => {
   });
 
   test('submit, inspect, pause, resume, survive restarts exactly once, stop', async () => {
+    const actions: string[] = [];
+    const onJob = (m: unknown) => {
+      const e = m as { id: string; action: string };
+      if (e.id === 'counts') actions.push(e.action);
+    };
+    diagnostics.subscribe('tributary:server:job', onJob);
     await (platform as Platform).log.createTopic('clicks', { partitions: 2 });
     const spec = {
       name: 'counts',
@@ -213,6 +220,8 @@ describe('jobs over HTTP', () => {
     assert.equal((await http('GET', '/api/v1/jobs/counts')).status, 404);
     await restart();
     assert.deepEqual((await http('GET', '/api/v1/jobs')).json, { jobs: [] });
+    diagnostics.unsubscribe('tributary:server:job', onJob);
+    assert.deepEqual(actions, ['submitted', 'paused', 'resumed', 'stopped']);
   });
 
   test('CEP patterns: submit, alerts, replace a running pattern, restart, pause and stop', async () => {
