@@ -306,8 +306,24 @@ describe('jobs over HTTP', () => {
     );
     assert.ok(((await http('GET', '/api/v1/jobs')).json.jobs as Json[]).some((j) => j.id === 'ab'));
     assert.equal((await http('POST', '/api/v1/patterns/a..b%24/pause')).status, 400);
+    // Replaced while paused: the resumed job runs the new pattern, not the one its state last ran.
     assert.equal((await http('POST', '/api/v1/patterns/ab/pause')).json.state, 'PAUSED');
+    const aThenD = { ...aThenB, stages: [aThenB.stages[0], { ...aThenB.stages[1], where: "type == 'D'" }] };
+    const whilePaused = await http('PUT', '/api/v1/patterns/ab', { pattern: aThenD });
+    assert.equal(whilePaused.json.state, 'PAUSED');
     assert.equal((await http('POST', '/api/v1/patterns/ab/resume')).json.state, 'RUNNING');
+    await produce('events', [
+      ev('u5', 'A', 2_300_000),
+      ev('u6', 'A', 2_300_500),
+      ev('u6', 'C', 2_301_000),
+      ev('u5', 'D', 2_302_000),
+      ev('z', 'X', 3_000_000),
+    ]);
+    got = await until('the alert of the pattern replaced while paused', alerts, (a) => a.length >= 4);
+    assert.deepEqual(
+      got.map((a) => a.key),
+      ['u1', 'u3', 'u4', 'u5'],
+    );
     assert.equal((await http('DELETE', '/api/v1/patterns/ab')).status, 200);
     assert.deepEqual((await http('GET', '/api/v1/patterns')).json, { patterns: [] });
   });
