@@ -717,10 +717,6 @@ export class JobManager {
     return this.detail(e);
   }
 
-  kindOf(id: string): JobKind {
-    return this.entry(id).record.kind;
-  }
-
   /** Waits until the job processed and committed its input present now (tests, scripts). */
   async waitUntilProcessed(id: string, timeoutMs = 60_000): Promise<void> {
     const s = this.entry(id).streams;
