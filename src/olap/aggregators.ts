@@ -168,7 +168,8 @@ export function aggregateSql(
     case 'quantilesDoublesSketch': {
       const k = a.k ?? 128;
       const i = input();
-      if (i.col?.kind === 'quantiles') return { sql: `flatten(list(${i.sql})${F()})`, out: { kind: 'quantiles', k } };
+      if (i.col?.kind === 'quantiles')
+        return { sql: `druid_qs_merge(flatten(list(${i.sql})${F()}), ${num(k)})`, out: { kind: 'quantiles', k } };
       const v = numeric(i, 'DOUBLE');
       // Compacted to at most 2k weighted items (see sketches.ts for the rank error bound).
       return {

@@ -261,7 +261,7 @@ export async function translateSql(conn: DuckDBConnection, store: SegmentStore, 
         case 'ds_quantiles_sketch': {
           const sketch =
             k === 'quantiles'
-              ? fn('flatten', [agg('list', ch[0])])
+              ? fn('druid_qs_merge', [fn('flatten', [agg('list', ch[0])]), num(128)])
               : fn('druid_qs_build', [
                   fn('list_filter_nulls_druid', [agg('list', fn('to_double_druid', [ch[0]]))]),
                   num(128),

@@ -9,8 +9,10 @@
  *    like DataSketches' LIST/SET modes); above, relative standard error about 1.04/sqrt(4096) = 1.6%.
  *  - quantilesDoublesSketch (k, default 128): exact up to 2k values per ingested row; above, the sorted values are
  *    cut into blocks of 2^j (the smallest power of two leaving at most 2k blocks) and each block is kept as its
- *    middle value weighted by the block size. A block misplaces at most its size in rank, so the normalized rank
- *    error is at most 1/k over any merge of such rows; N (the count) stays exact.
+ *    middle value weighted by the block size (rank error <= 1/2k). Merges (query time, streaming persist,
+ *    compaction: `druid_qs_merge`) keep at most 2k items: above that, the weighted items are grouped by the cell
+ *    of width N/2k where their rank span starts, and each group keeps its weighted median, adding at most 1/2k.
+ *    So a query over stored rows is within 1/k; each further compacting merge level adds <= 1/2k. N stays exact.
  */
 
 const TWO64 = 2 ** 64;

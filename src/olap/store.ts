@@ -53,6 +53,10 @@ const MACROS = [
   // (s is evaluated once: a lambda with an index keeps each block's middle, a second one weights it.)
   `CREATE OR REPLACE MACRO druid_qs_compact(s, st, n) AS list_transform(list_filter(s, lambda x, i: (i - 1) % st = least(st // 2, n - ((i - 1) // st) * st - 1)), lambda x, j: {'v': x, 'w': least(st, n - (j - 1) * st)::BIGINT})`,
   `CREATE OR REPLACE MACRO druid_qs_build(l, k) AS druid_qs_compact(list_sort(l), druid_qs_step(len(l), k), len(l))`,
+  // Quantile sketch merge: items (weighted, from many rows) above 2k are compacted into at most 2k blocks by
+  // where each item's rank span starts (cell width N/2k); a block keeps its weighted median with the block's
+  // weight. All items of a block but the last lie inside one cell, so the rank error added is at most N/2k.
+  `CREATE OR REPLACE MACRO druid_qs_merge(s, k) AS CASE WHEN s IS NULL OR len(s) <= 2 * k THEN list_sort(s) ELSE (SELECT list({'v': rv, 'w': bw::BIGINT} ORDER BY b) FROM (SELECT b, sum(w) AS bw, min(v) FILTER (WHERE 2 * cb >= wb) AS rv FROM (SELECT v, w, b, sum(w) OVER (PARTITION BY b ORDER BY v, w ROWS UNBOUNDED PRECEDING) AS cb, sum(w) OVER (PARTITION BY b) AS wb FROM (SELECT v, w, floor((cw - w) * (2 * k) / n)::BIGINT AS b FROM (SELECT v, w, sum(w) OVER (ORDER BY v, w ROWS UNBOUNDED PRECEDING) AS cw, sum(w) OVER () AS n FROM (SELECT e.v AS v, e.w AS w FROM (SELECT unnest(s) AS e))))) GROUP BY b)) END`,
   // KMV estimate of a theta state (sorted distinct hashes, at most k): exact below k. Mirrors sketches.ts.
   `CREATE OR REPLACE MACRO druid_theta_est(s, k) AS CASE WHEN len(s) < k THEN len(s)::DOUBLE ELSE (k - 1) / (s[k]::DOUBLE / 18446744073709551616.0) END`,
   // HLL coupon: 26 address bits (top 12 = register) and a 6-bit rank from the low 52 bits.

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { after, before, describe, test } from 'node:test';
+import fc from 'fast-check';
 import { OlapEngine } from '../../src/olap/index.ts';
 import { tempDir } from './helpers.ts';
 
@@ -165,6 +166,94 @@ describe('sketch error bounds and mergeability', () => {
     r[0]!.result.qv.forEach((v, i) => {
       const trueRank = v / N; // values are 0..N-1, so a value's rank is itself / N
       assert.ok(Math.abs(trueRank - fractions[i]!) <= 1 / k, `fraction ${fractions[i]} -> ${v}`);
+    });
+  });
+  test('quantile merges compact to <= 2k items with rank error <= N/2k (property, adversarial weights)', async () => {
+    await engine.store.withConn(async (c) => {
+      await fc.assert(
+        fc.asyncProperty(
+          fc.integer({ min: 2, max: 16 }),
+          fc.array(fc.record({ v: fc.integer({ min: -50, max: 50 }), w: fc.integer({ min: 1, max: 1000 }) }), {
+            minLength: 1,
+            maxLength: 400,
+          }),
+          async (k, items) => {
+            const lit = `[${items.map((x) => `{'v': ${x.v}::DOUBLE, 'w': ${x.w}::BIGINT}`).join(', ')}]`;
+            const out = (await c.runAndReadAll(`SELECT druid_qs_merge(${lit}, ${k}) AS m`)).getRowObjectsJS()[0]!.m as {
+              v: number;
+              w: bigint;
+            }[];
+            const n = items.reduce((a, x) => a + x.w, 0);
+            assert.ok(out.length <= Math.max(2 * k, items.length <= 2 * k ? items.length : 0), `kept ${out.length}`);
+            assert.equal(
+              out.reduce((a, x) => a + Number(x.w), 0),
+              n,
+            );
+            // Rank (weight strictly below v) of every probe, merged vs exact.
+            for (let v = -51; v <= 51; v++) {
+              const exact = items.filter((x) => x.v < v).reduce((a, x) => a + x.w, 0);
+              const est = out.filter((x) => x.v < v).reduce((a, x) => a + Number(x.w), 0);
+              assert.ok(Math.abs(est - exact) <= n / (2 * k) + 1e-9, `v=${v}: ${est} vs ${exact} (n=${n}, k=${k})`);
+            }
+          },
+        ),
+        { numRuns: 60 },
+      );
+    });
+  });
+
+  test('merging many stored quantile sketches stays <= 2k items and within 1/k normalized rank error', async () => {
+    const N = 60_000;
+    const k = 32;
+    // 120 rows (one per minute), each a sketch of 500 values compacted to <= 2k items at ingestion.
+    const vals = Array.from({ length: N }, (_, i) => (i * 7919) % N);
+    const lines = vals.map(
+      (v, i) =>
+        `{"ts":"2022-04-01T00:${String(Math.floor((i % 120) / 2)).padStart(2, '0')}:${i % 2 ? '30' : '00'}Z","v":${v}}`,
+    );
+    await engine.ingest({
+      type: 'index',
+      spec: {
+        dataSchema: {
+          dataSource: 'qm',
+          timestampSpec: { column: 'ts' },
+          dimensionsSpec: { dimensions: [], dimensionExclusions: ['v'] },
+          metricsSpec: [{ type: 'quantilesDoublesSketch', name: 'qs', fieldName: 'v', k }],
+          granularitySpec: { segmentGranularity: 'day', queryGranularity: 'second' },
+        },
+        ioConfig: { inputSource: { type: 'inline', data: lines.join('\n') }, inputFormat: { type: 'json' } },
+      },
+    });
+    const sizes = await engine.store.withConn(
+      async (c) =>
+        (
+          await c.runAndReadAll(
+            `SELECT count(*) AS rows, sum(len(qs)) AS items, len(druid_qs_merge(flatten(list(qs)), ${k})) AS merged FROM druid."qm"`,
+          )
+        ).getRowObjectsJS()[0]!,
+    );
+    assert.equal(Number(sizes.rows), 120);
+    assert.ok(Number(sizes.items) > 2 * k, `stored items ${sizes.items}`);
+    assert.ok(Number(sizes.merged) <= 2 * k, `merged ${sizes.merged}`);
+    const fractions = [0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99];
+    const r = (await engine.query({
+      queryType: 'timeseries',
+      dataSource: 'qm',
+      intervals: ['2022-04-01/2022-04-02'],
+      granularity: 'all',
+      aggregations: [{ type: 'quantilesDoublesSketch', name: 'qs', fieldName: 'qs', k }],
+      postAggregations: [
+        {
+          type: 'quantilesDoublesSketchToQuantiles',
+          name: 'qv',
+          field: { type: 'fieldAccess', fieldName: 'qs' },
+          fractions,
+        },
+      ],
+    })) as { result: { qs: bigint; qv: number[] } }[];
+    assert.equal(r[0]!.result.qs, BigInt(N));
+    r[0]!.result.qv.forEach((v, i) => {
+      assert.ok(Math.abs(v / N - fractions[i]!) <= 1 / k, `fraction ${fractions[i]} -> ${v}`);
     });
   });
 });
