@@ -108,7 +108,7 @@ if (values.log) {
   for (const q of queries) {
     const r = await runOnLog(q, N, config);
     console.log(
-      `${q.padEnd(6)} job ${rate(r.jobMs)} events/s, loop ${rate(r.loopMs)} events/s, ${r.rows.length} rows, equal: ${r.equal}`,
+      `${q.padEnd(6)} job ${rate(r.jobMs)} events/s, loop ${rate(r.loopMs)} events/s, ${r.rows.length} rows, equal: ${r.equal}, late ${r.late}, dropped ${r.dropped}`,
     );
     if (!r.equal) process.exitCode = 1;
   }

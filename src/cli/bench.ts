@@ -60,6 +60,7 @@ export function registerBenchCommands(program: Command): void {
         console.log(
           `  results: ${r.rows.length} rows, ${r.equal ? 'equal to' : 'DIFFERENT from'} the loop's ${r.referenceRows}`,
         );
+        if (r.late + r.dropped > 0) console.log(`  dropped: ${r.late} late records, ${r.dropped} for closed windows`);
         if (!r.equal) process.exitCode = 1;
       } finally {
         if (dump !== undefined) fs.closeSync(dump);

@@ -21,6 +21,9 @@ export interface LogRunResult {
   rows: Row[];
   referenceRows: number;
   equal: boolean;
+  /** Records the job dropped: late at a source (watermark) or for a closed window. */
+  late: number;
+  dropped: number;
 }
 
 const SETTLE_MS = 1_000;
@@ -79,6 +82,7 @@ export async function runOnLog(
     skew = 86_400_000;
     await new Promise((r) => setTimeout(r, SETTLE_MS));
     await streams.waitUntilProcessed(60_000);
+    const { lateRecords: late, droppedRecords: dropped } = streams.metrics();
     await streams.close();
 
     const rows = new RowCollector(q);
@@ -94,7 +98,7 @@ export async function runOnLog(
     const a = canonicalRows(got);
     const b = canonicalRows(ref);
     const equal = a.length === b.length && a.every((x, i) => x === b[i]);
-    return { query: q, events, jobMs, loopMs, rows: got, referenceRows: ref.length, equal };
+    return { query: q, events, jobMs, loopMs, rows: got, referenceRows: ref.length, equal, late, dropped };
   } finally {
     await client.close();
     await log.close();
