@@ -347,13 +347,15 @@ export async function writeParquetFiles(c: DuckDBConnection, opts: WriteOptions)
   let resetOrder = false;
   try {
     if (opts.spec.fields.length === 0) {
-      const count = await c.runAndReadAll(`SELECT count(*) FROM ${view}`);
-      if (Number(count.getRows()[0]?.[0] ?? 0) > 0) {
-        fs.mkdirSync(localDir, { recursive: true });
-        const local = path.join(localDir, `${writeId}.parquet`);
-        await c.run(`COPY (SELECT ${cols} FROM ${view}${order}) TO ${quoteLiteral(local)} (${fileOpts})`);
+      // one pass: COPY reports how many rows it wrote, and an empty file is removed again
+      fs.mkdirSync(localDir, { recursive: true });
+      const local = path.join(localDir, `${writeId}.parquet`);
+      const copied = await c.runAndReadAll(
+        `COPY (SELECT ${cols} FROM ${view}${order}) TO ${quoteLiteral(local)} (${fileOpts})`,
+      );
+      if (Number(copied.getRows()[0]?.[0] ?? 0) > 0)
         out.push({ local, dataFile: blankFile(`${opts.location}/${relDir}/${writeId}.parquet`, [], opts) });
-      }
+      else fs.rmSync(localDir, { recursive: true, force: true });
     } else {
       registerBucketFunctions(c);
       // row order inside a data file carries no meaning unless a sort order asks for one; letting

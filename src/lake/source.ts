@@ -78,6 +78,32 @@ export function icebergTypeFromDuck(t: string): IcebergType {
   return map[u] ?? 'string';
 }
 
+const INTS = ['TINYINT', 'SMALLINT', 'INTEGER', 'BIGINT', 'UTINYINT', 'USMALLINT', 'UINTEGER'];
+/** Integer types each target holds every value of. */
+const WIDER: Record<string, string[]> = {
+  SMALLINT: ['TINYINT', 'UTINYINT'],
+  INTEGER: ['TINYINT', 'SMALLINT', 'UTINYINT', 'USMALLINT'],
+  BIGINT: ['TINYINT', 'SMALLINT', 'INTEGER', 'UTINYINT', 'USMALLINT', 'UINTEGER'],
+};
+
+/**
+ * Casts that succeed for every value (widening, numeric to floating point, anything primitive to
+ * text): these need no checking pass over the input, which would read it all a second time.
+ */
+export function castCannotFail(from: string, to: string): boolean {
+  const f = from.toUpperCase();
+  const t = to.toUpperCase();
+  if (WIDER[t]?.includes(f)) return true;
+  if (
+    (t === 'DOUBLE' || t === 'FLOAT') &&
+    (INTS.includes(f) || f === 'FLOAT' || f === 'HUGEINT' || f.startsWith('DECIMAL'))
+  )
+    return true;
+  if (t === 'VARCHAR' && !/[[\](]|STRUCT|MAP|UNION/.test(f)) return true;
+  if (t === 'TIMESTAMP' && f === 'DATE') return true;
+  return false;
+}
+
 function tooMany(problems: Problem[], total: number, what: string): TributaryError {
   const shown = problems
     .slice(0, 10)
@@ -241,6 +267,7 @@ export async function prepareSource(
       continue;
     }
     if (st.toUpperCase() === dt.toUpperCase()) sel.push(col);
+    else if (castCannotFail(st, dt)) sel.push(`CAST(${col} AS ${dt}) AS ${col}`);
     else {
       sel.push(`TRY_CAST(${col} AS ${dt}) AS ${col}`);
       checks.push({
