@@ -413,6 +413,17 @@ export class SuppressNode extends StatefulNode {
     const k = encodeKey(rec.key);
     const prev = this.buffer.get(rec.key === undefined ? '' : k);
     const c = rec.value as Change<unknown>;
+    if (c.newValue === null && this.mode.kind === 'untilWindowCloses') {
+      // Final results never emit tombstones: drop what is buffered for the key rather than buffer the tombstone
+      // (merged sessions would otherwise leave one per merge in the buffer until their window closes).
+      if (prev !== undefined) {
+        this.buffer.delete(k);
+        this.store.delete(k);
+      }
+      if (rec.timestamp > this.observed) this.observed = rec.timestamp;
+      this.evict(this.watermarkMode ? this.time : this.observed);
+      return;
+    }
     const b: Buffered = {
       key: rec.key,
       // Keep the oldest old value so that the emitted change spans everything suppressed.
