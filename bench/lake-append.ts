@@ -10,6 +10,7 @@ import { createTable, SqliteCatalog } from '../src/lake/index.ts';
 
 const ROWS = Number(process.env.LAKE_BENCH_ROWS ?? 10_000_000);
 const PARTITION = process.env.LAKE_BENCH_PARTITION ?? 'day(ts)';
+const REPEATS = Number(process.env.LAKE_BENCH_REPEATS ?? 2);
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'lake-bench-'));
 
 // 10 columns; ts spans 30 days so day(ts) makes 30 partitions, x16 buckets of user_id
@@ -47,34 +48,49 @@ async function main(): Promise<void> {
     `lake-append: ${fmt(ROWS)} rows x 10 columns, table partitioned by ${PARTITION}; ${os.cpus().length} cpus, load average ${os.loadavg()[0]?.toFixed(1)}`,
   );
   const inst = await DuckDBInstance.create(':memory:');
-  let c = await inst.connect();
+  const c = await inst.connect();
   // the source typed as the table wants it (h is UBIGINT from hash(); cast so both sides write the same)
   const typed = `SELECT id, ts, user_id, item, price, name, flag, secs, CAST(h >> 1 AS BIGINT) AS h, code FROM (${source})`;
 
-  // baseline 1: DuckDB COPY to one Parquet file
-  let t0 = performance.now();
-  await c.run(`COPY (${typed}) TO '${path.join(dir, 'baseline.parquet')}' (FORMAT parquet, COMPRESSION zstd)`);
-  let baseSingle = performance.now() - t0;
-  // baseline 2: DuckDB COPY partitioned by day (hive directories), no Iceberg
-  t0 = performance.now();
-  await c.run(
-    `COPY (SELECT *, CAST(ts AS DATE) AS d FROM (${typed})) TO '${path.join(dir, 'baseline-part')}' (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (d))`,
-  );
-  const basePart = performance.now() - t0;
-  c.closeSync();
-
   const catalog = new SqliteCatalog({ warehouse: path.join(dir, 'wh') });
   await catalog.createNamespace(['bench']);
-  const table = await createTable(catalog, { namespace: ['bench'], name: 'events' }, { schema, partition: PARTITION });
-  t0 = performance.now();
-  const r = await table.append({ sql: typed });
-  const ours = performance.now() - t0;
-  c = await inst.connect();
-  // baseline 1 again, after ours, so machine noise shows; the faster of the two runs counts
-  t0 = performance.now();
-  await c.run(`COPY (${typed}) TO '${path.join(dir, 'baseline2.parquet')}' (FORMAT parquet, COMPRESSION zstd)`);
-  baseSingle = Math.min(baseSingle, performance.now() - t0);
+  // machine noise (shared CI boxes) moves single runs by 2-3x: interleave the three writers and take
+  // the best of LAKE_BENCH_REPEATS runs of each, so every side gets the same chances
+  let baseSingle = Number.POSITIVE_INFINITY;
+  let basePart = Number.POSITIVE_INFINITY;
+  let ours = Number.POSITIVE_INFINITY;
+  let r: Awaited<ReturnType<Awaited<ReturnType<typeof createTable>>['append']>> | undefined;
+  const runs: string[] = [];
+  for (let rep = 0; rep < REPEATS; rep++) {
+    // baseline 1: DuckDB COPY to one Parquet file
+    let t0 = performance.now();
+    await c.run(`COPY (${typed}) TO '${path.join(dir, `baseline${rep}.parquet`)}' (FORMAT parquet, COMPRESSION zstd)`);
+    const single = performance.now() - t0;
+    fs.rmSync(path.join(dir, `baseline${rep}.parquet`), { force: true });
+    // baseline 2: DuckDB COPY partitioned by day (hive directories), no Iceberg
+    t0 = performance.now();
+    await c.run(
+      `COPY (SELECT *, CAST(ts AS DATE) AS d FROM (${typed})) TO '${path.join(dir, `baseline-part${rep}`)}' (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (d))`,
+    );
+    const part = performance.now() - t0;
+    fs.rmSync(path.join(dir, `baseline-part${rep}`), { recursive: true, force: true });
+    const table = await createTable(
+      catalog,
+      { namespace: ['bench'], name: `events${rep}` },
+      { schema, partition: PARTITION },
+    );
+    t0 = performance.now();
+    r = await table.append({ sql: typed });
+    const mine = performance.now() - t0;
+    runs.push(
+      `${(ROWS / single / 1000).toFixed(2)}M / ${(ROWS / part / 1000).toFixed(2)}M / ${(ROWS / mine / 1000).toFixed(2)}M rows/s (load ${os.loadavg()[0]?.toFixed(1)})`,
+    );
+    baseSingle = Math.min(baseSingle, single);
+    basePart = Math.min(basePart, part);
+    ours = Math.min(ours, mine);
+  }
   c.closeSync();
+  console.log(`  runs (one-file COPY / partitioned COPY / Tributary append): ${runs.join('; ')}`);
   const rps = (ms: number) => (ROWS / ms) * 1000;
   console.log(
     `  DuckDB COPY, one file:             ${fmt(rps(baseSingle))} rows/s (${(baseSingle / 1000).toFixed(2)} s)`,
@@ -83,7 +99,7 @@ async function main(): Promise<void> {
     `  DuckDB COPY, PARTITION_BY day (hive dirs, no Iceberg): ${fmt(rps(basePart))} rows/s (${(basePart / 1000).toFixed(2)} s)`,
   );
   console.log(
-    `  Tributary append (Iceberg commit): ${fmt(rps(ours))} rows/s (${(ours / 1000).toFixed(2)} s, ${r.addedFiles} files)`,
+    `  Tributary append (Iceberg commit): ${fmt(rps(ours))} rows/s (${(ours / 1000).toFixed(2)} s, ${r?.addedFiles} files)`,
   );
   console.log(
     `  ratio vs one-file COPY: ${((rps(ours) / rps(baseSingle)) * 100).toFixed(0)}%; vs partitioned COPY: ${((rps(ours) / rps(basePart)) * 100).toFixed(0)}% (target >= 80%)`,
@@ -128,7 +144,7 @@ async function main(): Promise<void> {
     },
   );
   await prune.append({ sql: "SELECT range AS id, range * 7 AS v, 'x' || range AS s FROM range(1000000)" });
-  t0 = performance.now();
+  let t0 = performance.now();
   const full = await prune.scan({ columns: ['id'] });
   const fullMs = performance.now() - t0;
   t0 = performance.now();
