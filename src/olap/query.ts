@@ -596,7 +596,9 @@ async function timeseries(rt: QueryRuntime, q: BaseQuery, src: Source | undefine
     src.segments.length === 0 ||
     src.segments.some((s) => intervals.some((i) => s.interval.start < i.end && i.start < s.interval.end));
   if (!hasSegments) return [];
-  const g = await aggregate(rt, src, q, gran, [], plan, intervals, { alwaysOneRow: true });
+  const g =
+    (await thetaOnly(rt, src, q, gran, plan, intervals)) ??
+    (await aggregate(rt, src, q, gran, [], plan, intervals, { alwaysOneRow: true }));
   let entries = g.rows.map((row, i) => ({ t: g.buckets[i]!, row }));
   const skipEmpty = q.context.skipEmptyBuckets === true || q.context.skipEmptyBuckets === 'true';
   if (gran.kind !== 'all' && gran.kind !== 'none' && !skipEmpty && entries.length) {
@@ -623,6 +625,60 @@ async function timeseries(rt: QueryRuntime, q: BaseQuery, src: Source | undefine
   if (limit !== undefined) entries = entries.slice(0, limit);
   const finalize = q.context.finalize !== false;
   return entries.map((e) => ({ timestamp: isoMillis(e.t), result: finalizeRow(e.row, finalize) }));
+}
+
+/**
+ * Per store: for (datasource, column, k), a hash below which the last distinct count found k distinct
+ * hashes. A planning hint only: a result is used only when it proves complete (see thetaOnly).
+ */
+const thetaHints = new WeakMap<SegmentStore, Map<string, bigint>>();
+const HASH_MAX = 2n ** 64n - 1n;
+
+/**
+ * A lone theta sketch over a raw column at granularity all (a distinct count): the k smallest distinct
+ * hashes are the k smallest of the distinct hashes below any threshold that still leaves k of them, so the
+ * hash-table work shrinks to the rows under the hint's threshold. Fewer than k found: rerun without it.
+ * Undefined when the query is not of that shape.
+ */
+async function thetaOnly(
+  rt: QueryRuntime,
+  src: Source,
+  q: BaseQuery,
+  gran: Granularity,
+  plan: AggPlan,
+  intervals: Interval[],
+): Promise<Grouped | undefined> {
+  const spec = plan.specs[0];
+  if (gran.kind !== 'all' || plan.specs.length !== 1 || spec?.type !== 'thetaSketch') return undefined;
+  if (spec.isInputThetaSketch || spec.expression !== undefined || spec.fieldName === undefined) return undefined;
+  if (q.virtualColumns.some((v) => v.name === spec.fieldName)) return undefined;
+  const col = src.columns.get(spec.fieldName);
+  if (!col || (col.kind !== 'string' && col.kind !== 'long' && col.kind !== 'double' && col.kind !== 'float'))
+    return undefined;
+  const k = spec.size ?? 16384;
+  const cols = columnsFor(src, q.virtualColumns);
+  const where = filterSql(q.filter, cols, 'query.filter');
+  const c = ident(col.name);
+  const base = `SELECT hash(${c}) AS h FROM ${baseRelation(src, q, intervals)} WHERE (${where}) AND ${c} IS NOT NULL`;
+  let hints = thetaHints.get(rt.store);
+  if (!hints) thetaHints.set(rt.store, (hints = new Map()));
+  const key = JSON.stringify([src.dataSource, col.name, k]);
+  const run = async (below: bigint | undefined) => {
+    const cond = below === undefined ? '' : ` WHERE h < ${below}::UBIGINT`;
+    const r = await rows(rt, `SELECT coalesce(min(DISTINCT h, ${num(k)}), []::UBIGINT[]) AS s FROM (${base})${cond}`);
+    return ((r[0]?.s as bigint[] | null) ?? []).map((x) => BigInt(x));
+  };
+  const hint = hints.get(key);
+  let hashes = hint === undefined ? undefined : await run(hint);
+  if (hashes === undefined || hashes.length < k) hashes = await run(undefined);
+  // Next time: a little above this k-th hash (distinct counts drift as data arrives).
+  if (hashes.length >= k) {
+    const kth = hashes[k - 1]!;
+    const next = kth + kth / 4n;
+    hints.set(key, next > HASH_MAX ? HASH_MAX : next);
+  } else hints.delete(key);
+  const row: Row = { [spec.name]: convertAgg(hashes, { kind: 'theta', k }) };
+  return { buckets: [allTimestamp(src, intervals)], rows: [row] };
 }
 
 function topNMetric(m: unknown, field: string): { metric?: string; inverted: boolean; dimensionOrder?: string } {

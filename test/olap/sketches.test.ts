@@ -256,4 +256,51 @@ describe('sketch error bounds and mergeability', () => {
       assert.ok(Math.abs(v / N - fractions[i]!) <= 1 / k, `fraction ${fractions[i]} -> ${v}`);
     });
   });
+  test('a lone theta distinct count over a raw column (threshold-hint path) equals the general path', async () => {
+    const rows = Array.from({ length: 20_000 }, (_, i) =>
+      JSON.stringify({
+        ts: `2021-02-01T00:00:${String(i % 60).padStart(2, '0')}Z`,
+        user: `u${(i * 37) % 6000}`,
+        b: `b${i % 10}`,
+      }),
+    );
+    await engine.ingest({
+      type: 'index',
+      spec: {
+        dataSchema: {
+          dataSource: 'raw',
+          timestampSpec: { column: 'ts' },
+          dimensionsSpec: { dimensions: ['user', 'b'] },
+          granularitySpec: { segmentGranularity: 'day', queryGranularity: 'none', rollup: false },
+        },
+        ioConfig: { inputSource: { type: 'inline', data: rows.join('\n') }, inputFormat: { type: 'json' } },
+      },
+    });
+    const run = async (extra: unknown[], filter?: unknown, post: unknown[] = []) =>
+      (
+        (await engine.query({
+          queryType: 'timeseries',
+          dataSource: 'raw',
+          intervals: ['2021-02-01/2021-02-02'],
+          granularity: 'all',
+          ...(filter ? { filter } : {}),
+          aggregations: [{ type: 'thetaSketch', name: 't', fieldName: 'user', size: 1024 }, ...extra],
+          postAggregations: post,
+        })) as { result: Record<string, unknown> }[]
+      )[0]!.result;
+    const general = (await run([{ type: 'count', name: 'n' }])).t as number; // two aggregators: general path
+    const first = (await run([])).t; // no hint yet
+    const hinted = (await run([])).t; // the hint from the first run
+    assert.equal(first, general);
+    assert.equal(hinted, general);
+    assert.ok(Math.abs(general - 6000) / 6000 < 4 / Math.sqrt(1022), `estimate ${general}`);
+    // A filter leaving fewer than k distinct values: the hint finds too few, the rerun is exact.
+    const users = new Set<string>();
+    for (let i = 3; i < 20_000; i += 10) users.add(`u${(i * 37) % 6000}`);
+    assert.equal((await run([], { type: 'selector', dimension: 'b', value: 'b3' })).t, users.size);
+    const withPost = await run([], undefined, [
+      { type: 'thetaSketchEstimate', name: 'e', field: { type: 'fieldAccess', fieldName: 't' } },
+    ]);
+    assert.equal(withPost.e, general);
+  });
 });
