@@ -78,6 +78,32 @@ export function icebergTypeFromDuck(t: string): IcebergType {
   return map[u] ?? 'string';
 }
 
+const ALIASES: Record<string, string> = {
+  'TIMESTAMP WITH TIME ZONE': 'TIMESTAMPTZ',
+  TIMESTAMP_US: 'TIMESTAMP',
+  INT: 'INTEGER',
+  INT4: 'INTEGER',
+  INT8: 'BIGINT',
+  BOOL: 'BOOLEAN',
+  REAL: 'FLOAT',
+  FLOAT4: 'FLOAT',
+  FLOAT8: 'DOUBLE',
+  TEXT: 'VARCHAR',
+  STRING: 'VARCHAR',
+  BYTEA: 'BLOB',
+};
+/** DuckDB spells some types two ways (DESCRIBE says TIMESTAMP WITH TIME ZONE for TIMESTAMPTZ). */
+export function sameDuckType(a: string, b: string): boolean {
+  const norm = (t: string) => {
+    const u = t
+      .toUpperCase()
+      .replace(/\s*([(),])\s*/g, '$1')
+      .trim();
+    return ALIASES[u] ?? u;
+  };
+  return norm(a) === norm(b);
+}
+
 const INTS = ['TINYINT', 'SMALLINT', 'INTEGER', 'BIGINT', 'UTINYINT', 'USMALLINT', 'UINTEGER'];
 /** Integer types each target holds every value of. */
 const WIDER: Record<string, string[]> = {
@@ -266,7 +292,7 @@ export async function prepareSource(
         checks.push({ field: f, cond: 'TRUE', reason: 'required column is missing from the input' });
       continue;
     }
-    if (st.toUpperCase() === dt.toUpperCase()) sel.push(col);
+    if (sameDuckType(st, dt)) sel.push(col);
     else if (castCannotFail(st, dt)) sel.push(`CAST(${col} AS ${dt}) AS ${col}`);
     else {
       sel.push(`TRY_CAST(${col} AS ${dt}) AS ${col}`);

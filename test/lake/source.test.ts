@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { castCannotFail, createTable, SqliteCatalog, type Table } from '../../src/lake/index.ts';
+import { castCannotFail, createTable, SqliteCatalog, sameDuckType, type Table } from '../../src/lake/index.ts';
 import { tempDir } from './helpers.ts';
 
 describe('casting query and file inputs to the table schema', () => {
@@ -38,6 +38,10 @@ describe('casting query and file inputs to the table schema', () => {
     assert.equal(castCannotFail('VARCHAR', 'BIGINT'), false);
     assert.equal(castCannotFail('DOUBLE', 'FLOAT'), false, 'out of range doubles fail');
     assert.equal(castCannotFail('INTEGER[]', 'VARCHAR'), false);
+    // DESCRIBE spells TIMESTAMPTZ out; the same type needs no cast at all
+    assert.equal(sameDuckType('TIMESTAMP WITH TIME ZONE', 'TIMESTAMPTZ'), true);
+    assert.equal(sameDuckType('DECIMAL(10, 2)', 'decimal(10,2)'), true);
+    assert.equal(sameDuckType('TIMESTAMP', 'TIMESTAMPTZ'), false);
   });
 
   it('widening casts write exact values; failing casts still reject naming the row', async () => {
