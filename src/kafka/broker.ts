@@ -5,6 +5,7 @@
  * producer's batches reach the log in the order it sent them.
  */
 import net from 'node:net';
+import tls from 'node:tls';
 import pino from 'pino';
 import { channel, publish, TributaryError } from '../core/index.ts';
 import type {
@@ -41,6 +42,8 @@ export interface KafkaBrokerOptions {
   /** Partitions of auto-created topics and of CreateTopics with numPartitions -1 (default 1). */
   defaultPartitions?: number;
   sasl?: SaslOptions;
+  /** Serve TLS (Kafka's SSL / SASL_SSL listeners) with this certificate and key (PEM). */
+  tls?: { cert: string | Buffer; key: string | Buffer };
   logger?: BrokerLogger;
 }
 
@@ -198,7 +201,14 @@ class Broker implements KafkaBroker {
     this.autoCreate = options.autoCreateTopics ?? true;
     this.defaultPartitions = options.defaultPartitions ?? 1;
     this.sasl = options.sasl === undefined ? null : new SaslAuthenticator(options.sasl);
-    this.server = net.createServer({ noDelay: true }, (socket) => this.accept(socket));
+    this.server =
+      options.tls === undefined
+        ? net.createServer({ noDelay: true }, (socket) => this.accept(socket))
+        : tls.createServer({ cert: options.tls.cert, key: options.tls.key, noDelay: true }, (socket) =>
+            this.accept(socket),
+          );
+    // A failed TLS handshake never reaches accept(); it must not take the listener down.
+    this.server.on('tlsClientError', (err) => this.logger.warn({ err: err.message }, 'kafka TLS handshake failed'));
     this.registerHandlers();
   }
 

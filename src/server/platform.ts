@@ -26,7 +26,7 @@ export interface PlatformOptions {
   bodyLimit?: number;
   /** Bearer tokens: when given, every HTTP route but /health and /status/health needs one. */
   auth?: { tokens: string[] };
-  /** HTTPS instead of HTTP: PEM certificate and private key. */
+  /** TLS on both listeners (HTTPS, and Kafka SSL / SASL_SSL): PEM certificate and private key. */
   tls?: { cert: string | Buffer; key: string | Buffer };
   /** Commit interval of jobs submitted over HTTP (default 100 ms). */
   commitIntervalMs?: number;
@@ -60,6 +60,7 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
       port: options.kafkaPort ?? 9092,
       autoCreateTopics: options.autoCreateTopics ?? true,
       ...(options.sasl ? { sasl: options.sasl } : {}),
+      ...(options.tls ? { tls: options.tls } : {}),
     });
     started.unshift(broker);
     const catalog = new SqliteCatalog({ warehouse: layout.lake });
