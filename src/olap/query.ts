@@ -661,7 +661,10 @@ async function thetaOnly(
   const c = ident(col.name);
   const base = `SELECT hash(${c}) AS h FROM ${baseRelation(src, q, intervals)} WHERE (${where}) AND ${c} IS NOT NULL`;
   let hints = thetaHints.get(rt.store);
-  if (!hints) thetaHints.set(rt.store, (hints = new Map()));
+  if (!hints) {
+    hints = new Map();
+    thetaHints.set(rt.store, hints);
+  }
   const key = JSON.stringify([src.dataSource, col.name, k]);
   const run = async (below: bigint | undefined) => {
     const cond = below === undefined ? '' : ` WHERE h < ${below}::UBIGINT`;
