@@ -108,7 +108,7 @@ export function nexmarkTopology(q: NexmarkQuery, opts: QueryOptions): Topology {
           (x: Bid, a: Auction) => ({ category: a.category, price: x.price, ok: x.dateTime <= a.expires }),
           JoinWindows.ofTimeDifferenceWithNoGrace(0).before(opts.maxAuctionLengthMs),
         )
-        .filter((_k, v) => v.ok && v !== null)
+        .filter((_k, v) => v !== null && v.ok)
         .groupByKey()
         .aggregate<{ category: number; final: number }>(
           () => ({ category: 0, final: Number.NEGATIVE_INFINITY }),
