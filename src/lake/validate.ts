@@ -160,7 +160,10 @@ export async function runWriteValidators(
         cleanup,
       };
     }
-    await c.run(`CREATE TEMP TABLE ${failing} AS ${rowQueries.map((x) => `SELECT * FROM (${x.q})`).join(' UNION ')}`);
+    // nulls would turn NOT IN into "no rows at all": keep only real row numbers
+    await c.run(
+      `CREATE TEMP TABLE ${failing} AS ${rowQueries.map((x) => `SELECT r FROM (${x.q}) AS t(r) WHERE r IS NOT NULL`).join(' UNION ')}`,
+    );
     const badCount = await c.runAndReadAll(
       `SELECT count(*) FROM ${numbered} WHERE __row IN (SELECT * FROM ${failing})`,
     );
