@@ -23,7 +23,8 @@ export function installBearerAuth(app: FastifyInstance, options: AuthOptions): v
     const url = req.url;
     const q = url.indexOf('?');
     const route = q < 0 ? url : url.slice(0, q);
-    if (open.has(route)) return;
+    // The console's page and scripts hold no data: a browser must load them to ask for a token at all.
+    if (open.has(route) || route === '/' || route.startsWith('/console/')) return;
     const header = req.headers.authorization;
     const m = typeof header === 'string' ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
     if (m === null)

@@ -327,3 +327,32 @@ for (const [hash, title, what] of [['#/jobs', 'Jobs', 'Stream jobs']] as const) 
     await done(page, hash.slice(2), errors, /status of 404 \(Not Found\)/);
   });
 }
+
+test('with bearer tokens configured, the console asks for a token once and then loads', { skip }, async () => {
+  const secured = await startPlatform({
+    dataDir: path.join(dir, 'secured'),
+    kafkaPort: 0,
+    httpPort: 0,
+    auth: { tokens: ['console-secret'] },
+  });
+  try {
+    await secured.log.createTopic('guarded', { partitions: 1 });
+    const page = await browser.newPage();
+    const prompts: string[] = [];
+    page.on('dialog', (dialog) => {
+      prompts.push(dialog.message());
+      void dialog.accept('console-secret');
+    });
+    await page.goto(`http://127.0.0.1:${secured.httpPort}/#/topics`);
+    await page.locator('a', { hasText: 'guarded' }).waitFor();
+    assert.equal(prompts.length, 1, 'asked once');
+    assert.match(prompts[0]!, /access token/);
+    // The token is kept: another page loads without asking again.
+    await page.goto(`http://127.0.0.1:${secured.httpPort}/#/overview`);
+    await page.locator('.stat', { hasText: 'topics' }).first().waitFor();
+    assert.equal(prompts.length, 1);
+    await page.close();
+  } finally {
+    await secured.close();
+  }
+});

@@ -80,8 +80,10 @@ describe('security', () => {
       const iceberg = await call(platform, '/iceberg/v1/namespaces');
       assert.equal(iceberg.status, 401);
       assert.deepEqual((iceberg.json.error as Record<string, unknown>).type, 'NotAuthorizedException');
-      for (const route of ['/metrics', '/', '/api/v1/pipelines', '/status'])
+      for (const route of ['/metrics', '/api/v1/pipelines', '/api/v1/topics', '/status'])
         assert.equal((await call(platform, route)).status, 401, route);
+      // The console's page and scripts are public (they hold no data; the browser then asks for a token).
+      for (const route of ['/', '/console/app.js']) assert.equal((await call(platform, route)).status, 200, route);
       assert.equal((await call(platform, '/api/v1/jobs', { method: 'POST', body: '{}' })).status, 401);
 
       for (const route of ['/api/v1/jobs', '/druid/v2/datasources', '/iceberg/v1/namespaces', '/metrics', '/'])

@@ -20,6 +20,13 @@ export function parseJson(text) {
   });
 }
 
+const TOKEN_KEY = 'tributary.token';
+
+function withToken(init) {
+  const token = typeof localStorage === 'undefined' ? null : localStorage.getItem(TOKEN_KEY);
+  return token ? { ...init, headers: { ...init.headers, authorization: `Bearer ${token}` } } : init;
+}
+
 /** Fetches JSON; throws NotAvailable on 404/501, and an Error carrying the server's message otherwise. */
 export async function api(url, options = {}) {
   const init = { ...options, headers: { accept: 'application/json', ...(options.headers || {}) } };
@@ -29,7 +36,15 @@ export async function api(url, options = {}) {
   }
   let res;
   try {
-    res = await fetch(url, init);
+    res = await fetch(url, withToken(init));
+    // A server with bearer tokens configured: ask once, keep the token for this browser, retry.
+    if (res.status === 401 && typeof window !== 'undefined' && window.prompt) {
+      const token = window.prompt('This server needs an access token (Authorization: Bearer ...):');
+      if (token) {
+        localStorage.setItem(TOKEN_KEY, token.trim());
+        res = await fetch(url, withToken(init));
+      }
+    }
   } catch (err) {
     throw new Error(`cannot reach the server (${err.message})`);
   }
