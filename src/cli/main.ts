@@ -8,6 +8,7 @@ type Register = (program: Command) => void;
  * LMDB and the HTTP stack. Help (no command, or an unknown one) loads them all.
  */
 const COMMANDS: Record<string, () => Promise<Register>> = {
+  bench: async () => (await import('./bench.ts')).registerBenchCommands,
   demo: async () => (await import('./demo.ts')).registerDemoCommand,
   serve: async () => (await import('./serve.ts')).registerServeCommand,
   topics: async () => (await import('./log-commands.ts')).registerLogCommands,
