@@ -113,15 +113,36 @@ function value(data: Data, i: number): unknown {
   }
 }
 
+/** A whole column chunk; plain numeric columns straight from their buffers (the common, hot case). */
+function columnValues(data: Data): unknown[] {
+  const t = data.type as DataType;
+  const n = data.length;
+  const out: unknown[] = new Array(n);
+  const x = t as unknown as { bitWidth?: number; precision?: number };
+  const plain = (t.typeId === Type.Int && x.bitWidth !== undefined) || (t.typeId === Type.Float && x.precision !== 0);
+  if (plain && data.stride === 1) {
+    const vals = data.values as ArrayLike<number | bigint>;
+    const big = t.typeId === Type.Int && x.bitWidth === 64;
+    const noNulls = data.nullCount === 0;
+    for (let i = 0; i < n; i++) {
+      if (!noNulls && !data.getValid(i)) out[i] = null;
+      else out[i] = big ? BigInt(vals[i] as bigint) : Number(vals[i]);
+    }
+    return out;
+  }
+  for (let i = 0; i < n; i++) out[i] = value(data, i);
+  return out;
+}
+
 /** Arrow Table -> public rows (the same shapes JS-row writes accept). */
 export function arrowToRows(table: ArrowTable): Row[] {
   const names = table.schema.fields.map((f) => f.name);
   const rows: Row[] = [];
   for (const batch of table.batches) {
-    const cols = names.map((_, k) => batch.data.children[k] as Data);
+    const cols = names.map((_, k) => columnValues(batch.data.children[k] as Data));
     for (let i = 0; i < batch.numRows; i++) {
       const r: Row = {};
-      for (let k = 0; k < names.length; k++) r[names[k] as string] = value(cols[k] as Data, i);
+      for (let k = 0; k < names.length; k++) r[names[k] as string] = (cols[k] as unknown[])[i];
       rows.push(r);
     }
   }
