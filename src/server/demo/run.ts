@@ -286,12 +286,14 @@ export async function runDemo(options: DemoOptions = {}): Promise<RunningDemo> {
   const base = `http://${host}:${platform.httpPort}`;
   const stateDir = path.join(dataDir, 'streams');
   const jobs: KafkaStreams[] = [];
+  const detachJobs: (() => void)[] = [];
   let sink: LakeSink | undefined;
   let bars: cliProgress.MultiBar | undefined;
   let ticker: NodeJS.Timeout | undefined;
   const stopWork = async () => {
     if (ticker) clearInterval(ticker);
     bars?.stop();
+    for (const detach of detachJobs.splice(0)) detach();
     for (const j of jobs) await j.close().catch(() => {});
     jobs.length = 0;
     await sink?.stop().catch(() => {});
@@ -363,7 +365,8 @@ export async function runDemo(options: DemoOptions = {}): Promise<RunningDemo> {
 
     // 1. and 2. The stream jobs, exactly-once on the log.
     const counters: EnrichmentCounters = { calls: 0, slow: 0 };
-    const enrich = new KafkaStreams(enrichmentJob(enrichmentServices(profiles, counters)), {
+    const enrichTopology = enrichmentJob(enrichmentServices(profiles, counters));
+    const enrich = new KafkaStreams(enrichTopology, {
       applicationId: 'demo-enrich',
       client,
       stateDir,
@@ -372,7 +375,8 @@ export async function runDemo(options: DemoOptions = {}): Promise<RunningDemo> {
       deserializationErrors: { deadLetterTopic: TOPICS.deadLetter },
     });
     const patternJson = JSON.parse(fs.readFileSync(PATTERN_FILE, 'utf8')) as unknown;
-    const cep = new KafkaStreams(cepJob(patternJson), {
+    const cepTopology = cepJob(patternJson);
+    const cep = new KafkaStreams(cepTopology, {
       applicationId: 'demo-cep',
       client,
       stateDir,
@@ -383,10 +387,15 @@ export async function runDemo(options: DemoOptions = {}): Promise<RunningDemo> {
     // Lineage of the streaming jobs (OpenLineage events from their state changes), into an in-process graph.
     const streamGraph = new LineageGraph();
     const streamingLineage = new StreamingLineage([streamGraph]);
-    streamingLineage.register('demo-enrich', enrichmentJob(enrichmentServices(profiles, { calls: 0, slow: 0 })));
-    streamingLineage.register('demo-cep', cepJob(patternJson));
+    streamingLineage.register('demo-enrich', enrichTopology);
+    streamingLineage.register('demo-cep', cepTopology);
     await enrich.start();
     await cep.start();
+    // The console's jobs page shows them (topology, rates, lag) beside jobs submitted over HTTP.
+    detachJobs.push(
+      platform.jobs.attach('demo-enrich', enrich, enrichTopology, { sources: [TOPICS.raw], output: TOPICS.stats }),
+      platform.jobs.attach('demo-cep', cep, cepTopology, { sources: [TOPICS.enriched], output: TOPICS.alerts }),
+    );
 
     // Progress bars.
     const tty = options.progress ?? out.isTTY === true;
