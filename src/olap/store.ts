@@ -85,7 +85,8 @@ export class SegmentStore {
     const store = new SegmentStore(dataDir, instance);
     {
       // The default in-memory database stores columns uncompressed; an attached compressed one keeps
-      // dictionary/FSST-encoded strings that grouping and filtering read much faster (connect() USEs it).
+      // dictionary/FSST-encoded strings (after a checkpoint: see compress()) that grouping and filtering read much
+      // faster. connect() USEs it.
       const c = await instance.connect();
       await c.run(`ATTACH ':memory:' AS ${DB} (COMPRESS)`);
       c.closeSync();
@@ -126,6 +127,7 @@ export class SegmentStore {
           );
         store.datasources.set(meta.name, meta);
       }
+      await store.compress(c);
     });
     return store;
   }
@@ -144,6 +146,16 @@ export class SegmentStore {
     } finally {
       c.closeSync();
     }
+  }
+
+  /**
+   * Compresses what changed since the last call: an in-memory database compresses row groups only at a
+   * checkpoint (it never checkpoints on its own), and dictionary/FSST-encoded strings are what make grouping
+   * and filtering on dimensions fast (topN over 10M rows: about 10x). Best effort: skipped while another
+   * transaction writes.
+   */
+  async compress(c: DuckDBConnection): Promise<void> {
+    await c.run(`CHECKPOINT ${DB}`).catch(() => undefined);
   }
 
   /** Runs writers one at a time (metadata and tables change together). */
@@ -280,6 +292,7 @@ export class SegmentStore {
       fs.renameSync(`${metaFile}.tmp`, metaFile);
       await c.run('COMMIT');
       this.datasources.set(dataSource, meta);
+      await this.compress(c);
     } catch (err) {
       await c.run('ROLLBACK').catch(() => undefined);
       throw err instanceof TributaryError
