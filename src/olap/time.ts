@@ -189,28 +189,29 @@ export function parseGranularity(g: unknown, field: string): Granularity {
 export function bucketSql(g: Granularity, timeExpr: string, minTime?: number): string {
   // Integer division truncates toward zero: exact floor only when every time is at or after the origin
   // (the caller knows from the query intervals); otherwise floor() over a DOUBLE, which is slower.
-  const div = (x: string, d: string, o: number) =>
-    minTime !== undefined && minTime >= o ? `((${x}) // ${d})` : `floor((${x}) / ${d})::BIGINT`;
+  // Bucket start of width d ms from origin o. On the integer path, microseconds skip epoch_ms's per-row division.
+  const floorBucket = (d: number, o: number) => {
+    if (minTime !== undefined && minTime >= o) {
+      if (Math.abs(o * 1000) < 2 ** 53 && d * 1000 < 2 ** 53)
+        return `(${num(o)} + ${num(d)} * ((epoch_us(${timeExpr}) - ${num(o * 1000)}) // ${num(d * 1000)}))`;
+      return `(${num(o)} + ${num(d)} * ((epoch_ms(${timeExpr}) - ${num(o)}) // ${num(d)}))`;
+    }
+    return `(${num(o)} + ${num(d)} * floor((epoch_ms(${timeExpr}) - ${num(o)}) / ${num(d)})::BIGINT)`;
+  };
   switch (g.kind) {
     case 'all':
       return 'NULL::BIGINT';
     case 'none':
       return `epoch_ms(${timeExpr})`;
     case 'duration': {
-      const ms = `epoch_ms(${timeExpr})`;
-      const d = num(g.duration);
-      const o = num(g.origin);
-      return `(${o} + ${d} * ${div(`${ms} - ${o}`, d, g.origin)})`;
+      return floorBucket(g.duration, g.origin);
     }
     case 'period': {
       const fixed = periodMillis(g.period);
       const utc = g.timeZone === 'UTC' || g.timeZone === 'Etc/UTC';
       if (fixed !== undefined && utc && (fixed <= 86_400_000 || g.origin !== undefined)) {
         // Fixed-length buckets in UTC: integer arithmetic, the fastest path.
-        const ms = `epoch_ms(${timeExpr})`;
-        const origin = g.origin ?? (fixed === 604_800_000 ? Date.UTC(2000, 0, 3) : 0);
-        const o = num(origin);
-        return `(${o} + ${fixed} * ${div(`${ms} - ${o}`, String(fixed), origin)})`;
+        return floorBucket(fixed, g.origin ?? (fixed === 604_800_000 ? Date.UTC(2000, 0, 3) : 0));
       }
       const iv = periodSqlInterval(g.period);
       const tz = `timezone('UTC', ${timeExpr})`;
