@@ -1,4 +1,5 @@
 export * from './dsl.ts';
+export * from './nexmark/index.ts';
 export type { OutRecord, TaskMetrics } from './node.ts';
 export type {
   AsyncOptions,
@@ -41,4 +42,3 @@ export {
 export { Topology, type TopologyDescription } from './topology.ts';
 export type { Change, KeyValue, RecordHeaders, StreamRecord, Window, Windowed } from './types.ts';
 export { type DurationLike, JoinWindows, SessionWindows, SlidingWindows, TimeWindows } from './windows.ts';
-export * from './nexmark/index.ts';

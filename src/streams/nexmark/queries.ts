@@ -108,7 +108,7 @@ export function nexmarkTopology(q: NexmarkQuery, opts: QueryOptions): Topology {
           (x: Bid, a: Auction) => ({ category: a.category, price: x.price, ok: x.dateTime <= a.expires }),
           JoinWindows.ofTimeDifferenceWithNoGrace(0).before(opts.maxAuctionLengthMs),
         )
-        .filter((_k, v) => v !== null && v.ok)
+        .filter((_k, v) => v?.ok === true)
         .groupByKey()
         .aggregate<{ category: number; final: number }>(
           () => ({ category: 0, final: Number.NEGATIVE_INFINITY }),
