@@ -2,8 +2,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { isTributaryError, TributaryError } from '../core/index.ts';
+import { isTributaryError } from '../core/index.ts';
 import { type Catalog, loadTable, stringifyJson } from '../lake/index.ts';
+import { parseInput } from './http-errors.ts';
 
 export interface ConsoleOptions {
   /** The lake catalog: enables the table preview route the console's time travel uses. */
@@ -52,14 +53,6 @@ const previewQuery = z.strictObject({
     .default(50),
 });
 
-function parse<T>(schema: z.ZodType<T>, value: unknown, where: string): T {
-  const r = schema.safeParse(value);
-  if (r.success) return r.data;
-  const issue = r.error.issues[0]!;
-  const field = [where, ...issue.path.map(String)].join('.');
-  throw new TributaryError('INVALID_ARGUMENT', `${field}: ${issue.message}`, { field });
-}
-
 /**
  * The web console: static browser code served at `/` (no build step), plus a table preview route for
  * time travel (`GET /api/v1/tables/:namespace/:table/preview?snapshot=&limit=`) when a catalog is given.
@@ -87,8 +80,8 @@ export async function consoleRoutes(app: FastifyInstance, opts: ConsoleOptions =
     '/api/v1/tables/:namespace/:table/preview',
     async (req, reply) => {
       try {
-        const p = parse(previewParams, req.params, 'path');
-        const q = parse(previewQuery, req.query, 'query');
+        const p = parseInput(previewParams, req.params, 'path');
+        const q = parseInput(previewQuery, req.query, 'query');
         const table = await loadTable(catalog, { namespace: p.namespace.split('.'), name: p.table });
         const result = await table.scan({
           limit: q.limit,

@@ -1,23 +1,12 @@
 import type { FastifyInstance } from 'fastify';
 import type client from 'prom-client';
-import { type ErrorCode, isTributaryError, TributaryError } from '../core/index.ts';
+import { TributaryError } from '../core/index.ts';
+import { sendJsonError } from './http-errors.ts';
 import type { JobKind, JobManager } from './jobs.ts';
 
 export interface JobsRoutesOptions {
   jobs: JobManager;
 }
-
-const STATUS: Partial<Record<ErrorCode, number>> = {
-  INVALID_ARGUMENT: 400,
-  NOT_FOUND: 404,
-  ALREADY_EXISTS: 409,
-  CONFLICT: 409,
-  UNSUPPORTED: 501,
-  TIMEOUT: 504,
-  UNAVAILABLE: 503,
-  UNAUTHENTICATED: 401,
-  PERMISSION_DENIED: 403,
-};
 
 /** `?limit=` of the alerts route: 1-10,000. */
 function limitOf(raw: string | undefined): number {
@@ -40,16 +29,7 @@ function limitOf(raw: string | undefined): number {
  */
 export async function jobsRoutes(app: FastifyInstance, opts: JobsRoutesOptions): Promise<void> {
   const { jobs } = opts;
-  app.setErrorHandler((err, _req, reply) => {
-    const code = isTributaryError(err) ? err.code : undefined;
-    const statusCode = (err as { statusCode?: number }).statusCode;
-    const status = code ? (STATUS[code] ?? 500) : (statusCode ?? 500);
-    void reply.code(status).send({
-      error: code ?? (status < 500 ? 'INVALID_ARGUMENT' : 'INTERNAL'),
-      message: code || status >= 500 ? (err as Error).message : `request body: ${(err as Error).message}`,
-      ...(isTributaryError(err) && err.field ? { field: err.field } : {}),
-    });
-  });
+  app.setErrorHandler(sendJsonError);
 
   const lifecycle = (kind: JobKind | undefined, base: string) => {
     app.post<{ Params: { id: string } }>(`${base}/:id/pause`, async (req) => {

@@ -3,6 +3,7 @@
  * processing, and kept in a registry file in the data directory so that a restarted server runs them again
  * from their committed offsets and changelogs.
  */
+
 import fs from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
@@ -18,6 +19,7 @@ import {
   type StreamsMetrics,
   type Topology,
 } from '../streams/index.ts';
+import { parseInput } from './http-errors.ts';
 
 /** Job and pattern ids: they name files, consumer groups and topics, so no "/" and no "." or "..". */
 export const resourceName = z
@@ -161,17 +163,9 @@ function get(value: unknown, p: string): unknown {
   return cur;
 }
 
-function parseWith<T>(schema: z.ZodType<T>, input: unknown, prefix: string): T {
-  const r = schema.safeParse(input);
-  if (r.success) return r.data;
-  const issue = r.error.issues[0];
-  const field = [prefix, ...(issue?.path ?? []).map(String)].join('.');
-  throw new TributaryError('INVALID_ARGUMENT', `${field}: ${issue?.message ?? 'invalid'}`, { field });
-}
-
 /** Validates an id from a URL or a body. */
 export function parseId(raw: unknown, field = 'id'): string {
-  return parseWith(resourceName, raw, field);
+  return parseInput(resourceName, raw, field);
 }
 
 const errorText = (err: unknown): string => (err instanceof Error ? err.message : String(err));
@@ -327,7 +321,7 @@ export class JobManager {
       sources = spec.source.topics;
       output = spec.output.topic;
     } else {
-      const spec = parseWith(patternJobSchema, record.spec, 'spec');
+      const spec = parseInput(patternJobSchema, record.spec, 'spec');
       ({ topology, patterns } = patternTopology(record.id, spec));
       sources = [spec.source.topic];
       output = spec.output.topic;
@@ -506,12 +500,12 @@ export class JobManager {
 
   /** Validates a pattern job (the pattern with `patternFromJson`, the rest with its schema), starts it and records it. */
   async submitPattern(body: unknown): Promise<JobDetail> {
-    const spec = parseWith(patternJobSchema, body, 'spec');
+    const spec = parseInput(patternJobSchema, body, 'spec');
     patternFromJson(spec.pattern);
     const name = (spec.pattern as { name?: unknown }).name;
     if (spec.id === undefined && name === undefined)
       throw invalidArgument('spec.id', 'an id for the pattern job (or a pattern with a name)');
-    const id = spec.id ?? parseWith(resourceName, name, 'spec.pattern.name');
+    const id = spec.id ?? parseInput(resourceName, name, 'spec.pattern.name');
     const now = new Date().toISOString();
     return this.add(
       { id, kind: 'pattern', spec: { ...spec, id }, desired: 'running', createdAt: now, updatedAt: now },
@@ -539,7 +533,7 @@ export class JobManager {
     if (b === null || typeof b !== 'object' || b.pattern === undefined)
       throw invalidArgument('spec.pattern', 'a JSON pattern ({ stages: [...] })');
     const old = e.record.spec as Record<string, unknown>;
-    const next = parseWith(patternJobSchema, { ...old, ...(b as Record<string, unknown>), id: e.record.id }, 'spec');
+    const next = parseInput(patternJobSchema, { ...old, ...(b as Record<string, unknown>), id: e.record.id }, 'spec');
     for (const k of ['source', 'output', 'maxOutOfOrderness'] as const)
       if (JSON.stringify(next[k]) !== JSON.stringify(old[k]))
         throw new TributaryError(

@@ -1,7 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { type ErrorCode, isTributaryError, TributaryError } from '../core/index.ts';
+import { TributaryError } from '../core/index.ts';
 import { type DecodedRecord, decodeRecordBatches, type LogService, type TopicDescription } from '../log/index.ts';
+import { parseInput, sendJsonError } from './http-errors.ts';
 
 export interface TopicsRoutesOptions {
   log: LogService;
@@ -22,16 +23,6 @@ export interface ThroughputSample {
   /** Total lag per consumer group. */
   lag: Record<string, number>;
 }
-
-const STATUS: Partial<Record<ErrorCode, number>> = {
-  INVALID_ARGUMENT: 400,
-  NOT_FOUND: 404,
-  ALREADY_EXISTS: 409,
-  CONFLICT: 409,
-  UNSUPPORTED: 501,
-  TIMEOUT: 504,
-  UNAVAILABLE: 503,
-};
 
 // Kafka's legal topic names: no "/", so a name can never address a path outside the log directory.
 const topicName = z
@@ -57,14 +48,6 @@ const messagesQuery = z.strictObject({
     .optional(),
   limit: intString('a limit', 1, 1000).default(50),
 });
-
-function parse<T>(schema: z.ZodType<T>, value: unknown, where: string): T {
-  const r = schema.safeParse(value);
-  if (r.success) return r.data;
-  const issue = r.error.issues[0]!;
-  const field = [where, ...issue.path.map(String)].join('.');
-  throw new TributaryError('INVALID_ARGUMENT', `${field}: ${issue.message}`, { field });
-}
 
 /** Offsets as JSON numbers while they are exact, strings beyond 2^53. */
 function num(v: bigint): number | string {
@@ -123,15 +106,7 @@ export async function topicsRoutes(app: FastifyInstance, opts: TopicsRoutesOptio
   const intervalMs = opts.sampleIntervalMs ?? 1000;
   const maxSamples = opts.maxSamples ?? 600;
 
-  app.setErrorHandler((err, _req, reply) => {
-    const code = isTributaryError(err) ? err.code : undefined;
-    const status = code ? (STATUS[code] ?? 500) : ((err as { statusCode?: number }).statusCode ?? 500);
-    void reply.code(status).send({
-      error: code ?? (status < 500 ? 'INVALID_ARGUMENT' : 'INTERNAL'),
-      message: err instanceof Error ? err.message : String(err),
-      ...(isTributaryError(err) && err.field ? { field: err.field } : {}),
-    });
-  });
+  app.setErrorHandler(sendJsonError);
 
   const samples: ThroughputSample[] = [];
   let lastEnds = new Map<string, number>(); // per topic: sum of high watermarks at the previous tick
@@ -175,7 +150,7 @@ export async function topicsRoutes(app: FastifyInstance, opts: TopicsRoutesOptio
   app.addHook('onClose', async () => clearInterval(timer));
 
   const describe = (raw: unknown): TopicDescription => {
-    const name = parse(topicName, raw, 'name');
+    const name = parseInput(topicName, raw, 'name');
     const t = log.describeTopic(name);
     if (!t) throw new TributaryError('NOT_FOUND', `topic ${JSON.stringify(name)} does not exist`, { field: 'name' });
     return t;
@@ -205,7 +180,7 @@ export async function topicsRoutes(app: FastifyInstance, opts: TopicsRoutesOptio
 
   const messagesRoute = async (raw: string, query: unknown) => {
     const t = describe(raw);
-    const q = parse(messagesQuery, query, 'query');
+    const q = parseInput(messagesQuery, query, 'query');
     const p = t.partitions.find((x) => x.partition === q.partition);
     if (!p)
       throw new TributaryError(
@@ -250,7 +225,7 @@ export async function topicsRoutes(app: FastifyInstance, opts: TopicsRoutesOptio
     const rest = req.params['*'];
     const slash = rest.indexOf('/');
     const name = slash < 0 ? rest : rest.slice(0, slash);
-    parse(topicName, name, 'name'); // before routing, so "../x" is a bad name rather than an unknown route
+    parseInput(topicName, name, 'name'); // before routing, so "../x" is a bad name rather than an unknown route
     if (slash < 0) return describeRoute(name);
     if (rest.slice(slash) === '/messages') return messagesRoute(name, req.query);
     return reply.code(404).send({ error: 'NOT_FOUND', message: `no route GET /api/v1/topics/${rest}` });
