@@ -1,5 +1,5 @@
-// Events/s of each Nexmark query in-process: the generator feeds the query's task directly (binary events, no
-// input topic), results go to a topic on the embedded log. Beside it, in the same run, a hand-written loop
+// Events/s of each Nexmark query in-process: the generator feeds the query's task directly (events as objects, no
+// input topic), results go to a topic on the embedded log and are read back from it for the comparison. Beside it, in the same run, a hand-written loop
 // computing the same result (generator + the reference evaluator's plain loops); the results are compared.
 // `--log` also runs each query as a KafkaStreams job over the embedded log (events produced to a topic first).
 // Usage: node bench/nexmark/run.ts [--events N] [--queries q0,q1,...] [--rate R] [--log]
@@ -11,7 +11,6 @@ import { embeddedClient, openLog } from '../../src/log/index.ts';
 import {
   canonicalRows,
   EVENTS_TOPIC,
-  encodeEvent,
   eventTime,
   NEXMARK_EVENT_TIME,
   NEXMARK_QUERIES,
@@ -19,6 +18,7 @@ import {
   NexmarkGenerator,
   type NexmarkQuery,
   nexmarkTopology,
+  type OutRecord,
   outputTopic,
   queryOptions,
   RowCollector,
@@ -62,27 +62,30 @@ async function inProcess(q: NexmarkQuery): Promise<{ ms: number; cpu: number; ro
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-nexmark-'));
   const log = await openLog({ dataDir: dir, cleanerIntervalMs: 0 });
   const client = embeddedClient(log);
-  await client.admin().createTopic(outputTopic(q), { partitions: 1 });
-  const producer = client.producer({ lingerMs: 0 });
   const out = outputTopic(q);
-  const raw: [Buffer | null, Buffer | null][] = [];
+  await client.admin().createTopic(out, { partitions: 1 });
+  const producer = client.producer({ lingerMs: 0 });
   const c0 = cpuMs();
   const t0 = performance.now();
   const gen = new NexmarkGenerator(config);
-  const driver = new TopologyTestDriver(nexmarkTopology(q, queryOptions(gen, N)), { eventTime: NEXMARK_EVENT_TIME });
+  // The generator is the job's source (as Flink's datagen source): events reach the task as objects. Stores are in
+  // memory without changelogs (nothing restores them in-process); results go to the output topic in batches.
+  let pending: OutRecord[] = [];
+  const driver = new TopologyTestDriver(nexmarkTopology(q, queryOptions(gen, N)), {
+    eventTime: NEXMARK_EVENT_TIME,
+    changelog: false,
+    onOutput: (r) => pending.push(r),
+  });
   const flush = async () => {
-    for (const t of driver.producedTopicNames()) {
-      const recs = driver.take(t, Number.MAX_SAFE_INTEGER);
-      if (t !== out || recs.length === 0) continue; // changelogs: the in-process run keeps no durable state
-      for (const r of recs) raw.push([r.key, r.value]); // decoded for the comparison after the clock stops
-      await producer.send(
-        recs.map((r) => ({ topic: out, key: r.key, value: r.value, timestamp: r.timestamp, partition: 0 })),
-      );
-    }
+    driver.flushCaches();
+    if (pending.length === 0) return;
+    const batch = pending;
+    pending = [];
+    await producer.send(batch);
   };
   for (let n = 0; n < N; n++) {
     const e = gen.event(n);
-    driver.pipeRaw(EVENTS_TOPIC, null, encodeEvent(e), eventTime(e));
+    driver.pipeValue(EVENTS_TOPIC, null, e, eventTime(e));
     if ((n & 16383) === 16383) await flush();
   }
   driver.advanceWallClockTime(86_400_000); // end of input: every window closes
@@ -91,11 +94,19 @@ async function inProcess(q: NexmarkQuery): Promise<{ ms: number; cpu: number; ro
   const cpu = cpuMs() - c0;
   driver.close();
   await producer.close();
+  // After the clock: the rows are read back from the output topic for the comparison.
+  const rows = new RowCollector(q);
+  const consumer = client.consumer({ autoOffsetReset: 'earliest' });
+  consumer.assign([{ topic: out, partition: 0 }]);
+  for (let idle = 0; idle < 3; ) {
+    const recs = await consumer.poll(20);
+    idle = recs.length === 0 ? idle + 1 : 0;
+    for (const r of recs) rows.add(r.key, r.value);
+  }
+  await consumer.close();
   await client.close();
   await log.close();
   fs.rmSync(dir, { recursive: true, force: true });
-  const rows = new RowCollector(q);
-  for (const [k, v] of raw) rows.add(k, v);
   return { ms, cpu, rows: canonicalRows(rows.result()) };
 }
 

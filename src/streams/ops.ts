@@ -52,6 +52,27 @@ export class SourceNode extends Node {
     this.previous = Math.max(this.previous, ts);
     return { key: k, value: v, timestamp: ts, headers };
   }
+  /** A record from an in-process source (already objects): only the timestamp extractor applies. */
+  wrap(
+    topic: string,
+    partition: number,
+    key: unknown,
+    value: unknown,
+    timestamp: number,
+    headers: RecordHeaders,
+  ): StreamRecord<unknown, unknown> {
+    let ts = timestamp;
+    if (this.extractor !== undefined) {
+      ts = this.extractor({ key, value, timestamp, topic, partition }, this.previous);
+      if (!Number.isFinite(ts)) throw invalidArgument('timestampExtractor', 'a finite epoch-ms timestamp', ts);
+    }
+    if (ts > this.previous) this.previous = ts;
+    return { key, value, timestamp: ts, headers };
+  }
+  /** The serialized form of a record of this source (late records of in-process sources go out in it). */
+  serialize(topic: string, rec: StreamRecord<unknown, unknown>): { key: Buffer | null; value: Buffer | null } {
+    return { key: this.keySerde.serialize(topic, rec.key), value: this.valueSerde.serialize(topic, rec.value) };
+  }
   process(rec: StreamRecord<unknown, unknown>): void {
     this.forward(rec);
   }

@@ -12,7 +12,7 @@ import {
   storeNotFound,
 } from './stores.ts';
 import type { Topology } from './topology.ts';
-import type { RecordHeaders } from './types.ts';
+import type { RecordHeaders, StreamRecord } from './types.ts';
 import type { DurationLike } from './windows.ts';
 
 /**
@@ -311,6 +311,19 @@ export class StreamTask implements TaskRuntime {
     s.restore(JSON.parse(key.toString()) as StoreKey, value === null ? null : JSON.parse(value.toString()));
   }
 
+  /** The source of a topic, or a precise error. */
+  private sourceOf(topic: string): SourceNode {
+    const source = this.sources.get(topic);
+    if (source === undefined)
+      throw invalidArgument(
+        'topic',
+        `a source topic of task ${this.taskId} (${[...this.sources.keys()].join(', ')})`,
+        topic,
+      );
+    return source;
+  }
+
+  /** Processes one serialized input record. */
   process(
     topic: string,
     partition: number,
@@ -321,15 +334,9 @@ export class StreamTask implements TaskRuntime {
     headers: RecordHeaders,
   ): void {
     if (this.closed) throw new TributaryError('CONFLICT', `task ${this.taskId} is closed`);
-    const source = this.sources.get(topic);
-    if (source === undefined)
-      throw invalidArgument(
-        'topic',
-        `a source topic of task ${this.taskId} (${[...this.sources.keys()].join(', ')})`,
-        topic,
-      );
+    const source = this.sourceOf(topic);
     if (!this.initialized) this.initialize();
-    let rec: ReturnType<SourceNode['extract']>;
+    let rec: StreamRecord<unknown, unknown>;
     try {
       rec = source.extract(topic, partition, key, value, timestamp, headers);
     } catch (err) {
@@ -343,6 +350,66 @@ export class StreamTask implements TaskRuntime {
       }
       throw err;
     }
+    this.run(source, topic, partition, offset, rec, key, value);
+  }
+
+  /**
+   * Processes one input record that is already an object (an in-process source such as a data generator, as
+   * Flink's source functions feed a job): no deserialization on the way in.
+   */
+  processValue(
+    topic: string,
+    partition: number,
+    offset: number,
+    key: unknown,
+    value: unknown,
+    timestamp: number,
+    headers: RecordHeaders = [],
+  ): void {
+    if (this.closed) throw new TributaryError('CONFLICT', `task ${this.taskId} is closed`);
+    const source = this.sourceOf(topic);
+    if (!this.initialized) this.initialize();
+    this.run(
+      source,
+      topic,
+      partition,
+      offset,
+      source.wrap(topic, partition, key, value, timestamp, headers),
+      undefined,
+      undefined,
+    );
+  }
+
+  // The input partition of the previous record: consecutive records mostly come from the same one.
+  private lastTopic = '';
+  private lastPartition = -1;
+  private lastPt: PartitionTime | undefined;
+  private lastSource: SourceNode | undefined;
+
+  private partitionTime(topic: string, partition: number, source: SourceNode, now: number): PartitionTime {
+    if (topic === this.lastTopic && partition === this.lastPartition && this.lastPt !== undefined) return this.lastPt;
+    const pk = `${topic}:${partition}`;
+    let pt = this.partitions.get(pk);
+    if (pt === undefined) {
+      pt = { maxTs: Number.NEGATIVE_INFINITY, lastWall: now, sub: this.subOf.get(source) ?? 0 };
+      this.partitions.set(pk, pt);
+    }
+    this.lastTopic = topic;
+    this.lastPartition = partition;
+    this.lastPt = pt;
+    return pt;
+  }
+
+  /** `key`/`value` are the serialized forms when known (late records are sent on unchanged). */
+  private run(
+    source: SourceNode,
+    topic: string,
+    partition: number,
+    offset: number,
+    rec: StreamRecord<unknown, unknown>,
+    key: Buffer | null | undefined,
+    value: Buffer | null | undefined,
+  ): void {
     this.metrics.recordsIn++;
     // One mutable metadata object per task: no allocation per record.
     const meta = this.meta;
@@ -352,18 +419,14 @@ export class StreamTask implements TaskRuntime {
     this.current = meta;
     this.inProcess = true;
     try {
-      const sub = this.subOf.get(source) ?? 0;
       if (!this.watermarkMode) {
+        const sub = this.subOf.get(source) ?? 0;
         if (rec.timestamp > (this.subTime[sub] as number)) this.advanceTo(sub, rec.timestamp);
         source.process(rec);
       } else {
         const now = this.opts.wallClock();
-        const pk = `${topic}:${partition}`;
-        let pt = this.partitions.get(pk);
-        if (pt === undefined) {
-          pt = { maxTs: Number.NEGATIVE_INFINITY, lastWall: now, sub };
-          this.partitions.set(pk, pt);
-        }
+        const pt = this.partitionTime(topic, partition, source, now);
+        const sub = pt.sub;
         pt.lastWall = now;
         this.lastArrivalWall[sub] = now;
         const wm = this.subTime[sub] as number;
@@ -371,19 +434,22 @@ export class StreamTask implements TaskRuntime {
           this.metrics.lateRecords++;
           this.metrics.maxLateness = Math.max(this.metrics.maxLateness, wm - rec.timestamp);
           const late = this.opts.eventTime?.lateRecords;
-          if (late !== undefined && late !== 'drop')
+          if (late !== undefined && late !== 'drop') {
+            const raw = key === undefined ? source.serialize(topic, rec) : { key, value: value ?? null };
             this.opts.emit({
               topic: late.topic,
-              key,
-              value,
+              key: raw.key,
+              value: raw.value,
               timestamp: rec.timestamp,
-              headers: [...headers, ['tributary.late', Buffer.from(String(wm))]],
+              headers: [...rec.headers, ['tributary.late', Buffer.from(String(wm))]],
             });
+          }
         } else {
           if (rec.timestamp > pt.maxTs) pt.maxTs = rec.timestamp;
           source.process(rec);
         }
-        this.updateWatermark(sub, now);
+        // The watermark can only move when this partition held it back (its max timestamp rose past it).
+        if (pt.maxTs - this.bound > wm || this.partitions.size > 1) this.updateWatermark(sub, now);
       }
     } catch (err) {
       publish(chProcessError, () => ({ taskId: this.taskId, topic, partition, offset, error: err }));

@@ -25,6 +25,13 @@ export interface TestDriverConfig {
   initialWallClockMs?: number;
   /** Persist stores in LMDB under this directory (default: in memory). */
   lmdb?: LmdbEnv;
+  /** Write changelog records for logged stores (default true); off when nothing will restore from them. */
+  changelog?: boolean;
+  /**
+   * Receives every record sent to an output (non-internal) topic instead of the driver collecting it: in-process
+   * runs send results on to a log as they come.
+   */
+  onOutput?: (out: OutRecord) => void;
 }
 
 /** A record read from an output topic of the test driver. */
@@ -50,6 +57,7 @@ export class TopologyTestDriver {
   private wall: number;
   private offsets = new Map<string, number>();
   private draining = false;
+  private readonly onOutput: ((out: OutRecord) => void) | undefined;
 
   constructor(topology: Topology, config: TestDriverConfig = {}) {
     const applicationId = config.applicationId ?? 'test-app';
@@ -67,7 +75,9 @@ export class TopologyTestDriver {
       wallClock: () => this.wall,
       ...(env === undefined ? {} : { backendFor: (spec) => env.backend(spec.name) }),
       onAsyncOutput: () => this.drainInternal(),
+      ...(config.changelog === undefined ? {} : { changelog: config.changelog }),
     });
+    this.onOutput = config.onOutput;
     this.task.initialize();
     this.loopTopics = new Set(topology.sourceTopics());
     this.internalTopics = new Set(topology.internalTopics().map((t) => `${applicationId}-${t}`));
@@ -90,6 +100,10 @@ export class TopologyTestDriver {
     }
     // A topic the topology also reads (through(), or to() then stream()) is fed back, and stays readable.
     if (this.loopTopics.has(out.topic)) this.internalQueue.push(out);
+    if (this.onOutput !== undefined) {
+      this.onOutput(out);
+      return;
+    }
     let list = this.outputs.get(out.topic);
     if (list === undefined) {
       list = [];
@@ -107,10 +121,16 @@ export class TopologyTestDriver {
   private drainInternal(): void {
     if (this.draining) return;
     this.draining = true;
+    const q = this.internalQueue;
+    let taken = 0;
     try {
-      for (let r = this.internalQueue.shift(); r !== undefined; r = this.internalQueue.shift())
+      // By index, not shift() (linear in the queue length): processing a record may queue more.
+      for (; taken < q.length; ) {
+        const r = q[taken++] as OutRecord;
         this.task.process(r.topic, 0, this.nextOffset(r.topic), r.key, r.value, r.timestamp, r.headers);
+      }
     } finally {
+      q.splice(0, taken);
       this.draining = false;
     }
   }
@@ -137,6 +157,16 @@ export class TopologyTestDriver {
     }
     this.task.process(topic, 0, this.nextOffset(topic), key, value, timestamp, headers);
     this.drainInternal();
+  }
+
+  /**
+   * Pipes one record that is already an object into a source topic (no serde on the way in), as an in-process
+   * source such as a data generator feeds a job.
+   */
+  pipeValue(topic: string, key: unknown, value: unknown, timestamp: number, headers: RecordHeaders = []): void {
+    if (!Number.isFinite(timestamp)) throw invalidArgument('timestamp', 'a finite epoch-ms number', timestamp);
+    this.task.processValue(topic, 0, this.nextOffset(topic), key, value, timestamp, headers);
+    if (this.internalQueue.length > 0) this.drainInternal();
   }
 
   createInputTopic<K, V>(

@@ -125,3 +125,26 @@ test('stream-time mode (default) takes the max across inputs, as Kafka Streams',
   assert.equal(d.metrics.droppedRecords, 1);
   assert.equal(d.metrics.lateRecords, 0, 'stream-time mode has no source-level lateness');
 });
+
+test('in-process sources: pipeValue feeds objects (no serde in), late ones go out serialized; onOutput gets results', () => {
+  const b = new StreamsBuilder();
+  b.stream<string, { n: number }>('in', { keySerde: S, valueSerde: Serdes.JSON() as never })
+    .mapValues((v) => v.n * 2)
+    .to('out', { keySerde: S, valueSerde: L });
+  const seen: { topic: string; value: Buffer | null }[] = [];
+  const d = new TopologyTestDriver(b.build(), {
+    eventTime: { maxOutOfOrderness: 10, lateRecords: { topic: 'late' } },
+    onOutput: (r) => seen.push({ topic: r.topic, value: r.value }),
+  });
+  d.pipeValue('in', 'k', { n: 1 }, 100);
+  d.pipeValue('in', 'k', { n: 2 }, 89); // behind the watermark (90): late
+  d.pipeValue('in', 'k', { n: 3 }, 95);
+  assert.deepEqual(
+    seen.filter((r) => r.topic === 'out').map((r) => L.deserialize('out', r.value)),
+    [2, 6],
+  );
+  const late = seen.filter((r) => r.topic === 'late');
+  assert.equal(late.length, 1);
+  assert.deepEqual(JSON.parse(String(late[0]?.value)), { n: 2 });
+  assert.throws(() => d.pipeValue('nope', 'k', 1, 1), /source topic/);
+});
