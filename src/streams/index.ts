@@ -12,6 +12,7 @@ export type {
 } from './ops.ts';
 export { defaultPartition, murmur2 } from './partitioner.ts';
 export {
+  type AsyncStore,
   KafkaStreams,
   type StreamsConfig,
   type StreamsMetrics,
@@ -39,6 +40,7 @@ export {
   type TestRecord,
   TopologyTestDriver,
 } from './test-driver.ts';
+export type { ThreadInfo, TopologySource, WorkerLog } from './threads.ts';
 export { Topology, type TopologyDescription } from './topology.ts';
 export type { Change, KeyValue, RecordHeaders, StreamRecord, Window, Windowed } from './types.ts';
 export { type DurationLike, JoinWindows, SessionWindows, SlidingWindows, TimeWindows } from './windows.ts';

@@ -1,11 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import type { Worker } from 'node:worker_threads';
 import { channel, invalidArgument, publish, TributaryError } from '../core/index.ts';
 import type { Admin, Consumer, LogClient, Producer, ProducerRecord, TopicPartition } from '../log/index.ts';
 import type { Node, OutRecord, TaskMetrics, TaskRuntime } from './node.ts';
 import type { SourceNode } from './ops.ts';
 import { type Serde, Serdes } from './serdes.ts';
+import { compileJobSpec } from './spec.ts';
 import {
   type AnyStore,
   KeyValueStoreImpl,
@@ -20,6 +22,17 @@ import {
   WindowStoreImpl,
 } from './stores.ts';
 import { changelogTopic, type EventTimeConfig, StreamTask } from './task.ts';
+import {
+  loadTopology,
+  type NormalizedSource,
+  normalizeSource,
+  type StoreQuery,
+  StreamThreads,
+  type ThreadInfo,
+  type ThreadProgress,
+  type TopologySource,
+  type WorkerLog,
+} from './threads.ts';
 import type { Topology } from './topology.ts';
 
 export type StreamsState = 'CREATED' | 'REBALANCING' | 'RUNNING' | 'PENDING_SHUTDOWN' | 'NOT_RUNNING' | 'ERROR';
@@ -55,10 +68,18 @@ export interface StreamsConfig {
   /** Consumer group session timeout in 'group' mode (how fast a dead instance's tasks move). */
   sessionTimeoutMs?: number;
   /**
-   * Polling loops per instance. Only 1 is supported today: run several instances in group mode (each with its
-   * own `instanceId`) to use more cores.
+   * Worker threads (default 1: one polling loop in this thread). With N > 1 the tasks spread over N worker
+   * threads, each running one instance in group mode (`<instanceId>-t<n>`, state under `<stateDir>/t<n>`): the
+   * topology must be rebuildable in a worker (`KafkaStreams.fromModule` or `fromJobSpec`) and `workerLog` says how
+   * the workers reach the log. See docs/streams.md.
    */
   numThreads?: number;
+  /**
+   * With numThreads > 1: how the worker threads reach the log. `{ log }` (the LogService behind an embedded
+   * client): this instance serves it to them over the Kafka protocol on 127.0.0.1 (an ephemeral port) while it
+   * runs. Or the remote cluster's options (`bootstrapBrokers`, `sasl`): each worker connects to it.
+   */
+  workerLog?: WorkerLog;
   /**
    * How often LMDB state is checkpointed (default 5000 ms; always on close). State is consistent with any
    * checkpoint: a restart replays the changelog from the checkpoint, so this trades fsyncs for replay length.
@@ -89,7 +110,17 @@ export interface StreamsMetrics extends TaskMetrics {
   processLatencyMs: number;
   /** Mean and max of (wall clock at processing - record timestamp) over the last commit interval (ms). */
   endToEndLatencyMs: { mean: number; max: number };
+  /** With numThreads > 1: each worker thread's id, state and partitions (the figures above merge all threads). */
+  threads?: ThreadInfo[];
 }
+
+/** A read-only store view whose methods answer asynchronously (they may ask worker threads). */
+export type AsyncStore<T> = {
+  [M in keyof T]: T[M] extends (...a: infer A) => infer R ? (...a: A) => Promise<R> : never;
+};
+
+/** Set by the static factories for the constructor: the topology's rebuildable source. */
+let pendingSource: NormalizedSource | undefined;
 
 const chState = channel('streams', 'state');
 const chCommit = channel('streams', 'commit');
@@ -143,6 +174,38 @@ export class KafkaStreams {
   readonly instanceId: string;
   /** Set when the loop stops because of an error. */
   error: unknown;
+  /** numThreads > 1: the worker threads that run the tasks (this instance runs none itself). */
+  private readonly threads: StreamThreads | undefined;
+
+  /**
+   * A job whose topology is built by a module export (a function returning a Topology, called with `args`): worker
+   * threads (numThreads > 1) import the module and call it again, so the topology may hold any functions.
+   */
+  static async fromModule(
+    source: TopologySource & { module: string | URL },
+    config: StreamsConfig,
+  ): Promise<KafkaStreams> {
+    const src = normalizeSource(source);
+    const topology = await loadTopology(src);
+    pendingSource = src;
+    try {
+      return new KafkaStreams(topology, config);
+    } finally {
+      pendingSource = undefined;
+    }
+  }
+
+  /** A job from a JSON job spec (see compileJobSpec); runs with any numThreads. */
+  static fromJobSpec(spec: unknown, config: StreamsConfig): KafkaStreams {
+    const src = normalizeSource({ jobSpec: spec });
+    const topology = compileJobSpec(spec);
+    pendingSource = src;
+    try {
+      return new KafkaStreams(topology, config);
+    } finally {
+      pendingSource = undefined;
+    }
+  }
 
   constructor(topology: Topology, config: StreamsConfig) {
     if (typeof config.applicationId !== 'string' || !/^[A-Za-z0-9._-]+$/.test(config.applicationId))
@@ -152,12 +215,36 @@ export class KafkaStreams {
         config.applicationId,
       );
     if (config.client === undefined) throw invalidArgument('client', 'a LogClient (embedded or remote)');
-    if (config.numThreads !== undefined && config.numThreads !== 1)
-      throw new TributaryError(
-        'UNSUPPORTED',
-        `numThreads: only 1 is supported (got ${config.numThreads}); run more instances with partitionAssignment 'group'`,
-        { field: 'numThreads' },
-      );
+    const source = pendingSource;
+    pendingSource = undefined;
+    const n = config.numThreads ?? 1;
+    if (!Number.isInteger(n) || n < 1 || n > 256)
+      throw invalidArgument('numThreads', 'an integer from 1 to 256', config.numThreads);
+    if (n > 1) {
+      if (source === undefined)
+        throw new TributaryError(
+          'UNSUPPORTED',
+          `numThreads: ${n} runs the tasks in worker threads, which must rebuild the topology, and a Topology object ` +
+            'holds functions of this thread that cannot be sent to them. Build the job with ' +
+            "`await KafkaStreams.fromModule({ module: new URL('./my-topology.ts', import.meta.url), export: 'build', " +
+            'args: [...] }, config)` (the export returns the Topology) or `KafkaStreams.fromJobSpec(spec, config)`; or ' +
+            "run several instances with partitionAssignment: 'group'",
+          { field: 'numThreads' },
+        );
+      if (config.workerLog === undefined)
+        throw invalidArgument(
+          'workerLog',
+          `how the ${n} worker threads reach the log: { log } (the LogService of the embedded client, served to them ` +
+            'over the Kafka protocol) or { bootstrapBrokers } of the remote cluster',
+        );
+      for (const f of ['defaultKeySerde', 'defaultValueSerde'] as const)
+        if (config[f] !== undefined)
+          throw new TributaryError(
+            'UNSUPPORTED',
+            `${f}: a serde cannot be sent to worker threads (numThreads: ${n}); give serdes in the topology instead`,
+            { field: f },
+          );
+    }
     this.topology = topology;
     this.config = config;
     this.eos = (config.processingGuarantee ?? 'exactly_once') === 'exactly_once';
@@ -165,6 +252,41 @@ export class KafkaStreams {
     this.wallClock = config.wallClock ?? Date.now;
     // Alone, a fixed id lets a restart fence its crashed predecessor at once; in a group, instances must differ.
     this.instanceId = config.instanceId ?? (config.partitionAssignment === 'group' ? randomUUID() : '0');
+    if (n > 1)
+      this.threads = new StreamThreads(
+        {
+          applicationId: config.applicationId,
+          setState: (next) => this.setState(next),
+          state: () => this._state,
+          handle: (err) => this.exceptionHandler(err),
+          failed: (err) => {
+            this.error ??= err;
+          },
+        },
+        {
+          numThreads: n,
+          source: source as NormalizedSource,
+          workerLog: config.workerLog as WorkerLog,
+          wallClock: config.wallClock,
+          config: {
+            applicationId: config.applicationId,
+            instanceId: this.instanceId,
+            ...pick(config, [
+              'processingGuarantee',
+              'commitIntervalMs',
+              'stateDir',
+              'eventTime',
+              'pollMs',
+              'maxPollRecords',
+              'deserializationErrors',
+              'sessionTimeoutMs',
+              'stateCheckpointIntervalMs',
+              'transactionTimeoutMs',
+              'internalTopicPartitions',
+            ]),
+          },
+        },
+      );
   }
 
   get state(): StreamsState {
@@ -189,6 +311,7 @@ export class KafkaStreams {
     if (this._state !== 'CREATED')
       throw new TributaryError('CONFLICT', `start(): the job is ${this._state}, not CREATED`);
     this.setState('REBALANCING');
+    if (this.threads !== undefined) return this.startThreads(this.threads);
     try {
       await this.setup();
     } catch (err) {
@@ -201,14 +324,45 @@ export class KafkaStreams {
     this.loop = this.run();
   }
 
+  /** numThreads > 1: creates the internal topics here (once, before the workers race to), then starts the workers. */
+  private async startThreads(threads: StreamThreads): Promise<void> {
+    try {
+      this.admin = this.config.client.admin();
+      await this.ensureTopics();
+      await threads.start();
+    } catch (err) {
+      this.error = err;
+      this.setState('ERROR');
+      await threads.close().catch(() => {});
+      await this.admin?.close().catch(() => {});
+      throw err;
+    }
+  }
+
+  /** numThreads > 1: the worker threads (a test simulates a dead thread with `worker.terminate()`). */
+  workerThreads(): Worker[] {
+    return this.threads?.workers() ?? [];
+  }
+
+  /** This instance's consumer positions and whether all it processed is committed (reported by worker threads). */
+  progress(): ThreadProgress {
+    const c = this.consumer;
+    const positions: ThreadProgress['positions'] = [];
+    if (c === undefined || this._state !== 'RUNNING') return { state: this._state, positions, idle: false };
+    const assigned = c.assignment();
+    // A new assignment not taken over yet: its positions say nothing about committed work.
+    if (this.groupMode && this.assignmentChanged(assigned)) return { state: this._state, positions, idle: false };
+    for (const a of assigned) positions.push([a.topic, a.partition, String(c.position(a) ?? 0n)]);
+    return { state: this._state, positions, idle: this.out.length === 0 && !this.dirty };
+  }
+
   private internal(name: string): string {
     return `${this.config.applicationId}-${name}`;
   }
 
-  private async setup(): Promise<void> {
+  /** Checks the source topics and creates the missing internal topics; returns the task count. */
+  private async ensureTopics(): Promise<number> {
     const app = this.config.applicationId;
-    const client = this.config.client;
-    this.admin = client.admin();
     const sources = this.topology.sourceTopics();
     let n = 0;
     for (const t of sources) {
@@ -238,6 +392,14 @@ export class KafkaStreams {
     for (const s of this.topology.changelogStores())
       await ensure(changelogTopic(app, s.name), { 'cleanup.policy': 'compact' });
     for (const g of this.topology.globals) this.partitionCounts.set(g.topic, await this.describe(g.topic));
+    return n;
+  }
+
+  private async setup(): Promise<void> {
+    const app = this.config.applicationId;
+    const client = this.config.client;
+    this.admin = client.admin();
+    const n = await this.ensureTopics();
 
     // The producer first: under exactly-once, initializing it fences a previous incarnation and aborts its
     // open transaction, so that the changelogs read below end at a stable offset.
@@ -710,6 +872,7 @@ export class KafkaStreams {
       for (const p of (await this.admin.describeTopic(t)).partitions)
         targets.set(tpKey(t, p.partition), p.highWatermark);
     const deadline = Date.now() + timeoutMs;
+    if (this.threads !== undefined) return this.waitThreads(this.threads, targets, deadline, timeoutMs);
     for (;;) {
       if (this._state === 'ERROR')
         throw new TributaryError('UNAVAILABLE', 'the job stopped with an error', { cause: this.error });
@@ -742,6 +905,45 @@ export class KafkaStreams {
     }
   }
 
+  /** waitUntilProcessed with numThreads > 1: every partition's owner thread reports its position past the end. */
+  private async waitThreads(
+    threads: StreamThreads,
+    targets: Map<string, bigint>,
+    deadline: number,
+    timeoutMs: number,
+  ): Promise<void> {
+    for (;;) {
+      if (this._state === 'ERROR')
+        throw new TributaryError('UNAVAILABLE', 'the job stopped with an error', { cause: this.error });
+      if (this._state !== 'RUNNING' && this._state !== 'REBALANCING')
+        throw new TributaryError('UNAVAILABLE', `waitUntilProcessed: the job is ${this._state}`);
+      if (this._state === 'RUNNING') {
+        const progress = await threads.progress();
+        const at = new Map<string, bigint>();
+        let idle = progress.length > 0;
+        for (const p of progress) {
+          if (!p.idle || p.state !== 'RUNNING') idle = false;
+          for (const [t, part, pos] of p.positions) {
+            const k = tpKey(t, part);
+            const v = BigInt(pos);
+            if (v > (at.get(k) ?? -1n)) at.set(k, v);
+          }
+        }
+        let done = idle && [...targets].every(([k, end]) => (at.get(k) ?? -1n) >= end);
+        if (done)
+          for (const t of this.topology.internalTopics()) {
+            const topic = this.internal(t);
+            for (const p of (await this.admin.describeTopic(topic)).partitions)
+              if ((at.get(tpKey(topic, p.partition)) ?? -1n) < p.highWatermark) done = false;
+          }
+        if (done) return;
+      }
+      if (Date.now() > deadline)
+        throw new TributaryError('TIMEOUT', `waitUntilProcessed: input not processed within ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
   private async shutdownClients(): Promise<void> {
     await this.consumer?.close().catch(() => {});
     await this.globalConsumer?.close().catch(() => {});
@@ -754,6 +956,15 @@ export class KafkaStreams {
   /** Commits what was processed and stops. */
   async close(): Promise<void> {
     if (this._state === 'NOT_RUNNING') return;
+    if (this.threads !== undefined) {
+      this.setState('PENDING_SHUTDOWN');
+      await this.threads.close().catch((err: unknown) => {
+        this.error ??= err;
+      });
+      await this.admin?.close().catch(() => {});
+      this.setState(this.error === undefined ? 'NOT_RUNNING' : 'ERROR');
+      return;
+    }
     const wasRunning = this._state === 'RUNNING';
     this.setState('PENDING_SHUTDOWN');
     this.stopping = true;
@@ -772,7 +983,9 @@ export class KafkaStreams {
     this.setState(this.error === undefined ? 'NOT_RUNNING' : 'ERROR');
   }
 
+  /** Metrics of this instance; with numThreads > 1, all threads merged (as their last reports, every 200 ms). */
   metrics(): StreamsMetrics {
+    if (this.threads !== undefined) return this.threads.metrics();
     const sum: TaskMetrics = {
       recordsIn: 0,
       recordsOut: 0,
@@ -806,6 +1019,13 @@ export class KafkaStreams {
   // ---- interactive queries: a read-only view over the store in every task of this instance ----
 
   private storesNamed(name: string): AnyStore[] {
+    if (this.threads !== undefined)
+      throw new TributaryError(
+        'UNSUPPORTED',
+        `store ${name}: with numThreads: ${this.config.numThreads} the stores live in worker threads and cannot be read ` +
+          'synchronously; use keyValueStoreAsync / windowStoreAsync / sessionStoreAsync (they ask every thread)',
+        { field: 'numThreads' },
+      );
     const g = this.globalStores.get(name);
     if (g !== undefined) return [g];
     const out = this.tasks.map((t) => t.store(name));
@@ -862,4 +1082,63 @@ export class KafkaStreams {
       all: () => ss.flatMap((s) => s.all()),
     };
   }
+
+  // ---- the same queries answered asynchronously: with numThreads > 1 every worker thread answers for its tasks ----
+
+  private ask(kind: StoreQuery['kind'], store: string): (method: string, args: unknown[]) => Promise<unknown[]> {
+    const threads = this.threads;
+    if (threads !== undefined) return (method, args) => threads.query({ kind, store, method, args });
+    return async (method, args) => {
+      const view = (kind === 'keyValue'
+        ? this.keyValueStore(store)
+        : kind === 'window'
+          ? this.windowStore(store)
+          : this.sessionStore(store)) as unknown as Record<string, (...a: unknown[]) => unknown>;
+      return [(view[method] as (...a: unknown[]) => unknown)(...args)];
+    };
+  }
+  keyValueStoreAsync<K, V>(name: string): AsyncStore<ReadOnlyKeyValueStore<K, V>> {
+    const q = this.ask('keyValue', name);
+    const rows = async (method: string, args: unknown[]) =>
+      ((await q(method, args)) as [K, V][][])
+        .flat()
+        .sort((a, b) => (JSON.stringify(a[0]) < JSON.stringify(b[0]) ? -1 : 1));
+    return {
+      get: async (key) => firstFound((await q('get', [key])) as (V | null)[]),
+      range: (from, to) => rows('range', [from, to]),
+      all: () => rows('all', []),
+      approximateNumEntries: async () =>
+        ((await q('approximateNumEntries', [])) as number[]).reduce((a, b) => a + b, 0),
+    };
+  }
+  windowStoreAsync<K, V>(name: string): AsyncStore<ReadOnlyWindowStore<K, V>> {
+    const q = this.ask('window', name);
+    return {
+      fetch: async (key, start) => firstFound((await q('fetch', [key, start])) as (V | null)[]),
+      fetchRange: async (key, from, to) =>
+        ((await q('fetchRange', [key, from, to])) as WindowStoreEntry<V>[][]).flat().sort((a, b) => a.start - b.start),
+      all: async () => ((await q('all', [])) as { key: K; start: number; value: V; timestamp: number }[][]).flat(),
+    };
+  }
+  sessionStoreAsync<K, V>(name: string): AsyncStore<ReadOnlySessionStore<K, V>> {
+    const q = this.ask('session', name);
+    const sessions = async (method: string, args: unknown[]) =>
+      ((await q(method, args)) as Session<K, V>[][]).flat().sort((a, b) => a.start - b.start);
+    return {
+      findSessions: (key, e, l) => sessions('findSessions', [key, e, l]),
+      fetch: (key) => sessions('fetch', [key]),
+      all: () => sessions('all', []),
+    };
+  }
+}
+
+function firstFound<V>(answers: (V | null)[]): V | null {
+  for (const a of answers) if (a !== null && a !== undefined) return a;
+  return null;
+}
+
+function pick<T extends object, F extends keyof T>(o: T, fields: readonly F[]): Partial<Pick<T, F>> {
+  const out: Partial<Pick<T, F>> = {};
+  for (const f of fields) if (o[f] !== undefined) out[f] = o[f];
+  return out;
 }

@@ -1,0 +1,253 @@
+// numThreads > 1: real worker threads over a real log (served to them over the Kafka protocol).
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+import { TributaryError } from '../../src/core/index.ts';
+import { embeddedClient, type LogClient, type LogService, openLog } from '../../src/log/index.ts';
+import {
+  KafkaStreams,
+  Serdes,
+  type StreamsConfig,
+  type StreamsState,
+  TopologyTestDriver,
+  type Windowed,
+} from '../../src/streams/index.ts';
+import { eosTopology, L, S } from './fixtures/eos-topology.ts';
+
+const PARTITIONS = 4;
+const EVENTS = 3000;
+const MODULE = { module: new URL('./fixtures/eos-topology.ts', import.meta.url), export: 'eosTopology' };
+
+const input: [string, string, number][] = [];
+for (let i = 0; i < EVENTS; i++) input.push([`u${(i * 7) % 40}`, `e${i}`, i * 10]);
+// One far-future event per partition closes every window in every task.
+const flush = Array.from({ length: PARTITIONS }, (_, i) => ({
+  topic: 'events',
+  key: `flush${i}`,
+  value: 'f',
+  timestamp: EVENTS * 10 + 1_000_000,
+  partition: i,
+}));
+
+/** The expected output, per key in order (counts) and sorted (final window counts), from the test driver. */
+function expected(): { counts: Map<string, number[]>; windows: string[] } {
+  const d = new TopologyTestDriver(eosTopology());
+  const ti = d.createInputTopic('events', S, S);
+  for (const [k, v, ts] of input) ti.pipeInput(k, v, ts);
+  for (const f of flush) ti.pipeInput(f.key, f.value, f.timestamp);
+  const counts = perKey(d.createOutputTopic('counts-out', S, L).readRecordsToList());
+  const windows = d
+    .createOutputTopic('windows-out', Serdes.Windowed(S), L)
+    .readRecordsToList()
+    .map((r) => fmtW(r.key, r.value))
+    .sort();
+  return { counts, windows };
+}
+
+const fmtW = (k: Windowed<string> | null, v: number | null) => `${k?.key}@${k?.window.start}=${v}`;
+function perKey(rows: { key: string | null; value: number | null }[]): Map<string, number[]> {
+  const m = new Map<string, number[]>();
+  for (const r of rows) {
+    const list = m.get(String(r.key));
+    if (list === undefined) m.set(String(r.key), [r.value as number]);
+    else list.push(r.value as number);
+  }
+  return new Map([...m].sort());
+}
+
+async function until(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+async function withLog(fn: (log: LogService, client: LogClient, dir: string) => Promise<void>): Promise<void> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'streams-threads-'));
+  const log = await openLog({ dataDir: path.join(dir, 'log'), cleanerIntervalMs: 0 });
+  const client = embeddedClient(log);
+  try {
+    const admin = client.admin();
+    for (const t of ['events', 'counts-out', 'windows-out']) await admin.createTopic(t, { partitions: PARTITIONS });
+    await admin.close();
+    await fn(log, client, dir);
+  } finally {
+    await client.close();
+    await log.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function produce(client: LogClient, from: number, to: number): Promise<void> {
+  const p = client.producer();
+  await p.send(input.slice(from, to).map(([k, v, ts]) => ({ topic: 'events', key: k, value: v, timestamp: ts })));
+  if (to === input.length) await p.send(flush);
+  await p.close();
+}
+
+/** Reads a topic read_committed to its end. */
+async function read(client: LogClient, topic: string): Promise<{ key: Buffer | null; value: Buffer | null }[]> {
+  const admin = client.admin();
+  const ends = (await admin.describeTopic(topic)).partitions.map((x) => x.highWatermark);
+  await admin.close();
+  const c = client.consumer({ isolation: 'read_committed', autoOffsetReset: 'earliest', maxPollRecords: 5000 });
+  c.assign(ends.map((_, i) => ({ topic, partition: i })));
+  const out: { key: Buffer | null; value: Buffer | null }[] = [];
+  const deadline = Date.now() + 30_000;
+  while (ends.some((end, i) => (c.position({ topic, partition: i }) ?? 0n) < end)) {
+    if (Date.now() > deadline) throw new Error(`read_committed reader of ${topic} stuck before the end`);
+    out.push(...(await c.poll(50)));
+  }
+  await c.close();
+  return out;
+}
+
+async function outputs(client: LogClient): Promise<{ counts: Map<string, number[]>; windows: string[] }> {
+  const counts = perKey(
+    (await read(client, 'counts-out')).map((r) => ({
+      key: S.deserialize('', r.key),
+      value: L.deserialize('', r.value),
+    })),
+  );
+  const W = Serdes.Windowed(S);
+  const windows = (await read(client, 'windows-out'))
+    .map((r) => fmtW(W.deserialize('', r.key), L.deserialize('', r.value)))
+    .sort();
+  return { counts, windows };
+}
+
+function config(log: LogService, client: LogClient, dir: string, numThreads: number): StreamsConfig {
+  return {
+    applicationId: 'threads',
+    client,
+    numThreads,
+    workerLog: { log },
+    stateDir: path.join(dir, 'state'),
+    processingGuarantee: 'exactly_once',
+    commitIntervalMs: 50,
+    sessionTimeoutMs: 3000,
+    transactionTimeoutMs: 3000,
+  };
+}
+
+test('numThreads > 1 with a plain Topology object is refused with a precise error', () => {
+  const log = {} as LogService;
+  assert.throws(
+    () =>
+      new KafkaStreams(eosTopology(), {
+        applicationId: 'x',
+        client: {} as LogClient,
+        numThreads: 2,
+        workerLog: { log },
+      }),
+    (err: unknown) =>
+      err instanceof TributaryError &&
+      err.code === 'UNSUPPORTED' &&
+      err.field === 'numThreads' &&
+      /fromModule/.test(err.message) &&
+      /fromJobSpec/.test(err.message),
+  );
+  assert.throws(
+    () => new KafkaStreams(eosTopology(), { applicationId: 'x', client: {} as LogClient, numThreads: 0 }),
+    (err: unknown) => err instanceof TributaryError && err.field === 'numThreads',
+  );
+});
+
+test('numThreads: 2 over 4 partitions spreads the tasks over 2 threads and writes what numThreads: 1 writes (exactly-once)', async () => {
+  const want = expected();
+  const results: { counts: Map<string, number[]>; windows: string[] }[] = [];
+  for (const numThreads of [1, 2]) {
+    await withLog(async (log, client, dir) => {
+      await produce(client, 0, input.length);
+      const streams = await KafkaStreams.fromModule(MODULE, config(log, client, dir, numThreads));
+      const states: StreamsState[] = [];
+      streams.onStateChange((s) => states.push(s));
+      try {
+        await streams.start();
+        await streams.waitUntilProcessed(30_000);
+        if (numThreads === 2) {
+          // Both threads run a share of the partitions (the second one's join moves half of them).
+          await until('two threads sharing the partitions', () => {
+            const t = streams.metrics().threads ?? [];
+            return t.length === 2 && t.every((x) => x.partitions.length > 0);
+          });
+          const m = streams.metrics();
+          const threads = m.threads ?? [];
+          assert.deepEqual(
+            threads.flatMap((t) => t.partitions).sort(),
+            [0, 1, 2, 3],
+            `partitions per thread: ${JSON.stringify(threads.map((t) => t.partitions))}`,
+          );
+          assert.deepEqual(
+            threads.map((t) => t.instanceId),
+            ['0-t0', '0-t1'],
+          );
+          assert.deepEqual(m.partitions, [0, 1, 2, 3]);
+          assert.equal(streams.workerThreads().length, 2);
+          // Interactive queries ask every thread.
+          const counts = streams.keyValueStoreAsync<string, number>('counts');
+          assert.equal(await counts.get('u0'), want.counts.get('u0')?.at(-1));
+          assert.equal((await counts.all()).length, 40 + PARTITIONS);
+          assert.throws(() => streams.keyValueStore('counts'), /keyValueStoreAsync/);
+        }
+        assert.equal(streams.state, 'RUNNING');
+      } finally {
+        await streams.close();
+      }
+      assert.equal(streams.state, 'NOT_RUNNING');
+      assert.equal(streams.workerThreads().length, 0);
+      assert.ok(states.includes('RUNNING'));
+      results.push(await outputs(client));
+    });
+  }
+  const [one, two] = results as [(typeof results)[0], (typeof results)[0]];
+  assert.ok(want.windows.length > 0);
+  assert.deepEqual(one.counts, want.counts);
+  assert.deepEqual(one.windows, want.windows);
+  assert.deepEqual(two.counts, one.counts);
+  assert.deepEqual(two.windows, one.windows);
+});
+
+test('a terminated worker thread is replaced (REPLACE_THREAD); its tasks restore from the changelog and the results are complete', async () => {
+  const want = expected();
+  await withLog(async (log, client, dir) => {
+    await produce(client, 0, EVENTS / 2);
+    const streams = await KafkaStreams.fromModule(MODULE, { ...config(log, client, dir, 2), maxPollRecords: 50 });
+    const errors: unknown[] = [];
+    streams.setUncaughtExceptionHandler((err) => {
+      errors.push(err);
+      return 'REPLACE_THREAD';
+    });
+    try {
+      await streams.start();
+      await until('two threads sharing the partitions with commits', () => {
+        const m = streams.metrics();
+        return (m.threads ?? []).every((x) => x.partitions.length > 0) && m.commits > 4;
+      });
+      // The thread to kill has processed (and committed) part of the input; the rest comes after its death.
+      assert.ok(streams.metrics().recordsIn > 0);
+      const [victim] = streams.workerThreads();
+      assert.ok(victim !== undefined);
+      await victim.terminate();
+      await until('the thread to be replaced', () => streams.metrics().threads?.[0]?.replacements === 1);
+      await produce(client, EVENTS / 2, EVENTS);
+      await streams.waitUntilProcessed(30_000);
+      const m = streams.metrics();
+      assert.equal(errors.length, 1);
+      assert.match(String((errors[0] as Error).message), /thread 0 \(0-t0\) exited/);
+      assert.equal(streams.state, 'RUNNING');
+      // Whichever threads took the dead one's tasks over rebuilt their stores from the changelogs.
+      assert.ok(m.restoredRecords > 0);
+      assert.deepEqual((m.threads ?? []).flatMap((t) => t.partitions).sort(), [0, 1, 2, 3]);
+    } finally {
+      await streams.close();
+    }
+    assert.equal(streams.state, 'NOT_RUNNING');
+    const got = await outputs(client);
+    assert.deepEqual(got.counts, want.counts);
+    assert.deepEqual(got.windows, want.windows);
+  });
+});
