@@ -1,5 +1,6 @@
 export * from './dsl.ts';
 export * from './nexmark/index.ts';
+export { buildNexmarkTopology, NEXMARK_TOPOLOGY_MODULE } from './nexmark/topology-module.ts';
 export type { OutRecord, TaskMetrics } from './node.ts';
 export type {
   AsyncOptions,
