@@ -203,6 +203,7 @@ export class StreamThreads {
   private clockOffset: number | undefined;
   private nextId = 0;
   private stopping = false;
+  private stopped: Promise<void> | undefined;
 
   constructor(host: ThreadsHost, opts: ThreadsOptions) {
     this.host = host;
@@ -316,6 +317,8 @@ export class StreamThreads {
           case 'closed':
             if (m.error !== undefined)
               this.host.failed(deserializeError(m.error, `thread ${thread} (${this.instanceId(thread)}) on close`));
+            // Committed and closed: nothing the worker still holds open matters.
+            void worker.terminate();
             break;
         }
       });
@@ -442,7 +445,12 @@ export class StreamThreads {
     };
   }
 
-  private async stopAll(): Promise<void> {
+  private stopAll(): Promise<void> {
+    this.stopped ??= this.stopThreads();
+    return this.stopped;
+  }
+
+  private async stopThreads(): Promise<void> {
     this.stopping = true;
     if (this.clockTimer !== undefined) clearInterval(this.clockTimer);
     const timeout = this.opts.closeTimeoutMs ?? 30_000;

@@ -251,3 +251,62 @@ test('a terminated worker thread is replaced (REPLACE_THREAD); its tasks restore
     assert.deepEqual(got.windows, want.windows);
   });
 });
+
+test('a dead thread under SHUTDOWN_CLIENT (the default) stops the other threads and the instance goes to ERROR', async () => {
+  await withLog(async (log, client, dir) => {
+    await produce(client, 0, 200);
+    const streams = await KafkaStreams.fromModule(MODULE, config(log, client, dir, 2));
+    try {
+      await streams.start();
+      await until('two threads sharing the partitions', () =>
+        (streams.metrics().threads ?? []).every((x) => x.partitions.length > 0),
+      );
+      await streams.workerThreads()[1]?.terminate();
+      await until('the instance to stop', () => streams.state === 'ERROR' && streams.workerThreads().length === 0);
+      assert.match(String((streams.error as Error).message), /thread 1 \(0-t1\) exited/);
+      await assert.rejects(streams.waitUntilProcessed(1000), /stopped with an error/);
+    } finally {
+      await streams.close();
+    }
+    assert.equal(streams.state, 'ERROR');
+  });
+});
+
+test('a JSON job spec runs with numThreads: 2 (fromJobSpec)', async () => {
+  await withLog(async (log, client, dir) => {
+    const admin = client.admin();
+    await admin.createTopic('clicks', { partitions: PARTITIONS });
+    await admin.createTopic('buys', { partitions: PARTITIONS });
+    await admin.close();
+    const p = client.producer();
+    const records = Array.from({ length: 400 }, (_, i) => ({
+      topic: 'clicks',
+      key: `u${i % 17}`,
+      value: JSON.stringify({ user: `u${i % 17}`, type: i % 3 === 0 ? 'buy' : 'view', n: i }),
+      partition: i % PARTITIONS,
+    }));
+    await p.send(records);
+    await p.close();
+    const spec = {
+      name: 'buys',
+      source: { topics: ['clicks'] },
+      filter: { field: 'type', op: 'eq', value: 'buy' },
+      project: { user: 'user', n: 'n' },
+      key: 'user',
+      output: { topic: 'buys' },
+    };
+    const streams = KafkaStreams.fromJobSpec(spec, { ...config(log, client, dir, 2), applicationId: 'spec-job' });
+    try {
+      await streams.start();
+      await streams.waitUntilProcessed(20_000);
+    } finally {
+      await streams.close();
+    }
+    const got = (await read(client, 'buys')).map((r) => JSON.parse(String(r.value)) as { n: number }).map((v) => v.n);
+    const want = records.map((_, i) => i).filter((i) => i % 3 === 0);
+    assert.deepEqual(
+      got.sort((a, b) => a - b),
+      want,
+    );
+  });
+});
