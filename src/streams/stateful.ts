@@ -378,17 +378,24 @@ interface Buffered {
 
 /**
  * suppress(): holds the latest change per key until its window closes (final results) or a time limit passes.
- * The buffer is mirrored in a logged key-value store so that it survives restarts under exactly-once.
+ * The buffer is grouped by due time, so eviction takes whole groups in due order (a heap of the due times); for
+ * final results the due time follows from the window, so a record finds its buffered predecessor without any
+ * key object being serialized. The buffer is mirrored in a logged key-value store so that it survives restarts
+ * under exactly-once (only when that store is persisted or logged).
  */
 export class SuppressNode extends StatefulNode {
   private store!: KeyValueStoreImpl<string, Buffered>;
   private readonly storeName: string;
   private readonly mode: SuppressMode;
-  private readonly buffer = new Map<string, Buffered>();
+  /** Due time -> key within the group -> the buffered change. */
+  private readonly buckets = new Map<number, Map<string, Buffered>>();
+  /** Min-heap of the due times in `buckets`. */
+  private readonly dues: number[] = [];
+  /** untilTimeLimit: the due time of each buffered key (its first arrival + the limit). */
+  private readonly limitDue = new Map<string, number>();
+  private mirror = true;
   private seq = 0;
   private observed = Number.NEGATIVE_INFINITY;
-  /** A lower bound of the buffered due times: evict() skips scanning the buffer until it is reached. */
-  private minDue = Number.NEGATIVE_INFINITY;
   constructor(name: string, storeName: string, mode: SuppressMode) {
     super(name);
     this.storeName = storeName;
@@ -397,28 +404,54 @@ export class SuppressNode extends StatefulNode {
   override init(task: Parameters<Node['init']>[0]): void {
     super.init(task);
     this.store = task.store(this.storeName) as KeyValueStoreImpl<string, Buffered>;
-    for (const [k, b] of this.store.all()) {
-      this.buffer.set(k, b);
+    // The mirror only serves restarts: a store that is neither persisted nor logged would be written for nothing.
+    this.mirror = this.store.durable;
+    for (const [, b] of this.store.all()) {
+      const k = this.keyOf(b.key);
+      this.bucket(b.due).set(k, b);
+      if (this.mode.kind === 'untilTimeLimit') this.limitDue.set(k, b.due);
       this.seq = Math.max(this.seq, b.seq + 1);
       this.observed = Math.max(this.observed, b.timestamp);
     }
   }
-  private dueOf(rec: Rec): number {
-    if (this.mode.kind === 'untilTimeLimit') return rec.timestamp + this.mode.limitMs;
-    const w = (rec.key as Windowed<unknown>).window;
-    // Time windows close at end + grace (end exclusive); sessions one ms later (end inclusive).
-    return w.end + this.mode.graceMs + (this.mode.window === 'session' ? 1 : 0);
+  /**
+   * The key within a due group: the record key; for sessions with the window start too (the windows of one time
+   * window suppression share one size, so the end fixes the start).
+   */
+  private keyOf(key: unknown): string {
+    if (this.mode.kind === 'untilTimeLimit') return encodeKey(key);
+    const w = key as Windowed<unknown>;
+    return this.mode.window === 'session' ? `${encodeKey(w.key)}@${w.window.start}` : encodeKey(w.key);
+  }
+  private bucket(due: number): Map<string, Buffered> {
+    let b = this.buckets.get(due);
+    if (b === undefined) {
+      b = new Map();
+      this.buckets.set(due, b);
+      pushHeap(this.dues, due);
+    }
+    return b;
   }
   process(rec: Rec): void {
-    const k = encodeKey(rec.key);
-    const prev = this.buffer.get(rec.key === undefined ? '' : k);
+    const k = this.keyOf(rec.key);
+    let due: number;
+    if (this.mode.kind === 'untilTimeLimit') {
+      // A newer value replaces the buffered one but does not restart its timer (Kafka Streams untilTimeLimit).
+      due = this.limitDue.get(k) ?? rec.timestamp + this.mode.limitMs;
+    } else {
+      // Time windows close at end + grace (end exclusive); sessions one ms later (end inclusive).
+      const w = (rec.key as Windowed<unknown>).window;
+      due = w.end + this.mode.graceMs + (this.mode.window === 'session' ? 1 : 0);
+    }
+    const group = this.buckets.get(due);
+    const prev = group?.get(k);
     const c = rec.value as Change<unknown>;
     if (c.newValue === null && this.mode.kind === 'untilWindowCloses') {
       // Final results never emit tombstones: drop what is buffered for the key rather than buffer the tombstone
       // (merged sessions would otherwise leave one per merge in the buffer until their window closes).
       if (prev !== undefined) {
-        this.buffer.delete(k);
-        this.store.delete(k);
+        group?.delete(k);
+        if (this.mirror) this.store.delete(`${due}|${k}`);
       }
       if (rec.timestamp > this.observed) this.observed = rec.timestamp;
       this.evict(this.watermarkMode ? this.time : this.observed);
@@ -429,14 +462,13 @@ export class SuppressNode extends StatefulNode {
       // Keep the oldest old value so that the emitted change spans everything suppressed.
       value: { newValue: c.newValue, oldValue: prev === undefined ? c.oldValue : prev.value.oldValue },
       timestamp: rec.timestamp,
-      // A newer value replaces the buffered one but does not restart its timer (Kafka Streams untilTimeLimit).
-      due: prev?.due ?? this.dueOf(rec),
-      seq: prev?.seq ?? this.seq++,
+      due,
+      seq: prev === undefined ? this.seq++ : prev.seq,
       headers: rec.headers,
     };
-    this.buffer.set(k, b);
-    this.store.put(k, b);
-    if (b.due < this.minDue) this.minDue = b.due;
+    (group ?? this.bucket(due)).set(k, b);
+    if (prev === undefined && this.mode.kind === 'untilTimeLimit') this.limitDue.set(k, due);
+    if (this.mirror) this.store.put(`${due}|${k}`, b);
     // Kafka Streams evicts only when a record arrives (its time = max timestamp seen by this processor), so a
     // tombstone that follows a record in the same step is buffered before anything is emitted.
     if (rec.timestamp > this.observed) this.observed = rec.timestamp;
@@ -447,29 +479,66 @@ export class SuppressNode extends StatefulNode {
     if (this.watermarkMode) this.evict(t);
   }
   private evict(now: number): void {
-    if (now < this.minDue) return;
-    const due: [string, Buffered][] = [];
-    let min = Number.POSITIVE_INFINITY;
-    for (const e of this.buffer) {
-      if (e[1].due <= now) due.push(e);
-      else if (e[1].due < min) min = e[1].due;
+    const dues = this.dues;
+    if (dues.length === 0 || (dues[0] as number) > now) return;
+    const due: Buffered[] = [];
+    while (dues.length > 0 && (dues[0] as number) <= now) {
+      const d = popHeap(dues);
+      const group = this.buckets.get(d);
+      if (group === undefined) continue;
+      this.buckets.delete(d);
+      for (const [k, b] of group) {
+        due.push(b);
+        if (this.mirror) this.store.delete(`${d}|${k}`);
+        if (this.mode.kind === 'untilTimeLimit') this.limitDue.delete(k);
+      }
     }
-    this.minDue = min;
     if (due.length === 0) return;
     due.sort(
       (a, b) =>
-        a[1].timestamp - b[1].timestamp ||
-        ((a[1].key as Windowed<unknown>).window?.start ?? 0) - ((b[1].key as Windowed<unknown>).window?.start ?? 0) ||
-        a[1].seq - b[1].seq,
+        a.timestamp - b.timestamp ||
+        ((a.key as Windowed<unknown>).window?.start ?? 0) - ((b.key as Windowed<unknown>).window?.start ?? 0) ||
+        a.seq - b.seq,
     );
-    for (const [k, b] of due) {
-      this.buffer.delete(k);
-      this.store.delete(k);
+    for (const b of due) {
       // Final results never need tombstones for windows that ended up empty.
       if (this.mode.kind === 'untilWindowCloses' && b.value.newValue === null) continue;
       this.forward({ key: b.key, value: b.value, timestamp: b.timestamp, headers: b.headers });
     }
   }
+}
+
+/** Binary min-heap of numbers. */
+function pushHeap(heap: number[], x: number): void {
+  let i = heap.length;
+  heap.push(x);
+  while (i > 0) {
+    const p = (i - 1) >> 1;
+    const parent = heap[p] as number;
+    if (parent <= x) break;
+    heap[i] = parent;
+    i = p;
+  }
+  heap[i] = x;
+}
+function popHeap(heap: number[]): number {
+  const top = heap[0] as number;
+  const last = heap.pop() as number;
+  const n = heap.length;
+  if (n > 0) {
+    let i = 0;
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= n) break;
+      const r = l + 1;
+      const c = r < n && (heap[r] as number) < (heap[l] as number) ? r : l;
+      if ((heap[c] as number) >= last) break;
+      heap[i] = heap[c] as number;
+      i = c;
+    }
+    heap[i] = last;
+  }
+  return top;
 }
 
 /**

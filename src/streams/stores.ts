@@ -12,7 +12,8 @@ export type StoreKey = readonly (string | number)[];
 
 export interface Backend {
   get(key: StoreKey): unknown;
-  put(key: StoreKey, value: unknown): void;
+  /** Returns false when the key certainly existed already (true: new, or not known cheaply). */
+  put(key: StoreKey, value: unknown): boolean;
   delete(key: StoreKey): void;
   /** Entries with from <= key < to in key order. */
   range(from: StoreKey, to: StoreKey): [StoreKey, unknown][];
@@ -35,8 +36,16 @@ export function compareKeys(a: StoreKey, b: StoreKey): number {
   return a.length - b.length;
 }
 
-const encodeRest = (key: StoreKey): string | number =>
-  key.length === 1 ? '' : key.length === 2 ? (key[1] as string | number) : JSON.stringify(key.slice(1));
+// The key parts after the first, as one Map key: two numbers (session end, start) joined without JSON.
+const encodeRest = (key: StoreKey): string | number => {
+  const n = key.length;
+  if (n === 1) return '';
+  if (n === 2) return key[1] as string | number;
+  const a = key[1];
+  const b = key[2];
+  if (n === 3 && typeof a === 'number' && typeof b === 'number') return `${a}:${b}`;
+  return JSON.stringify(key.slice(1));
+};
 
 export class MemoryBackend implements Backend {
   // Grouped by the first key component so that per-key range scans (windows, sessions) stay small.
@@ -46,7 +55,7 @@ export class MemoryBackend implements Backend {
   get(key: StoreKey): unknown {
     return this.groups.get(key[0] as string)?.get(encodeRest(key))?.[1];
   }
-  put(key: StoreKey, value: unknown): void {
+  put(key: StoreKey, value: unknown): boolean {
     const head = key[0] as string;
     let g = this.groups.get(head);
     if (g === undefined) {
@@ -54,15 +63,21 @@ export class MemoryBackend implements Backend {
       this.groups.set(head, g);
     }
     const rest = encodeRest(key);
-    if (!g.has(rest)) this.size++;
+    const isNew = !g.has(rest);
+    if (isNew) this.size++;
     g.set(rest, [key, value]);
+    return isNew;
   }
   delete(key: StoreKey): void {
     const head = key[0] as string;
     const g = this.groups.get(head);
     if (g?.delete(encodeRest(key))) {
       this.size--;
-      if (g.size === 0) this.groups.delete(head);
+      // Empty groups stay a while: a session replaced by its merge is deleted then put again at once. They are
+      // swept when they outnumber the entries.
+      if (g.size === 0 && this.groups.size > 1024 && this.groups.size > 2 * this.size) {
+        for (const [h, x] of this.groups) if (x.size === 0) this.groups.delete(h);
+      }
     }
   }
   range(from: StoreKey, to: StoreKey): [StoreKey, unknown][] {
@@ -109,8 +124,11 @@ export class LmdbBackend implements Backend {
     if (o !== undefined) return o[1] === DELETED ? undefined : o[1];
     return this.db.get(key as (string | number)[]);
   }
-  put(key: StoreKey, value: unknown): void {
-    this.overlay.set(overlayKey(key), [key, value]);
+  put(key: StoreKey, value: unknown): boolean {
+    const k = overlayKey(key);
+    const isNew = !this.overlay.has(k);
+    this.overlay.set(k, [key, value]);
+    return isNew;
   }
   delete(key: StoreKey): void {
     this.overlay.set(overlayKey(key), [key, DELETED]);
@@ -210,14 +228,23 @@ export interface StoreSpec {
   global?: boolean;
 }
 
-// The last key encoded: an aggregation reads then writes the same key, so this halves JSON.stringify calls.
+// The last primitive key encoded: an aggregation reads then writes the same key, so this halves the encoding.
 let lastKey: unknown;
 let lastEncoded = 'null';
+/** The JSON text of a key (numbers without going through JSON.stringify: same text, several times cheaper). */
 export const encodeKey = (key: unknown): string => {
-  if (key === lastKey && typeof key === 'string') return lastEncoded;
-  const e = JSON.stringify(key) ?? 'null';
-  lastKey = key;
-  lastEncoded = e;
+  if (key === lastKey) return lastEncoded;
+  const t = typeof key;
+  const e =
+    t === 'number'
+      ? Number.isFinite(key)
+        ? String(key)
+        : 'null'
+      : ((JSON.stringify(key) as string | undefined) ?? 'null');
+  if (t === 'string' || t === 'number') {
+    lastKey = key;
+    lastEncoded = e;
+  }
   return e;
 };
 const decodeKey = <K>(s: string | number): K => JSON.parse(String(s)) as K;
@@ -232,10 +259,13 @@ abstract class BaseStore {
     this.backend = backend;
     this.logger = logger;
   }
-  protected write(key: StoreKey, value: unknown): void {
+  /** Returns true when the key may be new (see Backend.put). */
+  protected write(key: StoreKey, value: unknown): boolean {
+    let isNew = false;
     if (value === undefined || value === null) this.backend.delete(key);
-    else this.backend.put(key, value);
+    else isNew = this.backend.put(key, value);
     this.logger?.(this.name, key, value ?? null);
+    return isNew;
   }
   /** Applies a changelog record while restoring (not logged again). */
   restore(key: StoreKey, value: unknown): void {
@@ -244,6 +274,10 @@ abstract class BaseStore {
   }
   approximateNumEntries(): number {
     return this.backend.count();
+  }
+  /** Whether what is written survives a restart (persisted, or logged to a changelog). */
+  get durable(): boolean {
+    return this.logger !== null || !(this.backend instanceof MemoryBackend);
   }
 }
 
@@ -318,6 +352,47 @@ export interface WindowStore<K, V> extends ReadOnlyWindowStore<K, V> {
   put(key: K, value: V | null, windowStart: number, timestamp?: number): void;
 }
 
+/**
+ * Window and session keys in creation order, so that entries past retention are dropped as stream time advances
+ * (Kafka Streams drops whole time segments). Creation order is time order up to out-of-orderness, so an entry
+ * may outlive its retention by that much; reads filter expired entries anyway. Expiry deletes from the backend
+ * without changelog records: the changelog topic has its own retention.
+ */
+class ExpiryQueue {
+  private keys: StoreKey[] = [];
+  private head = 0;
+  private seeded = false;
+  /** The key part holding the entry's time (window start, session end). */
+  private readonly part: number;
+  constructor(part: number) {
+    this.part = part;
+  }
+  push(key: StoreKey): void {
+    this.keys.push(key);
+  }
+  expire(backend: Backend, before: number): void {
+    if (!this.seeded) {
+      // State restored from disk is not in the queue yet: take it once, in time order.
+      this.seeded = true;
+      const existing = backend.entries().map((e) => e[0]);
+      if (existing.length > 0) {
+        existing.sort((a, b) => (a[this.part] as number) - (b[this.part] as number));
+        this.keys = existing.concat(this.keys.slice(this.head));
+        this.head = 0;
+      }
+    }
+    const keys = this.keys;
+    let h = this.head;
+    while (h < keys.length && ((keys[h] as StoreKey)[this.part] as number) < before)
+      backend.delete(keys[h++] as StoreKey);
+    this.head = h;
+    if (h > 1024 && h * 2 > keys.length) {
+      this.keys = keys.slice(h);
+      this.head = 0;
+    }
+  }
+}
+
 export class WindowStoreImpl<K, V> extends BaseStore implements WindowStore<K, V> {
   readonly retentionMs: number;
   private observed = Number.NEGATIVE_INFINITY;
@@ -326,11 +401,13 @@ export class WindowStoreImpl<K, V> extends BaseStore implements WindowStore<K, V
     super(name, backend, logger);
     this.retentionMs = retentionMs;
   }
+  private readonly expiry = new ExpiryQueue(1);
   private expired(start: number): boolean {
     return start < this.observed - this.retentionMs;
   }
   override restore(key: StoreKey, value: unknown): void {
     super.restore(key, value);
+    if (value !== null) this.expiry.push(key);
     if ((key[1] as number) > this.observed) this.observed = key[1] as number;
   }
   fetchWithTimestamp(key: K, windowStart: number): [V, number] | null {
@@ -341,9 +418,13 @@ export class WindowStoreImpl<K, V> extends BaseStore implements WindowStore<K, V
     return this.fetchWithTimestamp(key, windowStart)?.[0] ?? null;
   }
   put(key: K, value: V | null, windowStart: number, timestamp = windowStart): void {
-    if (windowStart > this.observed) this.observed = windowStart;
+    if (windowStart > this.observed) {
+      this.observed = windowStart;
+      this.expiry.expire(this.backend, this.observed - this.retentionMs);
+    }
     if (this.expired(windowStart)) return;
-    this.write([encodeKey(key), windowStart], value === null ? null : [value, timestamp]);
+    const sk: StoreKey = [encodeKey(key), windowStart];
+    if (this.write(sk, value === null ? null : [value, timestamp])) this.expiry.push(sk);
   }
   fetchRange(key: K, timeFrom: number, timeTo: number): WindowStoreEntry<V>[] {
     const k = encodeKey(key);
@@ -361,16 +442,6 @@ export class WindowStoreImpl<K, V> extends BaseStore implements WindowStore<K, V
         value: (v as [V, number])[0],
         timestamp: (v as [V, number])[1],
       }));
-  }
-  /** Drops windows older than retention (called at commit). */
-  purge(): number {
-    let n = 0;
-    for (const [sk] of this.backend.entries())
-      if (this.expired(sk[1] as number)) {
-        this.write(sk, null);
-        n++;
-      }
-    return n;
   }
 }
 
@@ -402,8 +473,10 @@ export class SessionStoreImpl<K, V> extends BaseStore implements SessionStore<K,
     super(name, backend, logger);
     this.retentionMs = retentionMs;
   }
+  private readonly expiry = new ExpiryQueue(1);
   override restore(key: StoreKey, value: unknown): void {
     super.restore(key, value);
+    if (value !== null) this.expiry.push(key);
     if ((key[1] as number) > this.observed) this.observed = key[1] as number;
   }
   findSessions(key: K, earliestSessionEnd: number, latestSessionStart: number): Session<K, V>[] {
@@ -419,8 +492,12 @@ export class SessionStoreImpl<K, V> extends BaseStore implements SessionStore<K,
     return this.findSessions(key, Number.NEGATIVE_INFINITY, Number.POSITIVE_INFINITY);
   }
   put(key: K, start: number, end: number, value: V): void {
-    if (end > this.observed) this.observed = end;
-    this.write([encodeKey(key), end, start], value);
+    if (end > this.observed) {
+      this.observed = end;
+      this.expiry.expire(this.backend, this.observed - this.retentionMs);
+    }
+    const sk: StoreKey = [encodeKey(key), end, start];
+    if (this.write(sk, value)) this.expiry.push(sk);
   }
   remove(key: K, start: number, end: number): void {
     this.write([encodeKey(key), end, start], null);

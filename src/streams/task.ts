@@ -380,23 +380,24 @@ export class StreamTask implements TaskRuntime {
     );
   }
 
-  // The input partition of the previous record: consecutive records mostly come from the same one.
-  private lastTopic = '';
-  private lastPartition = -1;
-  private lastPt: PartitionTime | undefined;
-  private lastSource: SourceNode | undefined;
+  // Per topic, the partitions' time state by partition number: no string key built per record.
+  private readonly partitionTimes = new Map<string, (PartitionTime | undefined)[]>();
 
   private partitionTime(topic: string, partition: number, source: SourceNode, now: number): PartitionTime {
-    if (topic === this.lastTopic && partition === this.lastPartition && this.lastPt !== undefined) return this.lastPt;
+    let byPartition = this.partitionTimes.get(topic);
+    if (byPartition === undefined) {
+      byPartition = [];
+      this.partitionTimes.set(topic, byPartition);
+    }
+    let pt = byPartition[partition];
+    if (pt !== undefined) return pt;
     const pk = `${topic}:${partition}`;
-    let pt = this.partitions.get(pk);
+    pt = this.partitions.get(pk);
     if (pt === undefined) {
       pt = { maxTs: Number.NEGATIVE_INFINITY, lastWall: now, sub: this.subOf.get(source) ?? 0 };
       this.partitions.set(pk, pt);
     }
-    this.lastTopic = topic;
-    this.lastPartition = partition;
-    this.lastPt = pt;
+    byPartition[partition] = pt;
     return pt;
   }
 

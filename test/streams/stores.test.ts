@@ -73,10 +73,13 @@ test('changelog records rebuild identical state in a fresh task', () => {
   assert.deepEqual(fresh.getWindowStore('windowed').all(), d.getWindowStore('windowed').all());
 });
 
-test('window store retention hides and purges expired windows', () => {
+test('window store retention hides and drops expired windows as stream time advances', () => {
   const s = new WindowStoreImpl<string, number>('w', new MemoryBackend(), null, 100);
   s.put('k', 1, 0);
   s.put('k', 2, 50);
+  s.put('j', 9, 60);
+  s.put('k', 2, 50); // an update: queued once
+  assert.equal(s.approximateNumEntries(), 3);
   s.put('k', 3, 150);
   assert.equal(s.fetch('k', 0), null, 'window 0 is older than 150 - 100');
   assert.equal(s.fetch('k', 50), 2);
@@ -84,8 +87,32 @@ test('window store retention hides and purges expired windows', () => {
     s.fetchRange('k', 0, 200).map((e) => e.start),
     [50, 150],
   );
-  assert.equal(s.purge(), 1);
-  assert.equal(s.approximateNumEntries(), 2);
+  assert.equal(s.approximateNumEntries(), 3, 'window 0 is gone from the backend');
+  s.put('k', 4, 400);
+  assert.deepEqual(
+    s.all().map((e) => `${e.key}@${e.start}`),
+    ['k@400'],
+  );
+  assert.equal(s.approximateNumEntries(), 1, 'every expired window is gone');
+});
+
+test('session store drops sessions past retention as stream time advances; restored state too', () => {
+  const backend = new MemoryBackend();
+  const s = new SessionStoreImpl<string, number>('s', backend, null, 100);
+  s.put('a', 0, 10, 1);
+  s.put('b', 5, 20, 2);
+  s.remove('a', 0, 10);
+  s.put('a', 0, 30, 3); // the merged session replaces the old one
+  s.put('c', 200, 200, 4);
+  assert.deepEqual(
+    s.all().map((x) => `${x.key}[${x.start},${x.end}]`),
+    ['c[200,200]'],
+  );
+  assert.equal(backend.count(), 1);
+  // A store over existing state (a restart) finds what expires in it.
+  const again = new SessionStoreImpl<string, number>('s', backend, null, 100);
+  again.put('d', 400, 400, 5);
+  assert.equal(backend.count(), 1);
 });
 
 test('session store finds overlapping sessions', () => {

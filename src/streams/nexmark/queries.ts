@@ -8,7 +8,7 @@ import type { Topology } from '../topology.ts';
 import type { StreamRecord, Windowed } from '../types.ts';
 import { JoinWindows, SessionWindows, TimeWindows } from '../windows.ts';
 import type { Auction, Bid, NexmarkEvent, Person } from './generator.ts';
-import { NexmarkEventSerde } from './serde.ts';
+import { AuctionSerde, BidSerde, NexmarkEventSerde, PersonSerde } from './serde.ts';
 
 export const NEXMARK_QUERIES = ['q0', 'q1', 'q2', 'q3', 'q4', 'q5', 'q7', 'q8', 'q11'] as const;
 export type NexmarkQuery = (typeof NEXMARK_QUERIES)[number];
@@ -34,6 +34,8 @@ export interface QueryOptions {
 export const isUpdating = (q: NexmarkQuery): boolean => q === 'q4';
 
 const J = Serdes.JSON();
+// Repartition keys (ids) are integers.
+const L = Serdes.Long();
 // Rows go out as JSON (keys too); the DSL types serdes per row type, JSON serializes any of them.
 const OUT = { keySerde: J as never, valueSerde: J as never };
 const byType = <T>(s: KStream<unknown, NexmarkEvent>, type: 0 | 1 | 2, pick: (e: NexmarkEvent) => T) =>
@@ -131,7 +133,7 @@ export function nexmarkTopology(q: NexmarkQuery, opts: QueryOptions): Topology {
     }
     case 'q5': {
       bids(events)
-        .groupBy((_k, x) => x.auction)
+        .groupBy((_k, x) => x.auction, { keySerde: L, valueSerde: BidSerde })
         .windowedBy(TimeWindows.ofSizeWithNoGrace(W10).advanceBy(2_000))
         .count()
         .suppress(Suppressed.untilWindowCloses())
@@ -145,7 +147,7 @@ export function nexmarkTopology(q: NexmarkQuery, opts: QueryOptions): Topology {
       // Windows of 10 s + 1 ms every 10 s hold the bids of [start, end] (BETWEEN is inclusive); the maximum
       // is taken over [start, end) only, the tumbling window of the SQL.
       bids(events)
-        .groupBy(() => 0)
+        .groupBy(() => 0, { keySerde: L, valueSerde: BidSerde })
         .windowedBy(TimeWindows.ofSizeWithNoGrace(W10 + 1).advanceBy(W10))
         .aggregate<MaxBids>(
           () => ({ max: -1, best: [], edge: [] }),
@@ -162,7 +164,7 @@ export function nexmarkTopology(q: NexmarkQuery, opts: QueryOptions): Topology {
       // "<id>@<window start>" into plain tables and joined there.
       const inWindow = (k: Windowed<number>) => `${k.key}@${k.window.start}`;
       const people = persons(events)
-        .groupBy((_k, p) => p.id)
+        .groupBy((_k, p) => p.id, { keySerde: L, valueSerde: PersonSerde })
         .windowedBy(TimeWindows.ofSizeWithNoGrace(W10))
         .reduce((first) => first)
         .suppress(Suppressed.untilWindowCloses())
@@ -170,7 +172,7 @@ export function nexmarkTopology(q: NexmarkQuery, opts: QueryOptions): Topology {
         .map((k: Windowed<number>, p: Person) => [inWindow(k), { id: p.id, name: p.name, stime: k.window.start }])
         .toTable();
       const selling = auctions(events)
-        .groupBy((_k, a) => a.seller)
+        .groupBy((_k, a) => a.seller, { keySerde: L, valueSerde: AuctionSerde })
         .windowedBy(TimeWindows.ofSizeWithNoGrace(W10))
         .count()
         .suppress(Suppressed.untilWindowCloses())
@@ -187,7 +189,7 @@ export function nexmarkTopology(q: NexmarkQuery, opts: QueryOptions): Topology {
     case 'q11': {
       const gap = W10;
       bids(events)
-        .groupBy((_k, x) => x.bidder)
+        .groupBy((_k, x) => x.bidder, { keySerde: L, valueSerde: BidSerde })
         .windowedBy(SessionWindows.ofInactivityGapAndGrace(gap, gap))
         .count()
         .suppress(Suppressed.untilWindowCloses())

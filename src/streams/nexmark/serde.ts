@@ -129,3 +129,28 @@ export const NexmarkEventSerde: Serde<NexmarkEvent> = {
   serialize: (_topic, v) => (v === null ? null : encodeEvent(v)),
   deserialize: (_topic, b) => (b === null ? null : decodeEvent(b)),
 };
+
+// Serdes of one kind of event, for the queries' repartition topics (as a Kafka Streams user passes serdes to
+// groupBy): the same binary layout as the event topic, several times cheaper than the JSON default.
+const entitySerde = <T>(type: 0 | 1 | 2, field: 'person' | 'auction' | 'bid'): Serde<T> => ({
+  serialize: (_topic, v) =>
+    v === null
+      ? null
+      : encodeEvent({
+          event_type: type,
+          person: null,
+          auction: null,
+          bid: null,
+          [field]: v,
+        } as unknown as NexmarkEvent),
+  deserialize: (_topic, b) => {
+    if (b === null) return null;
+    const e = decodeEvent(b);
+    if (e.event_type !== type)
+      throw new TributaryError('CORRUPT_DATA', `nexmark ${field}: type byte ${e.event_type}, expected ${type}`);
+    return e[field] as T;
+  },
+});
+export const BidSerde: Serde<Bid> = entitySerde<Bid>(2, 'bid');
+export const AuctionSerde: Serde<Auction> = entitySerde<Auction>(1, 'auction');
+export const PersonSerde: Serde<Person> = entitySerde<Person>(0, 'person');
