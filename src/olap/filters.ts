@@ -63,10 +63,18 @@ function isNumericKind(c: ColumnInfo | undefined): boolean {
   return c?.kind === 'long' || c?.kind === 'double' || c?.kind === 'float' || c?.kind === 'time';
 }
 
-/** Applies a per-value predicate to a column, any-match for multi-value columns. */
-function onValues(c: { sql: string; col: ColumnInfo | undefined }, pred: (v: string) => string): string {
+/**
+ * Applies a per-value predicate to a column, any-match for multi-value columns. `nullOk`: the caller treats
+ * NULL as false (a WHERE or FILTER clause), so the predicate goes bare: DuckDB pushes a bare comparison or IN
+ * into the table scan, and the coalesce costs time per row.
+ */
+function onValues(
+  c: { sql: string; col: ColumnInfo | undefined },
+  pred: (v: string) => string,
+  nullOk = false,
+): string {
   if (c.col?.kind === 'mv') return `coalesce(len(list_filter(${c.sql}, lambda x: ${pred('x')})) > 0, false)`;
-  return `coalesce(${pred(c.sql)}, false)`;
+  return nullOk ? `(${pred(c.sql)})` : `coalesce(${pred(c.sql)}, false)`;
 }
 
 function asString(c: { sql: string; col: ColumnInfo | undefined }): { sql: string; col: ColumnInfo | undefined } {
@@ -74,7 +82,7 @@ function asString(c: { sql: string; col: ColumnInfo | undefined }): { sql: strin
   return { sql: `CAST(${c.sql} AS VARCHAR)`, col: c.col };
 }
 
-function eqValue(c: { sql: string; col: ColumnInfo | undefined }, value: unknown): string {
+function eqValue(c: { sql: string; col: ColumnInfo | undefined }, value: unknown, nullOk = false): string {
   if (value === null || value === undefined || value === '') {
     // Druid's default-value mode treats '' and null alike for strings.
     if (c.col?.kind === 'mv') return `(${c.sql} IS NULL OR len(${c.sql}) = 0 OR list_contains(${c.sql}, ''))`;
@@ -84,13 +92,16 @@ function eqValue(c: { sql: string; col: ColumnInfo | undefined }, value: unknown
   if (isNumericKind(c.col)) {
     const n = Number(value);
     if (typeof value === 'boolean' || Number.isNaN(n)) return 'FALSE';
-    return `coalesce(${c.sql} = ${num(n)}, false)`;
+    return nullOk ? `(${c.sql} = ${num(n)})` : `coalesce(${c.sql} = ${num(n)}, false)`;
   }
-  return onValues(asString(c), (v) => `${v} = ${lit(String(value))}`);
+  return onValues(asString(c), (v) => `${v} = ${lit(String(value))}`, nullOk);
 }
 
-/** Translates a Druid filter into a SQL predicate (never NULL). */
-export function filterSql(filter: unknown, cols: FilterColumns, field: string): string {
+/**
+ * Translates a Druid filter into a SQL predicate (never NULL, unless `nullOk`: for a WHERE or FILTER clause,
+ * where NULL excludes the row like false, the top-level predicates skip their coalesce; under NOT they keep it).
+ */
+export function filterSql(filter: unknown, cols: FilterColumns, field: string, nullOk = false): string {
   if (filter === null || filter === undefined) return 'TRUE';
   const { type } = parseWith(typeSchema, filter, field);
   const extraction = (filter as { extractionFn?: unknown }).extractionFn;
@@ -106,13 +117,13 @@ export function filterSql(filter: unknown, cols: FilterColumns, field: string): 
       return 'FALSE';
     case 'selector': {
       const s = parseWith(schemas.selector, filter, field);
-      return eqValue(cols.column(s.dimension), s.value);
+      return eqValue(cols.column(s.dimension), s.value, nullOk);
     }
     case 'equals': {
       const s = parseWith(schemas.equals, filter, field);
       if (s.matchValue === null || s.matchValue === undefined)
         throw invalidArgument(`${field}.matchValue`, 'a non-null value (use the null filter for nulls)');
-      return eqValue(cols.column(s.column), s.matchValue);
+      return eqValue(cols.column(s.column), s.matchValue, nullOk);
     }
     case 'in': {
       const s = parseWith(schemas.in, filter, field);
@@ -124,9 +135,10 @@ export function filterSql(filter: unknown, cols: FilterColumns, field: string): 
       if (strs.length) {
         if (isNumericKind(c.col)) {
           const nums = strs.map(Number).filter((n) => !Number.isNaN(n));
-          if (nums.length) parts.push(`coalesce(${c.sql} IN (${nums.map((n) => num(n)).join(', ')}), false)`);
+          const inList = `${c.sql} IN (${nums.map((n) => num(n)).join(', ')})`;
+          if (nums.length) parts.push(nullOk ? `(${inList})` : `coalesce(${inList}, false)`);
         } else {
-          parts.push(onValues(asString(c), (v) => `${v} IN (${strs.map(lit).join(', ')})`));
+          parts.push(onValues(asString(c), (v) => `${v} IN (${strs.map(lit).join(', ')})`, nullOk));
         }
       }
       return parts.length ? `(${parts.join(' OR ')})` : 'FALSE';
@@ -145,14 +157,18 @@ export function filterSql(filter: unknown, cols: FilterColumns, field: string): 
         }
         return strlen ? num(String(x).length) : lit(String(x));
       };
-      return onValues(numeric ? c : asString(c), (v) => {
-        const conds: string[] = [`${v} IS NOT NULL`];
-        if (s.lower !== null && s.lower !== undefined)
-          conds.push(`${conv(v)} ${s.lowerStrict ? '>' : '>='} ${bound(s.lower)}`);
-        if (s.upper !== null && s.upper !== undefined)
-          conds.push(`${conv(v)} ${s.upperStrict ? '<' : '<='} ${bound(s.upper)}`);
-        return conds.join(' AND ');
-      });
+      return onValues(
+        numeric ? c : asString(c),
+        (v) => {
+          const conds: string[] = [`${v} IS NOT NULL`];
+          if (s.lower !== null && s.lower !== undefined)
+            conds.push(`${conv(v)} ${s.lowerStrict ? '>' : '>='} ${bound(s.lower)}`);
+          if (s.upper !== null && s.upper !== undefined)
+            conds.push(`${conv(v)} ${s.upperStrict ? '<' : '<='} ${bound(s.upper)}`);
+          return conds.join(' AND ');
+        },
+        nullOk,
+      );
     }
     case 'range': {
       const s = parseWith(schemas.range, filter, field);
@@ -167,24 +183,28 @@ export function filterSql(filter: unknown, cols: FilterColumns, field: string): 
         }
         return lit(String(x));
       };
-      return onValues(numeric ? c : asString(c), (v) => {
-        const vv = numeric ? `TRY_CAST(${v} AS DOUBLE)` : v;
-        const conds: string[] = [`${v} IS NOT NULL`];
-        if (s.lower !== null && s.lower !== undefined)
-          conds.push(`${vv} ${s.lowerOpen ? '>' : '>='} ${bound(s.lower, 'lower')}`);
-        if (s.upper !== null && s.upper !== undefined)
-          conds.push(`${vv} ${s.upperOpen ? '<' : '<='} ${bound(s.upper, 'upper')}`);
-        return conds.join(' AND ');
-      });
+      return onValues(
+        numeric ? c : asString(c),
+        (v) => {
+          const vv = numeric ? `TRY_CAST(${v} AS DOUBLE)` : v;
+          const conds: string[] = [`${v} IS NOT NULL`];
+          if (s.lower !== null && s.lower !== undefined)
+            conds.push(`${vv} ${s.lowerOpen ? '>' : '>='} ${bound(s.lower, 'lower')}`);
+          if (s.upper !== null && s.upper !== undefined)
+            conds.push(`${vv} ${s.upperOpen ? '<' : '<='} ${bound(s.upper, 'upper')}`);
+          return conds.join(' AND ');
+        },
+        nullOk,
+      );
     }
     case 'like': {
       const s = parseWith(schemas.like, filter, field);
       const esc = s.escape ? ` ESCAPE ${lit(s.escape)}` : '';
-      return onValues(asString(cols.column(s.dimension)), (v) => `${v} LIKE ${lit(s.pattern)}${esc}`);
+      return onValues(asString(cols.column(s.dimension)), (v) => `${v} LIKE ${lit(s.pattern)}${esc}`, nullOk);
     }
     case 'regex': {
       const s = parseWith(schemas.regex, filter, field);
-      return onValues(asString(cols.column(s.dimension)), (v) => `regexp_matches(${v}, ${lit(s.pattern)})`);
+      return onValues(asString(cols.column(s.dimension)), (v) => `regexp_matches(${v}, ${lit(s.pattern)})`, nullOk);
     }
     case 'search': {
       const s = parseWith(schemas.search, filter, field);
@@ -229,7 +249,8 @@ export function filterSql(filter: unknown, cols: FilterColumns, field: string): 
     case 'or': {
       const fields = parseWith(schemas[type], filter, field).fields;
       if (fields.length === 0) return type === 'and' ? 'TRUE' : 'FALSE';
-      return `(${fields.map((x, i) => filterSql(x, cols, `${field}.fields[${i}]`)).join(type === 'and' ? ' AND ' : ' OR ')})`;
+      // NULL OR x and NULL AND x exclude a row exactly when false would: nullOk passes down (not under NOT).
+      return `(${fields.map((x, i) => filterSql(x, cols, `${field}.fields[${i}]`, nullOk)).join(type === 'and' ? ' AND ' : ' OR ')})`;
     }
     case 'not': {
       const s = parseWith(schemas.not, filter, field);

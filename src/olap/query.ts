@@ -14,6 +14,7 @@ import { ident, lit, num } from './sql.ts';
 import type { SegmentInfo, SegmentStore } from './store.ts';
 import { tableSql } from './store.ts';
 import {
+  bucketIndexSql,
   bucketSql,
   bucketStart,
   ETERNITY,
@@ -282,7 +283,7 @@ function columnsFor(src: Source, vcs: BaseQuery['virtualColumns']): FilterColumn
     column,
     input: column,
     expr: (e, f) => exprToSql(e, resolve, f),
-    filter: (flt, f) => filterSql(flt, self, f),
+    filter: (flt, f) => filterSql(flt, self, f, true),
     timeMs: 'epoch_ms("__time")',
   };
   return self;
@@ -513,7 +514,7 @@ async function aggregate(
   extra: { qualify?: string; alwaysOneRow?: boolean; topN?: { order: string; limit: number } } = {},
 ): Promise<Grouped> {
   const cols = columnsFor(src, q.virtualColumns);
-  const where = filterSql(q.filter, cols, 'query.filter');
+  const where = filterSql(q.filter, cols, 'query.filter', true);
   let rel = `(SELECT * FROM ${baseRelation(src, q, intervals)} WHERE ${where})`;
   const mvDims = dims.map((d, i) => (d.mv ? i : -1)).filter((i) => i >= 0);
   if (mvDims.length) {
@@ -523,17 +524,21 @@ async function aggregate(
     );
     rel = `(SELECT *, ${unn.join(', ')} FROM ${rel})`;
   }
-  const bucket = bucketSql(gran, '"__time"', Math.min(...intervals.map((i) => i.start)));
+  const minTime = Math.min(...intervals.map((i) => i.start));
+  // Fixed-width buckets group by the bucket number; the start is computed per group, after aggregation.
+  const ix = bucketIndexSql(gran, '"__time"', minTime);
+  const bucket = ix ? ix.index : bucketSql(gran, '"__time"', minTime);
   const dimSqls = dims.map((d, i) => {
     const expr = d.mv ? ident(`__mv${i}`) : d.sql;
     const source: ColumnInfo | undefined = d.mv ? { name: d.name, kind: 'string' } : d.source;
     return `${dimValueSql(d, expr, source)} AS ${ident(`d${i}`)}`;
   });
   const aggSqls = plan.sqls.map((s, i) => `${s} AS ${ident(`a${i}`)}`);
-  const select = [`${bucket} AS "__bucket"`, ...dimSqls, ...aggSqls].join(', ');
+  const select = [`${bucket} AS ${ix ? '"__bi"' : '"__bucket"'}`, ...dimSqls, ...aggSqls].join(', ');
   const groupBy = gran.kind === 'all' && dims.length === 0 && extra.alwaysOneRow ? '' : ' GROUP BY ALL';
   const order = ` ORDER BY "__bucket"${dims.map((_, i) => `, ${ident(`d${i}`)} NULLS FIRST`).join('')}`;
-  const inner = `SELECT ${select} FROM ${rel}${groupBy}`;
+  let inner = `SELECT ${select} FROM ${rel}${groupBy}`;
+  if (ix) inner = `SELECT ${ix.start('"__bi"')} AS "__bucket", * EXCLUDE ("__bi") FROM (${inner})`;
   const sql = extra.topN
     ? `${inner} ORDER BY ${extra.topN.order} LIMIT ${num(extra.topN.limit)}`
     : extra.qualify
@@ -657,7 +662,7 @@ async function thetaOnly(
     return undefined;
   const k = spec.size ?? 16384;
   const cols = columnsFor(src, q.virtualColumns);
-  const where = filterSql(q.filter, cols, 'query.filter');
+  const where = filterSql(q.filter, cols, 'query.filter', true);
   const c = ident(col.name);
   const base = `SELECT hash(${c}) AS h FROM ${baseRelation(src, q, intervals)} WHERE (${where}) AND ${c} IS NOT NULL`;
   let hints = thetaHints.get(rt.store);
@@ -904,7 +909,7 @@ async function scan(rt: QueryRuntime, q: BaseQuery, src: Source | undefined): Pr
   const intervals = intervalsOf(q);
   const cols = columnsFor(src, q.virtualColumns);
   const names = o.columns.length ? o.columns : ['__time', ...src.columns.keys()];
-  const where = filterSql(q.filter, cols, 'query.filter');
+  const where = filterSql(q.filter, cols, 'query.filter', true);
   const vcNames = new Set(q.virtualColumns.map((v) => v.name));
   const sel = names.map((n, i) => {
     const c = cols.column(n);
@@ -953,7 +958,7 @@ async function search(rt: QueryRuntime, q: BaseQuery, src: Source | undefined): 
   const intervals = intervalsOf(q);
   const gran = parseGranularity(q.granularity, 'query.granularity');
   const cols = columnsFor(src, q.virtualColumns);
-  const where = filterSql(q.filter, cols, 'query.filter');
+  const where = filterSql(q.filter, cols, 'query.filter', true);
   const dims =
     o.searchDimensions ??
     [...src.columns.values()].filter((c) => c.kind === 'string' || c.kind === 'mv').map((c) => c.name);
@@ -1006,7 +1011,7 @@ async function timeBoundary(rt: QueryRuntime, q: BaseQuery, src: Source | undefi
   const o = parseWith(z.looseObject({ bound: z.enum(['minTime', 'maxTime']).optional() }), q, 'query');
   if (!src) return [];
   const cols = columnsFor(src, q.virtualColumns);
-  const where = filterSql(q.filter, cols, 'query.filter');
+  const where = filterSql(q.filter, cols, 'query.filter', true);
   const r = (
     await rows(
       rt,
