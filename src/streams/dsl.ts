@@ -130,10 +130,16 @@ export class StreamsBuilder {
     return spec.name;
   }
   /** @internal inserts a record cache after an aggregation when asked for. */
-  cached(nodeName: string, materialized: Materialized): string {
+  cached(nodeName: string, materialized: Materialized, windowed = false): string {
     if (materialized.cache !== true) return nodeName;
     const name = this.name('KTABLE-CACHE');
-    this.addNode({ name, kind: 'processor', parents: [nodeName], stores: [], create: () => new CacheNode(name) });
+    this.addNode({
+      name,
+      kind: 'processor',
+      parents: [nodeName],
+      stores: [],
+      create: () => new CacheNode(name, windowed),
+    });
     return name;
   }
   /** @internal */
@@ -866,7 +872,7 @@ export class TimeWindowedKStream<K, V> {
     }
     return new KTable<Windowed<K>, A>(
       b,
-      b.cached(name, materialized),
+      b.cached(name, materialized, true),
       storeName,
       { keySerde: this.stream.serdes.keySerde as Serde<Windowed<K>> | undefined },
       {
@@ -934,7 +940,7 @@ export class SessionWindowedKStream<K, V> {
     });
     return new KTable<Windowed<K>, A>(
       b,
-      b.cached(name, materialized),
+      b.cached(name, materialized, true),
       storeName,
       { keySerde: this.stream.serdes.keySerde as Serde<Windowed<K>> | undefined },
       { window: 'session', graceMs: w.graceMs },

@@ -378,21 +378,14 @@ interface Buffered {
 
 /**
  * suppress(): holds the latest change per key until its window closes (final results) or a time limit passes.
- * The buffer is grouped by due time, so eviction takes whole groups in due order (a heap of the due times); for
- * final results the due time follows from the window, so a record finds its buffered predecessor without any
- * key object being serialized. The buffer is mirrored in a logged key-value store so that it survives restarts
- * under exactly-once (only when that store is persisted or logged).
+ * The buffer is mirrored in a logged key-value store so that it survives restarts under exactly-once (only when
+ * that store is persisted or logged).
  */
 export class SuppressNode extends StatefulNode {
   private store!: KeyValueStoreImpl<string, Buffered>;
   private readonly storeName: string;
   private readonly mode: SuppressMode;
-  /** Due time -> key within the group -> the buffered change. */
-  private readonly buckets = new Map<number, Map<string, Buffered>>();
-  /** Min-heap of the due times in `buckets`. */
-  private readonly dues: number[] = [];
-  /** untilTimeLimit: the due time of each buffered key (its first arrival + the limit). */
-  private readonly limitDue = new Map<string, number>();
+  private readonly buffer: DueBuffer;
   private mirror = true;
   private seq = 0;
   private observed = Number.NEGATIVE_INFINITY;
@@ -400,6 +393,9 @@ export class SuppressNode extends StatefulNode {
     super(name);
     this.storeName = storeName;
     this.mode = mode;
+    // Time windows: every key of a window shares its due time, so group by it. Sessions and time limits: due
+    // times differ per key.
+    this.buffer = mode.kind === 'untilWindowCloses' && mode.window === 'time' ? new GroupedBuffer() : new KeyedBuffer();
   }
   override init(task: Parameters<Node['init']>[0]): void {
     super.init(task);
@@ -407,55 +403,55 @@ export class SuppressNode extends StatefulNode {
     // The mirror only serves restarts: a store that is neither persisted nor logged would be written for nothing.
     this.mirror = this.store.durable;
     for (const [, b] of this.store.all()) {
-      const k = this.keyOf(b.key);
-      this.bucket(b.due).set(k, b);
-      if (this.mode.kind === 'untilTimeLimit') this.limitDue.set(k, b.due);
+      this.buffer.set(b.due, this.keyOf(b.key), this.subOf(b.key), b);
       this.seq = Math.max(this.seq, b.seq + 1);
       this.observed = Math.max(this.observed, b.timestamp);
     }
   }
-  /**
-   * The key within a due group: the record key; for sessions with the window start too (the windows of one time
-   * window suppression share one size, so the end fixes the start).
-   */
+  /** The buffer key: the record key (of a windowed key, the inner one). */
   private keyOf(key: unknown): string {
-    if (this.mode.kind === 'untilTimeLimit') return encodeKey(key);
-    const w = key as Windowed<unknown>;
-    return this.mode.window === 'session' ? `${encodeKey(w.key)}@${w.window.start}` : encodeKey(w.key);
+    return encodeKey(this.mode.kind === 'untilTimeLimit' ? key : (key as Windowed<unknown>).key);
   }
-  private bucket(due: number): Map<string, Buffered> {
-    let b = this.buckets.get(due);
-    if (b === undefined) {
-      b = new Map();
-      this.buckets.set(due, b);
-      pushHeap(this.dues, due);
-    }
-    return b;
+  /**
+   * Second part of the buffer key: the window start of sessions (a session that grows keeps its start); the
+   * windows of one time-window suppression share one size, so there the due time fixes the window.
+   */
+  private subOf(key: unknown): number {
+    return this.mode.kind === 'untilWindowCloses' && this.mode.window === 'session'
+      ? (key as Windowed<unknown>).window.start
+      : 0;
   }
   process(rec: Rec): void {
     const k = this.keyOf(rec.key);
+    const sub = this.subOf(rec.key);
     let due: number;
+    let prev: Buffered | undefined;
     if (this.mode.kind === 'untilTimeLimit') {
+      prev = this.buffer.get(Number.NaN, k, sub);
       // A newer value replaces the buffered one but does not restart its timer (Kafka Streams untilTimeLimit).
-      due = this.limitDue.get(k) ?? rec.timestamp + this.mode.limitMs;
+      due = prev === undefined ? rec.timestamp + this.mode.limitMs : prev.due;
     } else {
       // Time windows close at end + grace (end exclusive); sessions one ms later (end inclusive).
       const w = (rec.key as Windowed<unknown>).window;
       due = w.end + this.mode.graceMs + (this.mode.window === 'session' ? 1 : 0);
+      prev = this.buffer.get(due, k, sub);
     }
-    const group = this.buckets.get(due);
-    const prev = group?.get(k);
     const c = rec.value as Change<unknown>;
     if (c.newValue === null && this.mode.kind === 'untilWindowCloses') {
       // Final results never emit tombstones: drop what is buffered for the key rather than buffer the tombstone
       // (merged sessions would otherwise leave one per merge in the buffer until their window closes).
       if (prev !== undefined) {
-        group?.delete(k);
-        if (this.mirror) this.store.delete(`${due}|${k}`);
+        this.buffer.delete(prev.due, k, sub);
+        if (this.mirror) this.store.delete(mirrorKey(prev.due, k, sub));
       }
       if (rec.timestamp > this.observed) this.observed = rec.timestamp;
       this.evict(this.watermarkMode ? this.time : this.observed);
       return;
+    }
+    if (prev !== undefined && prev.due !== due) {
+      // A session that grew without a tombstone for its earlier extent: the new one replaces it.
+      this.buffer.delete(prev.due, k, sub);
+      if (this.mirror) this.store.delete(mirrorKey(prev.due, k, sub));
     }
     const b: Buffered = {
       key: rec.key,
@@ -466,9 +462,8 @@ export class SuppressNode extends StatefulNode {
       seq: prev === undefined ? this.seq++ : prev.seq,
       headers: rec.headers,
     };
-    (group ?? this.bucket(due)).set(k, b);
-    if (prev === undefined && this.mode.kind === 'untilTimeLimit') this.limitDue.set(k, due);
-    if (this.mirror) this.store.put(`${due}|${k}`, b);
+    this.buffer.set(due, k, sub, b);
+    if (this.mirror) this.store.put(mirrorKey(due, k, sub), b);
     // Kafka Streams evicts only when a record arrives (its time = max timestamp seen by this processor), so a
     // tombstone that follows a record in the same step is buffered before anything is emitted.
     if (rec.timestamp > this.observed) this.observed = rec.timestamp;
@@ -479,20 +474,12 @@ export class SuppressNode extends StatefulNode {
     if (this.watermarkMode) this.evict(t);
   }
   private evict(now: number): void {
-    const dues = this.dues;
-    if (dues.length === 0 || (dues[0] as number) > now) return;
+    if (!(this.buffer.nextDue() <= now)) return;
     const due: Buffered[] = [];
-    while (dues.length > 0 && (dues[0] as number) <= now) {
-      const d = popHeap(dues);
-      const group = this.buckets.get(d);
-      if (group === undefined) continue;
-      this.buckets.delete(d);
-      for (const [k, b] of group) {
-        due.push(b);
-        if (this.mirror) this.store.delete(`${d}|${k}`);
-        if (this.mode.kind === 'untilTimeLimit') this.limitDue.delete(k);
-      }
-    }
+    this.buffer.takeDue(now, (k, sub, b) => {
+      due.push(b);
+      if (this.mirror) this.store.delete(mirrorKey(b.due, k, sub));
+    });
     if (due.length === 0) return;
     due.sort(
       (a, b) =>
@@ -506,6 +493,156 @@ export class SuppressNode extends StatefulNode {
       this.forward({ key: b.key, value: b.value, timestamp: b.timestamp, headers: b.headers });
     }
   }
+}
+
+const mirrorKey = (due: number, key: string, sub: number): string => `${due}|${sub}|${key}`;
+
+/**
+ * The suppression buffer: changes by (key, sub), taken out in due-time order. Keys are two parts rather than one
+ * composed string: building and hashing "<key>@<epoch ms>" strings per record costs several times more.
+ */
+interface DueBuffer {
+  /** `due` is NaN when unknown (time limits: the key's first arrival fixed it). */
+  get(due: number, key: string, sub: number): Buffered | undefined;
+  set(due: number, key: string, sub: number, b: Buffered): void;
+  delete(due: number, key: string, sub: number): void;
+  /** The earliest due time buffered (+Infinity when empty; may be a group emptied since). */
+  nextDue(): number;
+  /** Removes every entry due at `now` or earlier, calling `each` for it. */
+  takeDue(now: number, each: (key: string, sub: number, b: Buffered) => void): void;
+}
+
+/** Grouped by due time: one Map per group, a heap of the groups' due times (time windows: `sub` is unused). */
+class GroupedBuffer implements DueBuffer {
+  private readonly groups = new Map<number, Map<string, Buffered>>();
+  private readonly dues: number[] = [];
+  get(due: number, key: string): Buffered | undefined {
+    return this.groups.get(due)?.get(key);
+  }
+  set(due: number, key: string, _sub: number, b: Buffered): void {
+    let g = this.groups.get(due);
+    if (g === undefined) {
+      g = new Map();
+      this.groups.set(due, g);
+      pushHeap(this.dues, due);
+    }
+    g.set(key, b);
+  }
+  delete(due: number, key: string): void {
+    this.groups.get(due)?.delete(key);
+  }
+  nextDue(): number {
+    return this.dues.length === 0 ? Number.POSITIVE_INFINITY : (this.dues[0] as number);
+  }
+  takeDue(now: number, each: (key: string, sub: number, b: Buffered) => void): void {
+    const dues = this.dues;
+    while (dues.length > 0 && (dues[0] as number) <= now) {
+      const d = popHeap(dues);
+      const g = this.groups.get(d);
+      if (g === undefined) continue;
+      this.groups.delete(d);
+      for (const [k, b] of g) each(k, 0, b);
+    }
+  }
+}
+
+/** A (key, sub) of the keyed buffer: its change (if any) and the due time of its one heap entry. */
+interface Slot {
+  key: string;
+  sub: number;
+  b: Buffered | undefined;
+  /** Due time of the slot's heap entry, or NaN when it has none. */
+  queued: number;
+}
+
+/**
+ * Slots by key then sub, and a heap with at most one entry per slot: a slot whose due time moved later (a growing
+ * session) keeps its entry, which is pushed again with the new due time when it comes up.
+ */
+class KeyedBuffer implements DueBuffer {
+  private readonly slots = new Map<string, Map<number, Slot>>();
+  private readonly heap: DueEntry[] = [];
+  get(_due: number, key: string, sub: number): Buffered | undefined {
+    return this.slots.get(key)?.get(sub)?.b;
+  }
+  set(_due: number, key: string, sub: number, b: Buffered): void {
+    let m = this.slots.get(key);
+    if (m === undefined) {
+      m = new Map();
+      this.slots.set(key, m);
+    }
+    let slot = m.get(sub);
+    if (slot === undefined) {
+      slot = { key, sub, b, queued: Number.NaN };
+      m.set(sub, slot);
+    } else slot.b = b;
+    if (!(slot.queued <= b.due)) {
+      slot.queued = b.due;
+      pushDue(this.heap, { due: b.due, slot });
+    }
+  }
+  delete(_due: number, key: string, sub: number): void {
+    const slot = this.slots.get(key)?.get(sub);
+    if (slot !== undefined) slot.b = undefined;
+  }
+  nextDue(): number {
+    return this.heap.length === 0 ? Number.POSITIVE_INFINITY : (this.heap[0] as DueEntry).due;
+  }
+  takeDue(now: number, each: (key: string, sub: number, b: Buffered) => void): void {
+    const heap = this.heap;
+    while (heap.length > 0 && (heap[0] as DueEntry).due <= now) {
+      const e = popDue(heap);
+      const slot = e.slot;
+      if (slot.queued !== e.due) continue; // superseded by an earlier entry of the slot
+      const b = slot.b;
+      if (b !== undefined && b.due > now) {
+        e.due = b.due;
+        slot.queued = b.due;
+        pushDue(heap, e);
+        continue;
+      }
+      const m = this.slots.get(slot.key);
+      m?.delete(slot.sub);
+      if (m !== undefined && m.size === 0) this.slots.delete(slot.key);
+      if (b !== undefined) each(slot.key, slot.sub, b);
+    }
+  }
+}
+
+interface DueEntry {
+  due: number;
+  slot: Slot;
+}
+function pushDue(heap: DueEntry[], e: DueEntry): void {
+  let i = heap.length;
+  heap.push(e);
+  while (i > 0) {
+    const p = (i - 1) >> 1;
+    const parent = heap[p] as DueEntry;
+    if (parent.due <= e.due) break;
+    heap[i] = parent;
+    i = p;
+  }
+  heap[i] = e;
+}
+function popDue(heap: DueEntry[]): DueEntry {
+  const top = heap[0] as DueEntry;
+  const last = heap.pop() as DueEntry;
+  const n = heap.length;
+  if (n > 0) {
+    let i = 0;
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= n) break;
+      const r = l + 1;
+      const c = r < n && (heap[r] as DueEntry).due < (heap[l] as DueEntry).due ? r : l;
+      if ((heap[c] as DueEntry).due >= last.due) break;
+      heap[i] = heap[c] as DueEntry;
+      i = c;
+    }
+    heap[i] = last;
+  }
+  return top;
 }
 
 /** Binary min-heap of numbers. */
@@ -547,22 +684,49 @@ function popHeap(heap: number[]): number {
  * the first held update). Changes whose new and old values are both null are dropped.
  */
 export class CacheNode extends Node {
-  private readonly held = new Map<string, Rec>();
+  /** Held updates in first-arrival order (flushed in that order). */
+  private held: { rec: Rec }[] = [];
+  /** Key -> held entry; windowed keys: inner key -> window start -> window end -> held entry (no key text built). */
+  private readonly index = new Map<string, unknown>();
+  private readonly windowed: boolean;
+  constructor(name: string, windowed = false) {
+    super(name);
+    this.windowed = windowed;
+  }
+  private slotMap(key: unknown): [Map<unknown, unknown>, unknown] {
+    if (!this.windowed) return [this.index, encodeKey(key)];
+    const w = key as Windowed<unknown>;
+    const k = encodeKey(w.key);
+    let byStart = this.index.get(k) as Map<number, Map<number, unknown>> | undefined;
+    if (byStart === undefined) {
+      byStart = new Map();
+      this.index.set(k, byStart);
+    }
+    let byEnd = byStart.get(w.window.start);
+    if (byEnd === undefined) {
+      byEnd = new Map();
+      byStart.set(w.window.start, byEnd);
+    }
+    return [byEnd as Map<unknown, unknown>, w.window.end];
+  }
   process(rec: Rec): void {
-    const k = encodeKey(rec.key);
-    const prev = this.held.get(k);
+    const [m, k] = this.slotMap(rec.key);
+    const prev = m.get(k) as { rec: Rec } | undefined;
     if (prev === undefined) {
-      this.held.set(k, rec);
+      const entry = { rec };
+      m.set(k, entry);
+      this.held.push(entry);
       return;
     }
     const c = rec.value as Change<unknown>;
-    this.held.set(k, { ...rec, value: change(c.newValue, (prev.value as Change<unknown>).oldValue) });
+    prev.rec = { ...rec, value: change(c.newValue, (prev.rec.value as Change<unknown>).oldValue) };
   }
   override flushCache(): void {
-    if (this.held.size === 0) return;
-    const all = [...this.held.values()];
-    this.held.clear();
-    for (const r of all) {
+    if (this.held.length === 0) return;
+    const all = this.held;
+    this.held = [];
+    this.index.clear();
+    for (const { rec: r } of all) {
       const c = r.value as Change<unknown>;
       if (c.newValue === null && c.oldValue === null) continue;
       this.forward(r);
