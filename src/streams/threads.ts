@@ -188,7 +188,8 @@ export interface ThreadsOptions {
   closeTimeoutMs?: number;
 }
 
-const WORKER_URL = new URL('./thread-worker.ts', import.meta.url);
+// thread-worker.ts next to this file from source, thread-worker.js from the build (dist/).
+const WORKER_URL = new URL(`./thread-worker${path.extname(new URL(import.meta.url).pathname)}`, import.meta.url);
 const chThread = channel('streams', 'thread');
 
 /** Starts and watches the worker threads of one KafkaStreams (numThreads > 1). */
