@@ -96,6 +96,8 @@ export class StreamTask implements TaskRuntime {
   private readonly upstreamAsync = new Map<Node, Node[]>();
   private readonly asyncNodes: Node[] = [];
   private readonly partitions = new Map<string, PartitionTime>();
+  /** The input partitions of each sub-topology (the watermark is their minimum). */
+  private readonly subPartitions: PartitionTime[][] = [];
   private readonly bound: number;
   private readonly idleTimeout: number;
   private readonly allowedLateness: number;
@@ -224,7 +226,7 @@ export class StreamTask implements TaskRuntime {
     const k = `${topic}:${partition}`;
     const source = this.sources.get(topic);
     if (source !== undefined && !this.partitions.has(k))
-      this.partitions.set(k, {
+      this.addPartition(k, {
         maxTs: Number.NEGATIVE_INFINITY,
         lastWall: this.opts.wallClock(),
         sub: this.subOf.get(source) ?? 0,
@@ -395,7 +397,7 @@ export class StreamTask implements TaskRuntime {
     pt = this.partitions.get(pk);
     if (pt === undefined) {
       pt = { maxTs: Number.NEGATIVE_INFINITY, lastWall: now, sub: this.subOf.get(source) ?? 0 };
-      this.partitions.set(pk, pt);
+      this.addPartition(pk, pt);
     }
     byPartition[partition] = pt;
     return pt;
@@ -449,8 +451,10 @@ export class StreamTask implements TaskRuntime {
           if (rec.timestamp > pt.maxTs) pt.maxTs = rec.timestamp;
           source.process(rec);
         }
-        // The watermark can only move when this partition held it back (its max timestamp rose past it).
-        if (pt.maxTs - this.bound > wm || this.partitions.size > 1) this.updateWatermark(sub, now);
+        // Alone in its sub-topology, a partition moves the watermark only when its max timestamp rises past it;
+        // with others, idleness (wall clock) and their times count too.
+        if (pt.maxTs - this.bound > wm || (this.subPartitions[sub] as PartitionTime[]).length > 1)
+          this.updateWatermark(sub, now);
       }
     } catch (err) {
       publish(chProcessError, () => ({ taskId: this.taskId, topic, partition, offset, error: err }));
@@ -461,13 +465,24 @@ export class StreamTask implements TaskRuntime {
     }
   }
 
+  private addPartition(key: string, pt: PartitionTime): void {
+    this.partitions.set(key, pt);
+    let list = this.subPartitions[pt.sub];
+    if (list === undefined) {
+      list = [];
+      this.subPartitions[pt.sub] = list;
+    }
+    list.push(pt);
+  }
+
   private updateWatermark(sub: number, now: number): void {
     let min = Number.POSITIVE_INFINITY;
     let anyActive = false;
     let any = false;
     let maxSeen = Number.NEGATIVE_INFINITY;
-    for (const p of this.partitions.values()) {
-      if (p.sub !== sub) continue;
+    const list = this.subPartitions[sub] ?? [];
+    for (let i = 0; i < list.length; i++) {
+      const p = list[i] as PartitionTime;
       any = true;
       if (p.maxTs > maxSeen) maxSeen = p.maxTs;
       if (now - p.lastWall >= this.idleTimeout) continue;
