@@ -36,67 +36,110 @@ export function compareKeys(a: StoreKey, b: StoreKey): number {
   return a.length - b.length;
 }
 
-// The key parts after the first, as one Map key: two numbers (session end, start) joined without JSON.
-const encodeRest = (key: StoreKey): string | number => {
-  const n = key.length;
-  if (n === 1) return '';
-  if (n === 2) return key[1] as string | number;
-  const a = key[1];
-  const b = key[2];
-  if (n === 3 && typeof a === 'number' && typeof b === 'number') return `${a}:${b}`;
-  return JSON.stringify(key.slice(1));
-};
+// The key parts after the first, as one Map key.
+const encodeRest = (key: StoreKey): string | number =>
+  key.length === 1 ? '' : key.length === 2 ? (key[1] as string | number) : JSON.stringify(key.slice(1));
+
+type Entry = [StoreKey, unknown];
+// Session keys (key, end, start): two numbers after the first part, kept in nested Maps (by start, then end: a
+// growing session keeps its start) rather than as text.
+const twoNumbers = (key: StoreKey): boolean =>
+  key.length === 3 && typeof key[1] === 'number' && typeof key[2] === 'number';
 
 export class MemoryBackend implements Backend {
   // Grouped by the first key component so that per-key range scans (windows, sessions) stay small.
-  private readonly groups = new Map<string | number, Map<string | number, [StoreKey, unknown]>>();
+  private readonly groups = new Map<string | number, Map<string | number, Entry>>();
+  private readonly sessions = new Map<string | number, Map<number, Map<number, Entry>>>();
   private size = 0;
 
   get(key: StoreKey): unknown {
-    return this.groups.get(key[0] as string)?.get(encodeRest(key))?.[1];
+    const head = key[0] as string;
+    if (twoNumbers(key))
+      return this.sessions
+        .get(head)
+        ?.get(key[2] as number)
+        ?.get(key[1] as number)?.[1];
+    return this.groups.get(head)?.get(encodeRest(key))?.[1];
   }
   put(key: StoreKey, value: unknown): boolean {
     const head = key[0] as string;
-    let g = this.groups.get(head);
-    if (g === undefined) {
-      g = new Map();
-      this.groups.set(head, g);
+    let g: Map<string | number, Entry> | undefined;
+    let rest: string | number;
+    if (twoNumbers(key)) {
+      let byStart = this.sessions.get(head);
+      if (byStart === undefined) {
+        byStart = new Map();
+        this.sessions.set(head, byStart);
+      }
+      let byEnd = byStart.get(key[2] as number);
+      if (byEnd === undefined) {
+        byEnd = new Map();
+        byStart.set(key[2] as number, byEnd);
+      }
+      g = byEnd as Map<string | number, Entry>;
+      rest = key[1] as number;
+    } else {
+      g = this.groups.get(head);
+      if (g === undefined) {
+        g = new Map();
+        this.groups.set(head, g);
+      }
+      rest = encodeRest(key);
     }
-    const rest = encodeRest(key);
-    const isNew = !g.has(rest);
+    const m = g as Map<string | number, Entry>;
+    const isNew = !m.has(rest);
     if (isNew) this.size++;
-    g.set(rest, [key, value]);
+    m.set(rest, [key, value]);
     return isNew;
   }
   delete(key: StoreKey): void {
     const head = key[0] as string;
+    if (twoNumbers(key)) {
+      const byStart = this.sessions.get(head);
+      const g = byStart?.get(key[2] as number);
+      if (g?.delete(key[1] as number)) {
+        this.size--;
+        if (g.size === 0 && (byStart?.size ?? 0) > 1) byStart?.delete(key[2] as number);
+        this.sweep();
+      }
+      return;
+    }
     const g = this.groups.get(head);
     if (g?.delete(encodeRest(key))) {
       this.size--;
-      // Empty groups stay a while: a session replaced by its merge is deleted then put again at once. They are
-      // swept when they outnumber the entries.
-      if (g.size === 0 && this.groups.size > 1024 && this.groups.size > 2 * this.size) {
-        for (const [h, x] of this.groups) if (x.size === 0) this.groups.delete(h);
-      }
+      this.sweep();
     }
+  }
+  // Empty groups stay a while (a session replaced by its merge is deleted then put again at once); they are
+  // swept when they outnumber the entries.
+  private sweep(): void {
+    if (this.groups.size > 1024 && this.groups.size > 2 * this.size)
+      for (const [h, x] of this.groups) if (x.size === 0) this.groups.delete(h);
+    if (this.sessions.size > 1024 && this.sessions.size > 2 * this.size)
+      for (const [h, byStart] of this.sessions) {
+        for (const [start, g] of byStart) if (g.size === 0) byStart.delete(start);
+        if (byStart.size === 0) this.sessions.delete(h);
+      }
+  }
+  private *groupEntries(head: string | number | undefined): Generator<Entry> {
+    if (head === undefined) {
+      for (const g of this.groups.values()) yield* g.values();
+      for (const byEnd of this.sessions.values()) for (const g of byEnd.values()) yield* g.values();
+      return;
+    }
+    const g = this.groups.get(head);
+    if (g !== undefined) yield* g.values();
+    const byEnd = this.sessions.get(head);
+    if (byEnd !== undefined) for (const x of byEnd.values()) yield* x.values();
   }
   range(from: StoreKey, to: StoreKey): [StoreKey, unknown][] {
-    const out: [StoreKey, unknown][] = [];
-    const scan = (g: Map<string | number, [StoreKey, unknown]>): void => {
-      for (const e of g.values()) if (compareKeys(e[0], from) >= 0 && compareKeys(e[0], to) < 0) out.push(e);
-    };
-    if (from.length > 0 && from[0] === to[0]) {
-      const g = this.groups.get(from[0] as string);
-      if (g !== undefined) scan(g);
-    } else {
-      for (const g of this.groups.values()) scan(g);
-    }
-    return out.sort((a, b) => compareKeys(a[0], b[0]));
+    const out: Entry[] = [];
+    const head = from.length > 0 && from[0] === to[0] ? (from[0] as string | number) : undefined;
+    for (const e of this.groupEntries(head)) if (compareKeys(e[0], from) >= 0 && compareKeys(e[0], to) < 0) out.push(e);
+    return out.length > 1 ? out.sort((a, b) => compareKeys(a[0], b[0])) : out;
   }
   entries(): [StoreKey, unknown][] {
-    const out: [StoreKey, unknown][] = [];
-    for (const g of this.groups.values()) for (const e of g.values()) out.push(e);
-    return out.sort((a, b) => compareKeys(a[0], b[0]));
+    return [...this.groupEntries(undefined)].sort((a, b) => compareKeys(a[0], b[0]));
   }
   count(): number {
     return this.size;
