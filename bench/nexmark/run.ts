@@ -2,7 +2,7 @@
 // input topic), results go to a topic on the embedded log and are read back from it for the comparison. Beside it, in the same run, a hand-written loop
 // computing the same result (generator + the reference evaluator's plain loops); the results are compared.
 // `--log` also runs each query as a KafkaStreams job over the embedded log (events produced to a topic first).
-// Usage: node bench/nexmark/run.ts [--events N] [--queries q0,q1,...] [--rate R] [--log]
+// Usage: node bench/nexmark/run.ts [--events N] [--queries q0,q1,...] [--rate R] [--warmup N] [--log]
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -34,11 +34,13 @@ const { values } = parseArgs({
     rate: { type: 'string', default: '10000' },
     seed: { type: 'string', default: '1' },
     log: { type: 'boolean', default: false },
+    warmup: { type: 'string', default: '100000' },
   },
 });
 const N = Number(values.events);
 const config = { seed: Number(values.seed), eventsPerSecond: Number(values.rate) };
 const queries = (values.queries as string).split(',') as NexmarkQuery[];
+const WARMUP = Number(values.warmup);
 
 // CPU time of this process (all threads), beside wall time: on a shared, loaded machine events per CPU-second is
 // the closer measure of what one core does.
@@ -58,7 +60,34 @@ function loop(q: NexmarkQuery): { ms: number; cpu: number; rows: string[] } {
   return { ms, cpu: cpuMs() - c0, rows: canonicalRows(rows) };
 }
 
-async function inProcess(q: NexmarkQuery): Promise<{ ms: number; cpu: number; rows: string[] }> {
+/** The loop's rows also written to a topic as the engine writes them (JSON values, batches of 16,384). */
+async function loopToTopic(q: NexmarkQuery): Promise<{ ms: number; cpu: number }> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-nexmark-'));
+  const log = await openLog({ dataDir: dir, cleanerIntervalMs: 0 });
+  const client = embeddedClient(log);
+  const out = outputTopic(q);
+  await client.admin().createTopic(out, { partitions: 1 });
+  const producer = client.producer({ lingerMs: 0 });
+  const c0 = cpuMs();
+  const t0 = performance.now();
+  const gen = new NexmarkGenerator(config);
+  const list: NexmarkEvent[] = new Array(N);
+  for (let n = 0; n < N; n++) list[n] = gen.event(n);
+  const rows = referenceResults(q, list);
+  for (let i = 0; i < rows.length; i += 16_384)
+    await producer.send(
+      rows.slice(i, i + 16_384).map((r) => ({ topic: out, key: null, value: Buffer.from(JSON.stringify(r)) })),
+    );
+  const ms = performance.now() - t0;
+  const cpu = cpuMs() - c0;
+  await producer.close();
+  await client.close();
+  await log.close();
+  fs.rmSync(dir, { recursive: true, force: true });
+  return { ms, cpu };
+}
+
+async function inProcess(q: NexmarkQuery, events = N): Promise<{ ms: number; cpu: number; rows: string[] }> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-nexmark-'));
   const log = await openLog({ dataDir: dir, cleanerIntervalMs: 0 });
   const client = embeddedClient(log);
@@ -71,7 +100,7 @@ async function inProcess(q: NexmarkQuery): Promise<{ ms: number; cpu: number; ro
   // The generator is the job's source (as Flink's datagen source): events reach the task as objects. Stores are in
   // memory without changelogs (nothing restores them in-process); results go to the output topic in batches.
   let pending: OutRecord[] = [];
-  const driver = new TopologyTestDriver(nexmarkTopology(q, queryOptions(gen, N)), {
+  const driver = new TopologyTestDriver(nexmarkTopology(q, queryOptions(gen, events)), {
     eventTime: NEXMARK_EVENT_TIME,
     changelog: false,
     onOutput: (r) => pending.push(r),
@@ -83,7 +112,7 @@ async function inProcess(q: NexmarkQuery): Promise<{ ms: number; cpu: number; ro
     pending = [];
     await producer.send(batch);
   };
-  for (let n = 0; n < N; n++) {
+  for (let n = 0; n < events; n++) {
     const e = gen.event(n);
     driver.pipeValue(EVENTS_TOPIC, null, e, eventTime(e));
     if ((n & 16383) === 16383) await flush();
@@ -115,14 +144,21 @@ console.log(
   `nexmark, ${N.toLocaleString('en-US')} events (seed ${config.seed}, ${config.eventsPerSecond} events/s of event time)`,
 );
 console.log('events/s by wall clock, and per CPU-second in parentheses (the machine may be shared)');
-console.log('query        engine in-process           hand-written loop   engine/loop (cpu)    rows  equal');
+console.log(
+  `each query first runs ${WARMUP.toLocaleString('en-US')} events untimed (JIT warm-up); "loop + topic" also writes the loop's rows to a topic as JSON`,
+);
+console.log(
+  'query        engine in-process           hand-written loop               loop + topic   engine/loop (cpu)    rows  equal',
+);
 const both = (ms: number, cpu: number) => `${rate(ms)} (${rate(cpu)})`.padStart(26);
 for (const q of queries) {
+  if (WARMUP > 0) await inProcess(q, WARMUP);
   const e = await inProcess(q);
   const b = loop(q);
+  const t = await loopToTopic(q);
   const equal = e.rows.length === b.rows.length && e.rows.every((x, i) => x === b.rows[i]);
   console.log(
-    `${q.padEnd(6)} ${both(e.ms, e.cpu)}  ${both(b.ms, b.cpu)}  ${(b.cpu / e.cpu).toFixed(3).padStart(18)}  ${String(e.rows.length).padStart(6)}  ${equal}`,
+    `${q.padEnd(6)} ${both(e.ms, e.cpu)}  ${both(b.ms, b.cpu)} ${both(t.ms, t.cpu)}  ${(b.cpu / e.cpu).toFixed(3).padStart(18)}  ${String(e.rows.length).padStart(6)}  ${equal}`,
   );
   if (!equal) process.exitCode = 1;
 }
