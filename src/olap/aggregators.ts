@@ -128,10 +128,11 @@ export function aggregateSql(
       let set: string;
       if (i.col?.kind === 'theta' || a.isInputThetaSketch) set = `list_distinct(flatten(list(${i.sql})${F()}))`;
       else if (isMv(i)) set = `list_distinct(flatten(list(list_transform(${i.sql}, lambda x: hash(x)))${F()}))`;
-      // The k smallest distinct hashes, ascending, straight from DuckDB's top-n aggregate.
+      // The k smallest distinct hashes, ascending, straight from DuckDB's top-n aggregate. A string column
+      // may be dictionary-encoded (ENUM): its values, not its codes, are hashed.
       else
         return {
-          sql: `coalesce(min(DISTINCT hash(${i.sql}), ${k})${F(`${i.sql} IS NOT NULL`)}, []::UBIGINT[])`,
+          sql: `coalesce(min(DISTINCT hash(${i.col?.kind === 'string' ? `CAST(${i.sql} AS VARCHAR)` : i.sql}), ${k})${F(`${i.sql} IS NOT NULL`)}, []::UBIGINT[])`,
           out: { kind: 'theta', k },
         };
       return { sql: `list_sort(${set})[1:${k}]`, out: { kind: 'theta', k } };

@@ -250,7 +250,13 @@ export async function translateSql(conn: DuckDBConnection, store: SegmentStore, 
           }
           let set: Node;
           if (k === 'theta') set = fn('list_distinct', [fn('flatten', [agg('list', ch[0])])]);
-          else set = agg('list', fn('hash', [ch[0]]), true);
+          // A dictionary-encoded (ENUM) string column hashes its values, not its codes.
+          else
+            set = agg(
+              'list',
+              fn('hash', [isDictionaryColumn(store, ch[0]) ? fn('to_varchar_druid', [ch[0]]) : ch[0]]),
+              true,
+            );
           const sketch = fn('list_slice', [fn('list_sort', [set]), num(1), num(16384)]);
           replace(name === 'ds_theta' ? sketch : fn('druid_theta_estimate', [sketch]));
           break;
@@ -276,6 +282,18 @@ export async function translateSql(conn: DuckDBConnection, store: SegmentStore, 
   });
   const out = await conn.runAndReadAll('SELECT json_deserialize_sql($1::VARCHAR::JSON) AS s', [JSON.stringify(tree)]);
   return String(out.getRowObjectsJS()[0]!.s);
+}
+
+/** Whether a node is a reference to a column some datasource stores dictionary-encoded (always a string column). */
+function isDictionaryColumn(store: SegmentStore, n: unknown): boolean {
+  const o = n as Node | undefined;
+  const names = o?.class === 'COLUMN_REF' ? (o.column_names as string[] | undefined) : undefined;
+  const col = names?.[names.length - 1];
+  if (col === undefined) return false;
+  for (const [ds, dicts] of store.dictionaries)
+    for (const name of dicts.keys())
+      if (name.toLowerCase() === col.toLowerCase() && store.datasources.has(ds)) return true;
+  return false;
 }
 
 function num(v: number): Node {

@@ -561,7 +561,8 @@ function sqlColumnType(name: string, duck: string): { name: string; type: string
   if (duck.startsWith('TIMESTAMP')) return { name, type: 'LONG', sqlType: 'TIMESTAMP' };
   if (duck === 'DATE') return { name, type: 'LONG', sqlType: 'DATE' };
   if (duck === 'BOOLEAN') return { name, type: 'LONG', sqlType: 'BOOLEAN' };
-  if (duck === 'VARCHAR') return { name, type: 'STRING', sqlType: 'VARCHAR' };
+  // Dictionary-encoded string dimensions are DuckDB ENUMs.
+  if (duck === 'VARCHAR' || duck.startsWith('ENUM(')) return { name, type: 'STRING', sqlType: 'VARCHAR' };
   if (duck.endsWith('[]')) return { name, type: 'ARRAY', sqlType: 'ARRAY' };
   return { name, type: 'COMPLEX', sqlType: 'OTHER' };
 }

@@ -263,6 +263,16 @@ async function materialize(rt: QueryRuntime, recs: Row[], field: string): Promis
   return { from, columns, segments: [], dataSource: name };
 }
 
+/**
+ * A column as an expression operand: a multi-value column's first value; a string column as VARCHAR (a
+ * dictionary-encoded column is an ENUM, which hash() and a few functions would otherwise see as its code).
+ */
+function resolveExprColumn(c: { sql: string; col: ColumnInfo | undefined }): string {
+  if (c.col?.kind === 'mv') return `${c.sql}[1]`;
+  if (c.col?.kind === 'string') return `CAST(${c.sql} AS VARCHAR)`;
+  return c.sql;
+}
+
 /** Column access for a query over a source with virtual columns. */
 function columnsFor(src: Source, vcs: BaseQuery['virtualColumns']): FilterColumns & AggContext {
   const vcMap = new Map(vcs.map((v) => [v.name, v]));
@@ -274,11 +284,7 @@ function columnsFor(src: Source, vcs: BaseQuery['virtualColumns']): FilterColumn
     if (c) return { sql: ident(name), col: c };
     return { sql: 'NULL', col: undefined };
   };
-  const resolve = (name: string) => {
-    const c = column(name);
-    if (c.col?.kind === 'mv') return `${c.sql}[1]`;
-    return c.sql;
-  };
+  const resolve = (name: string) => resolveExprColumn(column(name));
   const self: FilterColumns & AggContext = {
     column,
     input: column,
@@ -294,7 +300,7 @@ function baseRelation(src: Source, q: BaseQuery, intervals: Interval[]): string 
   const cols = columnsFor(src, []);
   const vcs = q.virtualColumns.map(
     (v, i) =>
-      `${exprToSql(v.expression, (n) => (cols.column(n).col?.kind === 'mv' ? `${cols.column(n).sql}[1]` : cols.column(n).sql), `query.virtualColumns[${i}].expression`)} AS ${ident(v.name)}`,
+      `${exprToSql(v.expression, (n) => resolveExprColumn(cols.column(n)), `query.virtualColumns[${i}].expression`)} AS ${ident(v.name)}`,
   );
   const ivs = intervals
     .filter((iv) => !(iv.start <= ETERNITY.start && iv.end >= ETERNITY.end))
@@ -664,7 +670,21 @@ async function thetaOnly(
   const cols = columnsFor(src, q.virtualColumns);
   const where = filterSql(q.filter, cols, 'query.filter', true);
   const c = ident(col.name);
-  const base = `SELECT hash(${c}) AS h FROM ${baseRelation(src, q, intervals)} WHERE (${where}) AND ${c} IS NOT NULL`;
+  const rel = `${baseRelation(src, q, intervals)} WHERE (${where}) AND ${c} IS NOT NULL`;
+  if (col.kind === 'string' && rt.store.dictionary(src.dataSource, col.name)) {
+    // Dictionary-encoded: the distinct codes first (integers), then one hash per distinct value. The k smallest
+    // hashes of the distinct values are those of all rows (a theta sketch ignores duplicates).
+    const r = await rows(
+      rt,
+      `SELECT coalesce(min(DISTINCT hash(CAST(v AS VARCHAR)), ${num(k)}), []::UBIGINT[]) AS s FROM (SELECT DISTINCT ${c} AS v FROM ${rel})`,
+    );
+    const hashes = ((r[0]?.s as bigint[] | null) ?? []).map((x) => BigInt(x));
+    return {
+      buckets: [allTimestamp(src, intervals)],
+      rows: [{ [spec.name]: convertAgg(hashes, { kind: 'theta', k }) }],
+    };
+  }
+  const base = `SELECT hash(${col.kind === 'string' ? `CAST(${c} AS VARCHAR)` : c}) AS h FROM ${rel}`;
   let hints = thetaHints.get(rt.store);
   if (!hints) {
     hints = new Map();

@@ -42,6 +42,23 @@ export interface StreamOffsets {
 /** The attached (compressed) in-memory database holding every engine object. */
 const DB = 'olap';
 
+/**
+ * String dimensions of batch-ingested datasources are dictionary-encoded, as Druid's segment columns are: a
+ * DuckDB ENUM whose values are the column's distinct strings in byte order (so ENUM order is string order and
+ * comparisons, ORDER BY, min/max read like VARCHAR), rebuilt when a publish brings new values. Queries then group,
+ * filter and count distinct values on small integer codes. Columns with more distinct values than this stay
+ * VARCHAR, and so do datasources fed by a stream (every micro-batch may bring new values).
+ */
+export const MAX_DICTIONARY = 1_000_000;
+const DICT_SCHEMA = 'olap_dict';
+
+export interface Dictionary {
+  /** The ENUM type, as SQL. */
+  type: string;
+  /** Distinct values. */
+  size: number;
+}
+
 export function tableSql(name: string): string {
   return `druid.${ident(name)}`;
 }
@@ -70,6 +87,8 @@ export class SegmentStore {
   readonly datasources = new Map<string, DatasourceMeta>();
   /** Registered lookups (Druid's map lookups): name -> { version, map }, as tables lookup."name"(k, v). */
   readonly lookups = new Map<string, { version: string; map: Record<string, string> }>();
+  /** Dictionary-encoded string columns: datasource -> column -> dictionary. */
+  readonly dictionaries = new Map<string, Map<string, Dictionary>>();
   private queue: Promise<unknown> = Promise.resolve();
 
   private constructor(dataDir: string, instance: DuckDBInstance) {
@@ -95,6 +114,7 @@ export class SegmentStore {
       await c.run("SET GLOBAL TimeZone = 'UTC'");
       await c.run('CREATE SCHEMA IF NOT EXISTS druid');
       await c.run('CREATE SCHEMA IF NOT EXISTS lookup');
+      await c.run(`CREATE SCHEMA IF NOT EXISTS ${DICT_SCHEMA}`);
       const lookupsFile = path.join(dataDir, 'olap', 'lookups.json');
       if (fs.existsSync(lookupsFile)) {
         const saved = JSON.parse(fs.readFileSync(lookupsFile, 'utf8')) as Record<
@@ -112,7 +132,7 @@ export class SegmentStore {
         `CREATE OR REPLACE VIEW olap_info."TABLES" AS SELECT 'druid' AS "TABLE_CATALOG", 'druid' AS "TABLE_SCHEMA", table_name AS "TABLE_NAME", 'TABLE' AS "TABLE_TYPE", 'NO' AS "IS_JOINABLE", 'NO' AS "IS_BROADCAST" FROM duckdb_tables() WHERE schema_name = 'druid' AND database_name = current_database()`,
       );
       await c.run(
-        `CREATE OR REPLACE VIEW olap_info."COLUMNS" AS SELECT 'druid' AS "TABLE_CATALOG", 'druid' AS "TABLE_SCHEMA", table_name AS "TABLE_NAME", column_name AS "COLUMN_NAME", column_index::BIGINT AS "ORDINAL_POSITION", NULL::VARCHAR AS "COLUMN_DEFAULT", CASE WHEN column_name = '__time' THEN 'NO' ELSE 'YES' END AS "IS_NULLABLE", CASE WHEN data_type = 'TIMESTAMP' THEN 'TIMESTAMP' WHEN data_type = 'VARCHAR' THEN 'VARCHAR' WHEN data_type IN ('BIGINT', 'INTEGER') THEN 'BIGINT' WHEN data_type = 'DOUBLE' THEN 'DOUBLE' WHEN data_type = 'FLOAT' THEN 'FLOAT' WHEN data_type = 'VARCHAR[]' THEN 'VARCHAR' ELSE 'OTHER' END AS "DATA_TYPE", CASE WHEN data_type = 'TIMESTAMP' THEN 93 WHEN data_type IN ('VARCHAR', 'VARCHAR[]') THEN 12 WHEN data_type IN ('BIGINT', 'INTEGER') THEN -5 WHEN data_type = 'DOUBLE' THEN 8 WHEN data_type = 'FLOAT' THEN 6 ELSE 1111 END::BIGINT AS "JDBC_TYPE" FROM duckdb_columns() WHERE schema_name = 'druid' AND database_name = current_database()`,
+        `CREATE OR REPLACE VIEW olap_info."COLUMNS" AS SELECT 'druid' AS "TABLE_CATALOG", 'druid' AS "TABLE_SCHEMA", table_name AS "TABLE_NAME", column_name AS "COLUMN_NAME", column_index::BIGINT AS "ORDINAL_POSITION", NULL::VARCHAR AS "COLUMN_DEFAULT", CASE WHEN column_name = '__time' THEN 'NO' ELSE 'YES' END AS "IS_NULLABLE", CASE WHEN data_type = 'TIMESTAMP' THEN 'TIMESTAMP' WHEN data_type = 'VARCHAR' OR data_type LIKE 'ENUM(%' THEN 'VARCHAR' WHEN data_type IN ('BIGINT', 'INTEGER') THEN 'BIGINT' WHEN data_type = 'DOUBLE' THEN 'DOUBLE' WHEN data_type = 'FLOAT' THEN 'FLOAT' WHEN data_type = 'VARCHAR[]' THEN 'VARCHAR' ELSE 'OTHER' END AS "DATA_TYPE", CASE WHEN data_type = 'TIMESTAMP' THEN 93 WHEN data_type IN ('VARCHAR', 'VARCHAR[]') OR data_type LIKE 'ENUM(%' THEN 12 WHEN data_type IN ('BIGINT', 'INTEGER') THEN -5 WHEN data_type = 'DOUBLE' THEN 8 WHEN data_type = 'FLOAT' THEN 6 ELSE 1111 END::BIGINT AS "JDBC_TYPE" FROM duckdb_columns() WHERE schema_name = 'druid' AND database_name = current_database()`,
       );
       for (const m of [...MACROS, ...SQL_MACROS, ...SQL_HELPER_MACROS]) await c.run(m);
       for (const dir of fs.readdirSync(path.join(dataDir, 'olap'))) {
@@ -126,6 +146,7 @@ export class SegmentStore {
             `INSERT INTO ${tableSql(meta.name)} BY NAME SELECT * FROM read_parquet([${files.map(lit).join(', ')}], union_by_name = true)`,
           );
         store.datasources.set(meta.name, meta);
+        if (!meta.streamOffsets) await store.encodeStrings(c, meta.name, meta.columns);
       }
       await store.compress(c);
     });
@@ -260,6 +281,8 @@ export class SegmentStore {
     await c.run('BEGIN TRANSACTION');
     try {
       await this.ensureColumns(c, dataSource, prev?.columns, columns);
+      if (options.insert !== false && !options.streamOffsets && !prev?.streamOffsets)
+        await this.encodeStrings(c, dataSource, columns, 'olap_rolled');
       for (const s of replaced) {
         await c.run(
           `DELETE FROM ${tableSql(dataSource)} WHERE "__time" >= make_timestamp(${num(s.interval.start)} * 1000) AND "__time" < make_timestamp(${num(Math.min(s.interval.end, 8.64e15))} * 1000)`,
@@ -295,6 +318,7 @@ export class SegmentStore {
       await this.compress(c);
     } catch (err) {
       await c.run('ROLLBACK').catch(() => undefined);
+      await this.loadDictionaries(c).catch(() => undefined);
       throw err instanceof TributaryError
         ? err
         : new TributaryError('INTERNAL', `publishing segments failed: ${(err as Error).message}`, { cause: err });
@@ -361,11 +385,114 @@ export class SegmentStore {
       const old = prev?.find((x) => x.name === col.name);
       if (!old && prev)
         await c.run(`ALTER TABLE ${tableSql(dataSource)} ADD COLUMN IF NOT EXISTS ${ident(col.name)} ${sqlType(col)}`);
-      else if (old && old.kind === 'string' && col.kind === 'mv')
+      else if (old && old.kind === 'string' && col.kind === 'mv') {
         await c.run(
-          `ALTER TABLE ${tableSql(dataSource)} ALTER ${ident(col.name)} TYPE VARCHAR[] USING CASE WHEN ${ident(col.name)} IS NULL THEN NULL ELSE [${ident(col.name)}] END`,
+          `ALTER TABLE ${tableSql(dataSource)} ALTER ${ident(col.name)} TYPE VARCHAR[] USING CASE WHEN ${ident(col.name)} IS NULL THEN NULL ELSE [CAST(${ident(col.name)} AS VARCHAR)] END`,
         );
+        await this.forgetDictionary(c, dataSource, col.name);
+      }
     }
+  }
+
+  /** The dictionary of a string column, when it is dictionary-encoded. */
+  dictionary(dataSource: string, column: string): Dictionary | undefined {
+    return this.dictionaries.get(dataSource)?.get(column);
+  }
+
+  /**
+   * Dictionary-encodes the string columns of a datasource (see MAX_DICTIONARY) so that they hold the values the
+   * table has plus those of relation `from` (rows about to be inserted): a column whose dictionary lacks some of
+   * them gets a new dictionary with all of them (the column is rewritten), one past the limit goes back to VARCHAR.
+   */
+  async encodeStrings(c: DuckDBConnection, dataSource: string, columns: ColumnInfo[], from?: string): Promise<void> {
+    const types = await this.columnTypes(c, dataSource);
+    const fromCols = from ? await relationColumns(c, from) : new Set<string>();
+    for (const col of columns) {
+      if (col.kind !== 'string') continue;
+      const type = types.get(col.name);
+      if (type === undefined) continue;
+      const cid = ident(col.name);
+      const dict = this.dictionary(dataSource, col.name);
+      const isEnum = type.startsWith('ENUM') && dict !== undefined;
+      if (!isEnum && type !== 'VARCHAR') continue;
+      const added =
+        from && fromCols.has(col.name)
+          ? `SELECT DISTINCT CAST(${cid} AS VARCHAR) AS v FROM ${from} WHERE ${cid} IS NOT NULL`
+          : undefined;
+      if (isEnum) {
+        if (!added) continue;
+        const missing = (
+          await c.runAndReadAll(`SELECT count(*) AS n FROM (${added}) WHERE TRY_CAST(v AS ${dict.type}) IS NULL`)
+        ).getRowObjectsJS()[0]!.n;
+        if (Number(missing) === 0) continue;
+      }
+      const have = isEnum
+        ? `SELECT unnest(enum_range(NULL::${dict.type})) AS v`
+        : `SELECT DISTINCT CAST(${cid} AS VARCHAR) AS v FROM ${tableSql(dataSource)} WHERE ${cid} IS NOT NULL`;
+      await c.run(
+        `CREATE OR REPLACE TEMP TABLE olap_dict_values AS SELECT DISTINCT v FROM (${have}${added ? ` UNION ALL ${added}` : ''})`,
+      );
+      const size = Number(
+        (await c.runAndReadAll('SELECT count(*) AS n FROM olap_dict_values')).getRowObjectsJS()[0]!.n,
+      );
+      if (size > MAX_DICTIONARY) {
+        if (isEnum) {
+          await c.run(`ALTER TABLE ${tableSql(dataSource)} ALTER ${cid} TYPE VARCHAR USING CAST(${cid} AS VARCHAR)`);
+          await this.forgetDictionary(c, dataSource, col.name);
+        }
+      } else if (size > 0) {
+        const name = `${DICT_SCHEMA}.${ident(`${JSON.stringify([dataSource, col.name])}#${randomUUID()}`)}`;
+        await c.run(`CREATE TYPE ${name} AS ENUM (SELECT v FROM olap_dict_values ORDER BY v)`);
+        await c.run(
+          `ALTER TABLE ${tableSql(dataSource)} ALTER ${cid} TYPE ${name} USING CAST(CAST(${cid} AS VARCHAR) AS ${name})`,
+        );
+        await this.forgetDictionary(c, dataSource, col.name);
+        if (!this.dictionaries.has(dataSource)) this.dictionaries.set(dataSource, new Map());
+        this.dictionaries.get(dataSource)!.set(col.name, { type: name, size });
+      }
+      await c.run('DROP TABLE olap_dict_values');
+    }
+  }
+
+  /** Turns every dictionary-encoded column of a datasource back into VARCHAR (before streaming rows arrive). */
+  async plainStrings(c: DuckDBConnection, dataSource: string): Promise<void> {
+    for (const name of [...(this.dictionaries.get(dataSource)?.keys() ?? [])]) {
+      await c.run(
+        `ALTER TABLE ${tableSql(dataSource)} ALTER ${ident(name)} TYPE VARCHAR USING CAST(${ident(name)} AS VARCHAR)`,
+      );
+      await this.forgetDictionary(c, dataSource, name);
+    }
+  }
+
+  /** Rebuilds `dictionaries` from the catalog (after a rolled-back publish). */
+  private async loadDictionaries(c: DuckDBConnection): Promise<void> {
+    this.dictionaries.clear();
+    const r = await c.runAndReadAll(
+      `SELECT type_name FROM duckdb_types() WHERE database_name = current_database() AND schema_name = '${DICT_SCHEMA}'`,
+    );
+    for (const { type_name } of r.getRowObjectsJS()) {
+      const name = String(type_name);
+      const [ds, col] = JSON.parse(name.slice(0, name.lastIndexOf('#'))) as [string, string];
+      const type = `${DICT_SCHEMA}.${ident(name)}`;
+      const size = (await c.runAndReadAll(`SELECT len(enum_range(NULL::${type})) AS n`)).getRowObjectsJS()[0]!.n;
+      if (!this.dictionaries.has(ds)) this.dictionaries.set(ds, new Map());
+      this.dictionaries.get(ds)!.set(col, { type, size: Number(size) });
+    }
+  }
+
+  private async forgetDictionary(c: DuckDBConnection, dataSource: string, column: string): Promise<void> {
+    const d = this.dictionary(dataSource, column);
+    if (!d) return;
+    this.dictionaries.get(dataSource)!.delete(column);
+    await c.run(`DROP TYPE IF EXISTS ${d.type}`).catch(() => undefined);
+  }
+
+  private async columnTypes(c: DuckDBConnection, dataSource: string): Promise<Map<string, string>> {
+    const r = await c.runAndReadAll(
+      `SELECT column_name, CASE WHEN data_type LIKE 'ENUM%' THEN 'ENUM' ELSE data_type END AS t FROM duckdb_columns() WHERE database_name = current_database() AND schema_name = 'druid' AND table_name = $1`,
+      [dataSource],
+    );
+    return new Map(r.getRowObjectsJS().map((x) => [String(x.column_name), String(x.t)]));
   }
 
   /** Merges new columns into a datasource's in-memory metadata (streaming rows before their first persist). */
@@ -395,11 +522,19 @@ export class SegmentStore {
     await this.serialize(() =>
       this.withConn(async (c) => {
         await c.run(`DROP TABLE IF EXISTS ${tableSql(name)}`);
+        for (const col of [...(this.dictionaries.get(name)?.keys() ?? [])]) await this.forgetDictionary(c, name, col);
+        this.dictionaries.delete(name);
         fs.rmSync(this.dsDir(name), { recursive: true, force: true });
         this.datasources.delete(name);
       }),
     );
   }
+}
+
+/** Column names of a relation (a table name or a parenthesized query). */
+async function relationColumns(c: DuckDBConnection, from: string): Promise<Set<string>> {
+  const r = await c.runAndReadAll(`DESCRIBE SELECT * FROM ${from}`);
+  return new Set(r.getRowObjectsJS().map((x) => String(x.column_name)));
 }
 
 function mergeColumns(prev: ColumnInfo[], next: ColumnInfo[]): ColumnInfo[] {

@@ -148,6 +148,8 @@ export class KafkaSupervisor {
         const batch = lines.length
           ? await rollupFromRaw(c, this.spec.dataSchema, readerSql([file], { type: 'json' }), undefined, existing)
           : undefined;
+        // Streamed rows bring new values all the time: this datasource keeps plain VARCHAR strings.
+        if (batch) await this.store.plainStrings(c, this.id);
         await c.run('BEGIN TRANSACTION');
         try {
           if (batch) {
