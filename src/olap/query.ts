@@ -508,6 +508,48 @@ interface Grouped {
   rows: Row[];
 }
 
+/** Above this many dictionary value combinations a filter on group keys runs before aggregating. */
+const POST_FILTER_MAX_GROUPS = 10_000;
+
+/**
+ * A filter that reads only plain grouping dimensions holds for all rows of a group or for none, so it can be
+ * applied to the groups after aggregating instead of to every row: when those dimensions are dictionary-encoded
+ * with few value combinations, aggregating every row on the codes costs less than comparing every row's string
+ * (Druid evaluates such filters on the dictionary, not per row). Returns the predicate over the group columns
+ * (d0, d1...), or undefined when the filter must run per row.
+ */
+function groupKeyFilter(rt: QueryRuntime, src: Source, q: BaseQuery, dims: DimOut[]): string | undefined {
+  if (q.filter === undefined || q.filter === null || dims.length === 0) return undefined;
+  const vcs = new Set(q.virtualColumns.map((v) => v.name));
+  let groups = 1;
+  const plain = new Map<string, number>();
+  for (const [i, d] of dims.entries()) {
+    const col = [...src.columns.values()].find((c) => ident(c.name) === d.sql);
+    const dict = col && !vcs.has(col.name) ? rt.store.dictionary(src.dataSource, col.name) : undefined;
+    if (!col || !dict || d.mv || d.kind !== 'string' || d.source !== col) return undefined;
+    groups *= dict.size + 1; // + NULL
+    plain.set(col.name, i);
+  }
+  if (groups > POST_FILTER_MAX_GROUPS) return undefined;
+  let ok = true;
+  const keys: FilterColumns = {
+    column: (name) => {
+      const i = plain.get(name);
+      if (i === undefined) {
+        ok = false;
+        return { sql: 'NULL', col: undefined };
+      }
+      return { sql: ident(`d${i}`), col: dims[i]!.source };
+    },
+    expr: () => {
+      ok = false;
+      return 'NULL';
+    },
+  };
+  const sql = filterSql(q.filter, keys, 'query.filter', true);
+  return ok ? sql : undefined;
+}
+
 /** The shared aggregation core of timeseries, topN and groupBy. */
 async function aggregate(
   rt: QueryRuntime,
@@ -520,7 +562,8 @@ async function aggregate(
   extra: { qualify?: string; alwaysOneRow?: boolean; topN?: { order: string; limit: number } } = {},
 ): Promise<Grouped> {
   const cols = columnsFor(src, q.virtualColumns);
-  const where = filterSql(q.filter, cols, 'query.filter', true);
+  const post = groupKeyFilter(rt, src, q, dims);
+  const where = post ? 'TRUE' : filterSql(q.filter, cols, 'query.filter', true);
   let rel = `(SELECT * FROM ${baseRelation(src, q, intervals)} WHERE ${where})`;
   const mvDims = dims.map((d, i) => (d.mv ? i : -1)).filter((i) => i >= 0);
   if (mvDims.length) {
@@ -545,6 +588,8 @@ async function aggregate(
   const order = ` ORDER BY "__bucket"${dims.map((_, i) => `, ${ident(`d${i}`)} NULLS FIRST`).join('')}`;
   let inner = `SELECT ${select} FROM ${rel}${groupBy}`;
   if (ix) inner = `SELECT ${ix.start('"__bi"')} AS "__bucket", * EXCLUDE ("__bi") FROM (${inner})`;
+  // (LIMIT keeps DuckDB from pushing the group-key filter back below the aggregation.)
+  if (post) inner = `SELECT * FROM (${inner} LIMIT 9223372036854775807) WHERE ${post}`;
   const sql = extra.topN
     ? `${inner} ORDER BY ${extra.topN.order} LIMIT ${num(extra.topN.limit)}`
     : extra.qualify

@@ -103,6 +103,30 @@ describe('dictionary-encoded string dimensions', () => {
         filter: { type: 'bound', dimension: 'code', lower: '2', upper: '55', ordering: 'numeric' },
         aggregations: [{ type: 'longSum', name: 'b', fieldName: 'bytes' }],
       },
+      // Filters on group keys (applied to the groups on ev, to the rows on plain).
+      {
+        queryType: 'groupBy',
+        granularity: 'hour',
+        dimensions: ['country', 'code'],
+        filter: {
+          type: 'or',
+          fields: [
+            { type: 'selector', dimension: 'country', value: null },
+            { type: 'bound', dimension: 'code', lower: '3', upper: '5' },
+          ],
+        },
+        aggregations: [{ type: 'count', name: 'n' }],
+        subtotalsSpec: [['country', 'code'], ['code'], []],
+      },
+      {
+        queryType: 'topN',
+        granularity: 'all',
+        dimension: 'country',
+        metric: 'b',
+        threshold: 2,
+        filter: { type: 'not', field: { type: 'in', dimension: 'country', values: ['JP', 'US'] } },
+        aggregations: [{ type: 'longSum', name: 'b', fieldName: 'bytes' }],
+      },
       {
         queryType: 'topN',
         granularity: 'all',
