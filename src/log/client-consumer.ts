@@ -156,6 +156,7 @@ export class EmbeddedConsumer implements Consumer {
       if (!joined) return [];
     }
     if (this.#autoCommit && this.#groupId !== null) await this.commit().catch(() => undefined);
+    let wokeEarly = false;
     for (;;) {
       await this.#resolvePositions();
       let out = this.#drain();
@@ -163,8 +164,14 @@ export class EmbeddedConsumer implements Consumer {
       await this.#fetch();
       out = this.#drain();
       if (out.length > 0) return out;
-      const remaining = deadline - Date.now();
+      let remaining = deadline - Date.now();
       if (remaining <= 0 || this.#closed) return [];
+      if (wokeEarly) {
+        // Woken at once yet nothing readable: data beyond the last stable offset. Do not spin on it.
+        await sleep(Math.min(remaining, 5), this.#wake.signal);
+        remaining = deadline - Date.now();
+        if (remaining <= 0 || this.#closed) return [];
+      }
       const positions = [...this.#partitions.values()]
         .filter((s) => s.fetchOffset !== undefined)
         .map((s) => ({ topic: s.tp.topic, partition: s.tp.partition, offset: s.fetchOffset! }));
@@ -174,8 +181,7 @@ export class EmbeddedConsumer implements Consumer {
         await sleep(Math.min(remaining, 50), wake);
       } else {
         await this.#log.waitForData(positions, remaining, AbortSignal.any([wake, this.#closing.signal]));
-        // Data beyond the last stable offset wakes the wait but cannot be read yet: do not spin on it.
-        if (Date.now() - before < 2) await sleep(Math.min(remaining, 5), wake);
+        wokeEarly = Date.now() - before < 2;
       }
     }
   }
