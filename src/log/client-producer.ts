@@ -75,6 +75,8 @@ export class EmbeddedProducer implements Producer {
   #initializing: Promise<ProducerIdAndEpoch> | null = null;
   #inTransaction = false;
   #txnPartitions = new Set<string>();
+  /** Whether offsets were sent in the open transaction. */
+  #txnOffsets = false;
   #txnError: unknown = null;
   #closed = false;
 
@@ -173,12 +175,14 @@ export class EmbeddedProducer implements Producer {
     await this.#init();
     this.#inTransaction = true;
     this.#txnPartitions = new Set();
+    this.#txnOffsets = false;
     this.#txnError = null;
   }
 
   async sendOffsetsToTransaction(groupId: string, offsets: (TopicPartition & { offset: bigint })[]): Promise<void> {
     this.#requireOpenTransaction('sendOffsetsToTransaction');
     const producer = await this.#init();
+    this.#txnOffsets = true;
     await this.#log.addOffsetsToTxn(this.#transactionalId!, producer, groupId);
     await this.#log.txnOffsetCommit(
       this.#transactionalId!,
@@ -197,14 +201,18 @@ export class EmbeddedProducer implements Producer {
         kafkaErrorCode: 48,
       });
     }
-    await this.#log.endTxn(this.#transactionalId!, this.#producer!, true);
+    // A transaction that touched no partition and no offsets never reached the coordinator: nothing to end
+    // (as Kafka's clients do).
+    if (this.#txnPartitions.size > 0 || this.#txnOffsets)
+      await this.#log.endTxn(this.#transactionalId!, this.#producer!, true);
     this.#inTransaction = false;
   }
 
   async abortTransaction(): Promise<void> {
     this.#requireOpenTransaction('abortTransaction');
     await this.flush();
-    await this.#log.endTxn(this.#transactionalId!, this.#producer!, false);
+    if (this.#txnPartitions.size > 0 || this.#txnOffsets)
+      await this.#log.endTxn(this.#transactionalId!, this.#producer!, false);
     this.#inTransaction = false;
   }
 
