@@ -247,7 +247,10 @@ export class StreamStreamJoinNode extends Node {
       return;
     }
     const seq = this.nextSeq();
-    const mine = (this.own.get(rec.key) ?? []).filter((s) => s[0] >= now - this.span);
+    // Records arrive roughly in time order: prune (a copy) only when the oldest has left the span, else append.
+    const keep = now - this.span;
+    let mine = this.own.get(rec.key) ?? [];
+    if (mine.length > 0 && (mine[0] as Stored)[0] < keep) mine = mine.filter((s) => s[0] >= keep);
     mine.push([t, rec.value, seq]);
     this.own.putWithTimestamp(rec.key, mine, t);
     if (!matched && this.emitsUnmatched && this.held !== undefined)

@@ -88,10 +88,12 @@ export function nexmarkTopology(q: NexmarkQuery, opts: QueryOptions): Topology {
       // A regular (unbounded) join in SQL: a windowed stream-stream join whose window spans the whole run.
       const sellers = persons(events)
         .filter((_k, p) => p.state === 'OR' || p.state === 'ID' || p.state === 'CA')
-        .selectKey((_k, p) => p.id);
+        .selectKey((_k, p) => p.id)
+        .repartition({ keySerde: L, valueSerde: PersonSerde });
       auctions(events)
         .filter((_k, a) => a.category === 10)
         .selectKey((_k, a) => a.seller)
+        .repartition({ keySerde: L, valueSerde: AuctionSerde })
         .join(
           sellers,
           (a: Auction, p: Person) => ({ name: p.name, city: p.city, state: p.state, id: a.id }),
@@ -102,9 +104,13 @@ export function nexmarkTopology(q: NexmarkQuery, opts: QueryOptions): Topology {
     }
     case 'q4': {
       // Bids join their auction while it is open; auctions precede their bids by at most the longest auction.
-      const open = auctions(events).selectKey((_k, a) => a.id);
+      // Joins repartition both sides by the new key; binary serdes for those topics (as StreamJoined would give).
+      const open = auctions(events)
+        .selectKey((_k, a) => a.id)
+        .repartition({ keySerde: L, valueSerde: AuctionSerde });
       const maxPerAuction = bids(events)
         .selectKey((_k, x) => x.auction)
+        .repartition({ keySerde: L, valueSerde: BidSerde })
         .join(
           open,
           (x: Bid, a: Auction) => ({ category: a.category, price: x.price, ok: x.dateTime <= a.expires }),
