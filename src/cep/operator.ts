@@ -1,4 +1,4 @@
-import { channel, invalidArgument, parseDuration, publish } from '../core/index.ts';
+import { channel, invalidArgument, parseDuration, publish, TimeHeap } from '../core/index.ts';
 import type { KeyValueStore, KStream, Processor, ProcessorContext, StreamRecord } from '../streams/index.ts';
 import { patternFromJson, patternToJson } from './json.ts';
 import {
@@ -211,54 +211,6 @@ export const CEP = {
   },
 };
 
-/** A min-heap of (time, key) entries; stale entries are skipped when popped. */
-class DueHeap {
-  private readonly t: number[] = [];
-  private readonly k: string[] = [];
-  get size(): number {
-    return this.t.length;
-  }
-  push(time: number, key: string): void {
-    let i = this.t.length;
-    this.t.push(time);
-    this.k.push(key);
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if ((this.t[p] as number) <= time) break;
-      this.t[i] = this.t[p] as number;
-      this.k[i] = this.k[p] as string;
-      i = p;
-    }
-    this.t[i] = time;
-    this.k[i] = key;
-  }
-  peek(): number {
-    return this.t.length === 0 ? Number.POSITIVE_INFINITY : (this.t[0] as number);
-  }
-  pop(): string {
-    const top = this.k[0] as string;
-    const lt = this.t.pop() as number;
-    const lk = this.k.pop() as string;
-    const n = this.t.length;
-    if (n > 0) {
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        if (l >= n) break;
-        const r = l + 1;
-        const c = r < n && (this.t[r] as number) < (this.t[l] as number) ? r : l;
-        if ((this.t[c] as number) >= lt) break;
-        this.t[i] = this.t[c] as number;
-        this.k[i] = this.k[c] as string;
-        i = c;
-      }
-      this.t[i] = lt;
-      this.k[i] = lk;
-    }
-    return top;
-  }
-}
-
 class CepProcessor<K, V> implements Processor<K, V, K, CepOutput<V>> {
   private readonly owner: PatternStream<K, V>;
   private readonly mode: TimeMode;
@@ -270,7 +222,8 @@ class CepProcessor<K, V> implements Processor<K, V, K, CepOutput<V>> {
   private ctx!: ProcessorContext<K, CepOutput<V>>;
   private readonly live = new Map<string, Live<V>>();
   private readonly keys = new Map<string, K>();
-  private readonly due = new DueHeap();
+  /** Keys by due time; stale entries are skipped when popped. */
+  private readonly due = new TimeHeap<string>();
   private watermark = Number.NEGATIVE_INFINITY;
   private epoch = -1;
 

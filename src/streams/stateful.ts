@@ -1,3 +1,4 @@
+import { TimeHeap } from '../core/index.ts';
 import { Node } from './node.ts';
 import type { KeyValueStoreImpl, SessionStoreImpl, WindowStoreImpl } from './stores.ts';
 import { encodeKey } from './stores.ts';
@@ -512,10 +513,10 @@ interface DueBuffer {
   takeDue(now: number, each: (key: string, sub: number, b: Buffered) => void): void;
 }
 
-/** Grouped by due time: one Map per group, a heap of the groups' due times (time windows: `sub` is unused). */
+/** Grouped by due time: one Map per group, a heap of the groups (time windows: `sub` is unused). */
 class GroupedBuffer implements DueBuffer {
   private readonly groups = new Map<number, Map<string, Buffered>>();
-  private readonly dues: number[] = [];
+  private readonly heap = new TimeHeap<number>();
   get(due: number, key: string): Buffered | undefined {
     return this.groups.get(due)?.get(key);
   }
@@ -524,7 +525,7 @@ class GroupedBuffer implements DueBuffer {
     if (g === undefined) {
       g = new Map();
       this.groups.set(due, g);
-      pushHeap(this.dues, due);
+      this.heap.push(due, due);
     }
     g.set(key, b);
   }
@@ -532,12 +533,11 @@ class GroupedBuffer implements DueBuffer {
     this.groups.get(due)?.delete(key);
   }
   nextDue(): number {
-    return this.dues.length === 0 ? Number.POSITIVE_INFINITY : (this.dues[0] as number);
+    return this.heap.peek();
   }
   takeDue(now: number, each: (key: string, sub: number, b: Buffered) => void): void {
-    const dues = this.dues;
-    while (dues.length > 0 && (dues[0] as number) <= now) {
-      const d = popHeap(dues);
+    while (this.heap.peek() <= now) {
+      const d = this.heap.pop();
       const g = this.groups.get(d);
       if (g === undefined) continue;
       this.groups.delete(d);
@@ -561,7 +561,7 @@ interface Slot {
  */
 class KeyedBuffer implements DueBuffer {
   private readonly slots = new Map<string, Map<number, Slot>>();
-  private readonly heap: DueEntry[] = [];
+  private readonly heap = new TimeHeap<Slot>();
   get(_due: number, key: string, sub: number): Buffered | undefined {
     return this.slots.get(key)?.get(sub)?.b;
   }
@@ -578,7 +578,7 @@ class KeyedBuffer implements DueBuffer {
     } else slot.b = b;
     if (!(slot.queued <= b.due)) {
       slot.queued = b.due;
-      pushDue(this.heap, { due: b.due, slot });
+      this.heap.push(b.due, slot);
     }
   }
   delete(_due: number, key: string, sub: number): void {
@@ -586,19 +586,18 @@ class KeyedBuffer implements DueBuffer {
     if (slot !== undefined) slot.b = undefined;
   }
   nextDue(): number {
-    return this.heap.length === 0 ? Number.POSITIVE_INFINITY : (this.heap[0] as DueEntry).due;
+    return this.heap.peek();
   }
   takeDue(now: number, each: (key: string, sub: number, b: Buffered) => void): void {
     const heap = this.heap;
-    while (heap.length > 0 && (heap[0] as DueEntry).due <= now) {
-      const e = popDue(heap);
-      const slot = e.slot;
-      if (slot.queued !== e.due) continue; // superseded by an earlier entry of the slot
+    while (heap.peek() <= now) {
+      const due = heap.peek();
+      const slot = heap.pop();
+      if (slot.queued !== due) continue; // superseded by an earlier entry of the slot
       const b = slot.b;
       if (b !== undefined && b.due > now) {
-        e.due = b.due;
         slot.queued = b.due;
-        pushDue(heap, e);
+        heap.push(b.due, slot);
         continue;
       }
       const m = this.slots.get(slot.key);
@@ -607,75 +606,6 @@ class KeyedBuffer implements DueBuffer {
       if (b !== undefined) each(slot.key, slot.sub, b);
     }
   }
-}
-
-interface DueEntry {
-  due: number;
-  slot: Slot;
-}
-function pushDue(heap: DueEntry[], e: DueEntry): void {
-  let i = heap.length;
-  heap.push(e);
-  while (i > 0) {
-    const p = (i - 1) >> 1;
-    const parent = heap[p] as DueEntry;
-    if (parent.due <= e.due) break;
-    heap[i] = parent;
-    i = p;
-  }
-  heap[i] = e;
-}
-function popDue(heap: DueEntry[]): DueEntry {
-  const top = heap[0] as DueEntry;
-  const last = heap.pop() as DueEntry;
-  const n = heap.length;
-  if (n > 0) {
-    let i = 0;
-    for (;;) {
-      const l = 2 * i + 1;
-      if (l >= n) break;
-      const r = l + 1;
-      const c = r < n && (heap[r] as DueEntry).due < (heap[l] as DueEntry).due ? r : l;
-      if ((heap[c] as DueEntry).due >= last.due) break;
-      heap[i] = heap[c] as DueEntry;
-      i = c;
-    }
-    heap[i] = last;
-  }
-  return top;
-}
-
-/** Binary min-heap of numbers. */
-function pushHeap(heap: number[], x: number): void {
-  let i = heap.length;
-  heap.push(x);
-  while (i > 0) {
-    const p = (i - 1) >> 1;
-    const parent = heap[p] as number;
-    if (parent <= x) break;
-    heap[i] = parent;
-    i = p;
-  }
-  heap[i] = x;
-}
-function popHeap(heap: number[]): number {
-  const top = heap[0] as number;
-  const last = heap.pop() as number;
-  const n = heap.length;
-  if (n > 0) {
-    let i = 0;
-    for (;;) {
-      const l = 2 * i + 1;
-      if (l >= n) break;
-      const r = l + 1;
-      const c = r < n && (heap[r] as number) < (heap[l] as number) ? r : l;
-      if ((heap[c] as number) >= last) break;
-      heap[i] = heap[c] as number;
-      i = c;
-    }
-    heap[i] = last;
-  }
-  return top;
 }
 
 /**
