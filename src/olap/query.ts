@@ -11,7 +11,7 @@ import { evalHaving, evalPostAgg, finalizeValue, postAggName, type Row } from '.
 import { isSketch, quantilesState, type SketchState, sketchBase64 } from './sketches.ts';
 import { type AggregatorSpec, parseAggregator } from './spec.ts';
 import { ident, lit, num } from './sql.ts';
-import type { SegmentInfo, SegmentStore } from './store.ts';
+import type { Dictionary, SegmentInfo, SegmentStore } from './store.ts';
 import { tableSql } from './store.ts';
 import {
   bucketIndexSql,
@@ -684,6 +684,56 @@ async function timeseries(rt: QueryRuntime, q: BaseQuery, src: Source | undefine
 }
 
 /**
+ * The k smallest distinct value hashes of a dictionary-encoded column over `rel`, as Druid computes sketches
+ * from a segment's dictionary: one bitmap of the codes present (DuckDB's bitstring_agg, no hash table), then
+ * walking the dictionary in hash order (sorted once per dictionary) until k present codes are found. Undefined
+ * when the column's dictionary changed since planning (the caller takes the general path).
+ */
+async function dictionaryTheta(
+  rt: QueryRuntime,
+  dict: Dictionary,
+  c: string,
+  rel: string,
+  k: number,
+): Promise<bigint[] | undefined> {
+  const { hashes, byHash } = dict;
+  let bits: Buffer | null;
+  // One snapshot for both reads: while olap_dict.current lists the planned dictionary, the column holds its
+  // codes (a publish that re-encodes the column replaces the entry in its transaction); else the general path.
+  await rt.conn.run('BEGIN TRANSACTION');
+  try {
+    const live = await rt.conn.runAndReadAll(`SELECT count(*) AS n FROM olap_dict.current WHERE type_name = $1`, [
+      dict.name,
+    ]);
+    if (Number(live.getRowObjectsJS()[0]!.n) !== 1) return undefined;
+    const r = await rt.conn.runAndReadAll(
+      `SELECT bitstring_agg(enum_code(${c}), 0, ${num(dict.size - 1)}) AS b FROM ${rel}`,
+    );
+    bits = r.getRowObjectsJS()[0]!.b as Buffer | null;
+  } catch (err) {
+    if (/interrupt/i.test((err as Error).message))
+      throw new TributaryError('TIMEOUT', 'Query interrupted', { cause: err });
+    return undefined;
+  } finally {
+    await rt.conn.run('COMMIT').catch(() => undefined);
+  }
+  if (!bits) return [];
+  // DuckDB's BIT: a first byte counting the padding bits that lead the data, then the bits, most significant first.
+  const pad = bits[0]!;
+  const out: bigint[] = [];
+  let last: bigint | undefined;
+  for (let j = 0; j < byHash.length && out.length < k; j++) {
+    const code = byHash[j]!;
+    const p = code + pad;
+    if (!(bits[1 + (p >> 3)]! & (0x80 >> (p & 7)))) continue;
+    const h = hashes[code]!;
+    if (h !== last) out.push(h); // (two values with one hash count once, as a sketch does)
+    last = h;
+  }
+  return out;
+}
+
+/**
  * Per store: for (datasource, column, k), a hash below which the last distinct count found k distinct
  * hashes. A planning hint only: a result is used only when it proves complete (see thetaOnly).
  */
@@ -716,18 +766,14 @@ async function thetaOnly(
   const where = filterSql(q.filter, cols, 'query.filter', true);
   const c = ident(col.name);
   const rel = `${baseRelation(src, q, intervals)} WHERE (${where}) AND ${c} IS NOT NULL`;
-  if (col.kind === 'string' && rt.store.dictionary(src.dataSource, col.name)) {
-    // Dictionary-encoded: the distinct codes first (integers), then one hash per distinct value. The k smallest
-    // hashes of the distinct values are those of all rows (a theta sketch ignores duplicates).
-    const r = await rows(
-      rt,
-      `SELECT coalesce(min(DISTINCT hash(CAST(v AS VARCHAR)), ${num(k)}), []::UBIGINT[]) AS s FROM (SELECT DISTINCT ${c} AS v FROM ${rel})`,
-    );
-    const hashes = ((r[0]?.s as bigint[] | null) ?? []).map((x) => BigInt(x));
-    return {
-      buckets: [allTimestamp(src, intervals)],
-      rows: [{ [spec.name]: convertAgg(hashes, { kind: 'theta', k }) }],
-    };
+  const dict = col.kind === 'string' ? rt.store.dictionary(src.dataSource, col.name) : undefined;
+  if (dict) {
+    const hashes = await dictionaryTheta(rt, dict, c, rel, k);
+    if (hashes)
+      return {
+        buckets: [allTimestamp(src, intervals)],
+        rows: [{ [spec.name]: convertAgg(hashes, { kind: 'theta', k }) }],
+      };
   }
   const base = `SELECT hash(${col.kind === 'string' ? `CAST(${c} AS VARCHAR)` : c}) AS h FROM ${rel}`;
   let hints = thetaHints.get(rt.store);

@@ -55,8 +55,14 @@ const DICT_SCHEMA = 'olap_dict';
 export interface Dictionary {
   /** The ENUM type, as SQL. */
   type: string;
+  /** Its name in schema olap_dict (a publish that re-encodes the column drops it in the same transaction). */
+  name: string;
   /** Distinct values. */
   size: number;
+  /** DuckDB's hash() of each value, by code (what theta/HLL sketches of the value hold). */
+  hashes: BigUint64Array;
+  /** The codes in increasing hash order. */
+  byHash: Uint32Array;
 }
 
 export function tableSql(name: string): string {
@@ -115,6 +121,9 @@ export class SegmentStore {
       await c.run('CREATE SCHEMA IF NOT EXISTS druid');
       await c.run('CREATE SCHEMA IF NOT EXISTS lookup');
       await c.run(`CREATE SCHEMA IF NOT EXISTS ${DICT_SCHEMA}`);
+      // Which dictionary (ENUM type) each encoded column has, written in the transaction that changes it, so a
+      // query can check within its snapshot that the codes it reads are those of the dictionary it planned with.
+      await c.run(`CREATE TABLE IF NOT EXISTS ${DICT_SCHEMA}.current (ds VARCHAR, col VARCHAR, type_name VARCHAR)`);
       const lookupsFile = path.join(dataDir, 'olap', 'lookups.json');
       if (fs.existsSync(lookupsFile)) {
         const saved = JSON.parse(fs.readFileSync(lookupsFile, 'utf8')) as Record<
@@ -318,7 +327,7 @@ export class SegmentStore {
       await this.compress(c);
     } catch (err) {
       await c.run('ROLLBACK').catch(() => undefined);
-      await this.loadDictionaries(c).catch(() => undefined);
+      await this.loadDictionaries(c, dataSource).catch(() => undefined);
       throw err instanceof TributaryError
         ? err
         : new TributaryError('INTERNAL', `publishing segments failed: ${(err as Error).message}`, { cause: err });
@@ -441,14 +450,17 @@ export class SegmentStore {
           await this.forgetDictionary(c, dataSource, col.name);
         }
       } else if (size > 0) {
-        const name = `${DICT_SCHEMA}.${ident(`${JSON.stringify([dataSource, col.name])}#${randomUUID()}`)}`;
+        const typeName = `${JSON.stringify([dataSource, col.name])}#${randomUUID()}`;
+        const name = `${DICT_SCHEMA}.${ident(typeName)}`;
         await c.run(`CREATE TYPE ${name} AS ENUM (SELECT v FROM olap_dict_values ORDER BY v)`);
+        const { hashes, byHash } = await dictionaryHashes(c, 'SELECT v FROM olap_dict_values');
         await c.run(
           `ALTER TABLE ${tableSql(dataSource)} ALTER ${cid} TYPE ${name} USING CAST(CAST(${cid} AS VARCHAR) AS ${name})`,
         );
         await this.forgetDictionary(c, dataSource, col.name);
         if (!this.dictionaries.has(dataSource)) this.dictionaries.set(dataSource, new Map());
-        this.dictionaries.get(dataSource)!.set(col.name, { type: name, size });
+        this.dictionaries.get(dataSource)!.set(col.name, { type: name, name: typeName, size, hashes, byHash });
+        await c.run(`INSERT INTO ${DICT_SCHEMA}.current VALUES ($1, $2, $3)`, [dataSource, col.name, typeName]);
       }
       await c.run('DROP TABLE olap_dict_values');
     }
@@ -464,19 +476,16 @@ export class SegmentStore {
     }
   }
 
-  /** Rebuilds `dictionaries` from the catalog (after a rolled-back publish). */
-  private async loadDictionaries(c: DuckDBConnection): Promise<void> {
-    this.dictionaries.clear();
-    const r = await c.runAndReadAll(
-      `SELECT type_name FROM duckdb_types() WHERE database_name = current_database() AND schema_name = '${DICT_SCHEMA}'`,
-    );
-    for (const { type_name } of r.getRowObjectsJS()) {
+  /** Rebuilds a datasource's `dictionaries` from olap_dict.current (after a rolled-back publish). */
+  private async loadDictionaries(c: DuckDBConnection, dataSource: string): Promise<void> {
+    this.dictionaries.delete(dataSource);
+    const r = await c.runAndReadAll(`SELECT col, type_name FROM ${DICT_SCHEMA}.current WHERE ds = $1`, [dataSource]);
+    for (const { col, type_name } of r.getRowObjectsJS()) {
       const name = String(type_name);
-      const [ds, col] = JSON.parse(name.slice(0, name.lastIndexOf('#'))) as [string, string];
       const type = `${DICT_SCHEMA}.${ident(name)}`;
-      const size = (await c.runAndReadAll(`SELECT len(enum_range(NULL::${type})) AS n`)).getRowObjectsJS()[0]!.n;
-      if (!this.dictionaries.has(ds)) this.dictionaries.set(ds, new Map());
-      this.dictionaries.get(ds)!.set(col, { type, size: Number(size) });
+      const { hashes, byHash } = await dictionaryHashes(c, `SELECT unnest(enum_range(NULL::${type})) AS v`);
+      if (!this.dictionaries.has(dataSource)) this.dictionaries.set(dataSource, new Map());
+      this.dictionaries.get(dataSource)!.set(String(col), { type, name, size: hashes.length, hashes, byHash });
     }
   }
 
@@ -484,6 +493,7 @@ export class SegmentStore {
     const d = this.dictionary(dataSource, column);
     if (!d) return;
     this.dictionaries.get(dataSource)!.delete(column);
+    await c.run(`DELETE FROM ${DICT_SCHEMA}.current WHERE type_name = $1`, [d.name]);
     await c.run(`DROP TYPE IF EXISTS ${d.type}`).catch(() => undefined);
   }
 
@@ -529,6 +539,24 @@ export class SegmentStore {
       }),
     );
   }
+}
+
+/**
+ * For the distinct VARCHAR values `v` of a query, coded in byte order (an ENUM's code order): hash() of each
+ * value by code, and the codes in increasing hash order.
+ */
+async function dictionaryHashes(
+  c: DuckDBConnection,
+  values: string,
+): Promise<{ hashes: BigUint64Array; byHash: Uint32Array }> {
+  const r = await c.runAndReadAll(
+    `SELECT (row_number() OVER (ORDER BY v) - 1)::UINTEGER AS code, hash(v) AS h FROM (${values}) ORDER BY h, code`,
+  );
+  const [codes, hs] = r.getColumnsJS() as [number[], bigint[]];
+  const hashes = new BigUint64Array(codes?.length ?? 0);
+  const byHash = Uint32Array.from(codes ?? []);
+  for (let i = 0; i < byHash.length; i++) hashes[byHash[i]!] = hs[i]!;
+  return { hashes, byHash };
 }
 
 /** Column names of a relation (a table name or a parenthesized query). */

@@ -194,6 +194,28 @@ describe('dictionary-encoded string dimensions', () => {
     }
   });
 
+  test('a distinct count whose planned dictionary is no longer current takes the general path', async () => {
+    const query = {
+      queryType: 'timeseries',
+      dataSource: 'ev',
+      intervals: iv,
+      granularity: 'all',
+      aggregations: [{ type: 'thetaSketch', name: 't', fieldName: 'user', size: 32 }],
+      context: { finalize: false },
+    };
+    const before = await q(query);
+    const d = engine.store.dictionary('ev', 'user')!;
+    await engine.store.withConn((c) => c.run('DELETE FROM olap_dict.current WHERE type_name = $1', [d.name]));
+    try {
+      assert.deepEqual(await q(query), before);
+    } finally {
+      await engine.store.withConn((c) =>
+        c.run('INSERT INTO olap_dict.current VALUES ($1, $2, $3)', ['ev', 'user', d.name]),
+      );
+    }
+    assert.deepEqual(await q({ ...query, dataSource: 'plain' }), before);
+  });
+
   test('SQL reads ENUM columns as strings', async () => {
     const run = async (sql: string) => (await engine.sql(sql)).rows;
     for (const ds of ['ev', 'plain']) {
