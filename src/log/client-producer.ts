@@ -41,6 +41,8 @@ interface OpenBatch {
   indexes: number[];
   bytes: number;
   timer: NodeJS.Timeout | null;
+  /** Set once the batch is closed to new records. */
+  sealed: boolean;
 }
 
 interface PartitionQueue {
@@ -69,6 +71,7 @@ export class EmbeddedProducer implements Producer {
   readonly #partitioner: ProducerOptions['partitioner'];
   readonly #sticky = new StickyPartitioner();
   readonly #open = new Map<string, OpenBatch>();
+  #lastBatch: OpenBatch | null = null;
   readonly #queues = new Map<string, PartitionQueue>();
   readonly #inFlight = new Set<Promise<void>>();
   #producer: ProducerIdAndEpoch | null = null;
@@ -272,12 +275,16 @@ export class EmbeddedProducer implements Producer {
   }
 
   #batchFor(topic: string, partition: number): OpenBatch {
+    // Consecutive records mostly go to one batch: skip building its key while it is still open.
+    const last = this.#lastBatch;
+    if (last !== null && last.topic === topic && last.partition === partition && !last.sealed) return last;
     const k = `${topic}\u0000${partition}`;
     let b = this.#open.get(k);
     if (!b) {
-      b = { topic, partition, records: [], calls: [], indexes: [], bytes: 0, timer: null };
+      b = { topic, partition, records: [], calls: [], indexes: [], bytes: 0, timer: null, sealed: false };
       this.#open.set(k, b);
     }
+    this.#lastBatch = b;
     return b;
   }
 
@@ -286,6 +293,7 @@ export class EmbeddedProducer implements Producer {
     const k = `${batch.topic}\u0000${batch.partition}`;
     if (this.#open.get(k) !== batch) return;
     this.#open.delete(k);
+    batch.sealed = true;
     if (batch.timer) clearTimeout(batch.timer);
     if (stickyCount > 0) this.#sticky.batchSealed(batch.topic, batch.partition, stickyCount);
     let queue = this.#queues.get(k);
