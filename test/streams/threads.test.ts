@@ -214,7 +214,8 @@ test('numThreads: 2 over 4 partitions spreads the tasks over 2 threads and write
 test('a terminated worker thread is replaced (REPLACE_THREAD); its tasks restore from the changelog and the results are complete', async () => {
   const want = expected();
   await withLog(async (log, client, dir) => {
-    await produce(client, 0, EVENTS / 2);
+    const third = EVENTS / 3;
+    await produce(client, 0, third);
     const streams = await KafkaStreams.fromModule(MODULE, { ...config(log, client, dir, 2), maxPollRecords: 50 });
     const errors: unknown[] = [];
     streams.setUncaughtExceptionHandler((err) => {
@@ -223,17 +224,21 @@ test('a terminated worker thread is replaced (REPLACE_THREAD); its tasks restore
     });
     try {
       await streams.start();
-      await until('two threads sharing the partitions with commits', () => {
+      await until('two threads sharing the partitions', () =>
+        (streams.metrics().threads ?? []).every((x) => x.partitions.length > 0),
+      );
+      // The thread to kill works on its share of the input when it dies; the last third comes after its death.
+      await produce(client, third, 2 * third);
+      await until('thread 0 to process records of its own partitions', () => {
         const m = streams.metrics();
-        return (m.threads ?? []).every((x) => x.partitions.length > 0) && m.commits > 4;
+        const own = new Set(m.threads?.[0]?.partitions ?? []);
+        return m.tasks.some((t) => own.has(Number(t.taskId.slice(2))) && t.metrics.recordsIn > 0);
       });
-      // The thread to kill has processed (and committed) part of the input; the rest comes after its death.
-      assert.ok(streams.metrics().recordsIn > 0);
       const [victim] = streams.workerThreads();
       assert.ok(victim !== undefined);
       await victim.terminate();
       await until('the thread to be replaced', () => streams.metrics().threads?.[0]?.replacements === 1);
-      await produce(client, EVENTS / 2, EVENTS);
+      await produce(client, 2 * third, EVENTS);
       await streams.waitUntilProcessed(30_000);
       const m = streams.metrics();
       assert.equal(errors.length, 1);
