@@ -156,6 +156,28 @@ test('numThreads > 1 with a plain Topology object is refused with a precise erro
   );
 });
 
+test('fromModule checks the module in this thread first; numThreads > 1 needs workerLog and no serde objects', async () => {
+  const base = { applicationId: 'x', client: {} as LogClient };
+  const field = (f: string) => (err: unknown) => err instanceof TributaryError && err.field === f;
+  await assert.rejects(KafkaStreams.fromModule({ ...MODULE, export: 'nope' }, base), field('export'));
+  await assert.rejects(KafkaStreams.fromModule({ ...MODULE, export: 'S' }, base), field('export'));
+  await assert.rejects(KafkaStreams.fromModule({ module: '/nonexistent/topology.ts' }, base), field('module'));
+  await assert.rejects(KafkaStreams.fromModule(MODULE, { ...base, numThreads: 2 }), field('workerLog'));
+  await assert.rejects(
+    KafkaStreams.fromModule(MODULE, {
+      ...base,
+      numThreads: 2,
+      workerLog: { log: {} as LogService },
+      defaultKeySerde: S,
+    }),
+    field('defaultKeySerde'),
+  );
+  // One thread: the module's topology runs in this thread as with new KafkaStreams(topology, config).
+  const one = await KafkaStreams.fromModule(MODULE, base);
+  assert.equal(one.state, 'CREATED');
+  assert.deepEqual(one.workerThreads(), []);
+});
+
 test('numThreads: 2 over 4 partitions spreads the tasks over 2 threads and writes what numThreads: 1 writes (exactly-once)', async () => {
   const want = expected();
   const results: { counts: Map<string, number[]>; windows: string[] }[] = [];
