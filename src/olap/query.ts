@@ -683,10 +683,13 @@ async function timeseries(rt: QueryRuntime, q: BaseQuery, src: Source | undefine
   return entries.map((e) => ({ timestamp: isoMillis(e.t), result: finalizeRow(e.row, finalize) }));
 }
 
+/** The largest perfect hash table (2^bits groups) a distinct count over dictionary codes may ask DuckDB for. */
+const PERFECT_HT_MAX_BITS = 20;
+
 /**
  * The k smallest distinct value hashes of a dictionary-encoded column over `rel`, as Druid computes sketches
- * from a segment's dictionary: one bitmap of the codes present (DuckDB's bitstring_agg, no hash table), then
- * walking the dictionary in hash order (sorted once per dictionary) until k present codes are found. Undefined
+ * from a segment's dictionary: the distinct codes present (perfect-hash aggregation), as a bitmap, then
+ * walking the dictionary in hash order (kept per dictionary) until k present codes are found. Undefined
  * when the column's dictionary changed since planning (the caller takes the general path).
  */
 async function dictionaryTheta(
@@ -706,8 +709,12 @@ async function dictionaryTheta(
       dict.name,
     ]);
     if (Number(live.getRowObjectsJS()[0]!.n) !== 1) return undefined;
+    // The distinct codes by DuckDB's perfect-hash aggregation (an array indexed by code, as the column's min/max
+    // statistics allow) when the table it needs stays small, then a bitmap of them.
+    const htBits = Math.ceil(Math.log2(dict.size + 1)) + 1;
+    if (htBits <= PERFECT_HT_MAX_BITS) await rt.conn.run(`SET perfect_ht_threshold = ${num(Math.max(12, htBits))}`);
     const r = await rt.conn.runAndReadAll(
-      `SELECT bitstring_agg(enum_code(${c}), 0, ${num(dict.size - 1)}) AS b FROM ${rel}`,
+      `SELECT bitstring_agg(enum_code(v), 0, ${num(dict.size - 1)}) AS b FROM (SELECT ${c} AS v FROM ${rel} GROUP BY ALL)`,
     );
     bits = r.getRowObjectsJS()[0]!.b as Buffer | null;
   } catch (err) {
@@ -715,6 +722,7 @@ async function dictionaryTheta(
       throw new TributaryError('TIMEOUT', 'Query interrupted', { cause: err });
     return undefined;
   } finally {
+    await rt.conn.run('RESET perfect_ht_threshold').catch(() => undefined);
     await rt.conn.run('COMMIT').catch(() => undefined);
   }
   if (!bits) return [];

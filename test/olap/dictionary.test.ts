@@ -141,12 +141,19 @@ describe('dictionary-encoded string dimensions', () => {
         granularity: 'all',
         aggregations: [
           { type: 'thetaSketch', name: 't', fieldName: 'user' },
-          { type: 'HLLSketchBuild', name: 'h', fieldName: 'user' },
-          { type: 'cardinality', name: 'c', fieldNames: ['user', 'country'], byRow: true },
           { type: 'stringFirst', name: 'f', fieldName: 'country' },
         ],
-        // Sketches as stored state (hashes), not estimates: the hashes of the values must match.
+        // The sketch as stored state (sorted hashes), not an estimate: the hashes of the values must match.
         context: { finalize: false },
+      },
+      {
+        queryType: 'timeseries',
+        granularity: 'all',
+        aggregations: [
+          { type: 'HLLSketchBuild', name: 'h', fieldName: 'user' },
+          { type: 'cardinality', name: 'c', fieldNames: ['user', 'country'], byRow: true },
+          { type: 'thetaSketch', name: 't', fieldName: 'user', size: 16 },
+        ],
       },
       {
         queryType: 'timeseries',
