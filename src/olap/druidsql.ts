@@ -170,8 +170,9 @@ export async function translateSql(conn: DuckDBConnection, store: SegmentStore, 
       if ((schema === '' || schema.toLowerCase() === 'druid') && o.catalog_name === '') {
         const real = store.datasources.has(t) ? t : sources.get(t.toLowerCase());
         if (real) {
-          o.schema_name = 'druid';
-          o.table_name = real;
+          const rel = store.sqlRelation(real);
+          o.schema_name = rel.schema;
+          o.table_name = rel.table;
           return;
         }
       }

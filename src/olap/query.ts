@@ -590,6 +590,13 @@ async function aggregate(
   if (ix) inner = `SELECT ${ix.start('"__bi"')} AS "__bucket", * EXCLUDE ("__bi") FROM (${inner})`;
   // (LIMIT keeps DuckDB from pushing the group-key filter back below the aggregation.)
   if (post) inner = `SELECT * FROM (${inner} LIMIT 9223372036854775807) WHERE ${post}`;
+  // Group keys of a dictionary-encoded column leave as VARCHAR, cast per group (the DuckDB client converts an
+  // ENUM column very slowly: it rebuilds the whole dictionary for every chunk of rows).
+  const strDims = dims
+    .map((d, i) => (!d.mv && d.kind === 'string' && d.source?.kind === 'string' ? i : -1))
+    .filter((i) => i >= 0);
+  if (strDims.length)
+    inner = `SELECT * REPLACE (${strDims.map((i) => `CAST(${ident(`d${i}`)} AS VARCHAR) AS ${ident(`d${i}`)}`).join(', ')}) FROM (${inner})`;
   const sql = extra.topN
     ? `${inner} ORDER BY ${extra.topN.order} LIMIT ${num(extra.topN.limit)}`
     : extra.qualify
@@ -1032,7 +1039,9 @@ async function scan(rt: QueryRuntime, q: BaseQuery, src: Source | undefined): Pr
   const vcNames = new Set(q.virtualColumns.map((v) => v.name));
   const sel = names.map((n, i) => {
     const c = cols.column(n);
-    const sql = n === '__time' ? 'epoch_ms("__time")' : vcNames.has(n) ? ident(n) : c.sql;
+    const raw = n === '__time' ? 'epoch_ms("__time")' : vcNames.has(n) ? ident(n) : c.sql;
+    // (a dictionary-encoded column leaves as VARCHAR: see aggregate)
+    const sql = c.col?.kind === 'string' ? `CAST(${raw} AS VARCHAR)` : raw;
     return `${sql} AS ${ident(`c${i}`)}`;
   });
   const order = o.order === 'none' ? '' : ` ORDER BY "__time" ${o.order === 'ascending' ? 'ASC' : 'DESC'}`;
@@ -1100,8 +1109,7 @@ async function search(rt: QueryRuntime, q: BaseQuery, src: Source | undefined): 
   };
   const parts = dims.map((d) => {
     const c = cols.column(d);
-    const valueSql =
-      c.col?.kind === 'mv' ? `unnest(${c.sql})` : c.col?.kind === 'string' ? c.sql : `CAST(${c.sql} AS VARCHAR)`;
+    const valueSql = c.col?.kind === 'mv' ? `unnest(${c.sql})` : `CAST(${c.sql} AS VARCHAR)`;
     return `SELECT "__bucket", ${lit(d)} AS dimension, v AS value, count(*)::BIGINT AS count FROM (SELECT ${bucketSql(gran, '"__time"')} AS "__bucket", ${valueSql} AS v FROM ${baseRelation(src, q, intervals)} WHERE ${where}) WHERE v IS NOT NULL AND ${match('v')} GROUP BY ALL`;
   });
   const raw = await rows(rt, parts.join(' UNION ALL '));
@@ -1174,7 +1182,8 @@ async function segmentMetadata(rt: QueryRuntime, q: BaseQuery, src: Source | und
             rt,
             `SELECT ${strCols
               .map((c, i) => {
-                const v = c.kind === 'mv' ? `flatten(list(${ident(c.name)}))` : `list(${ident(c.name)})`;
+                const v =
+                  c.kind === 'mv' ? `flatten(list(${ident(c.name)}))` : `list(CAST(${ident(c.name)} AS VARCHAR))`;
                 return `len(list_distinct(${v})) AS ${ident(`n${i}`)}, list_min(${v}) AS ${ident(`mn${i}`)}, list_max(${v}) AS ${ident(`mx${i}`)}, count(*) FILTER (WHERE ${ident(c.name)} IS NULL) > 0 AS ${ident(`h${i}`)}`;
               })
               .join(', ')} FROM ${src.from} WHERE ${range}`,

@@ -51,6 +51,8 @@ const DB = 'olap';
  */
 export const MAX_DICTIONARY = 1_000_000;
 const DICT_SCHEMA = 'olap_dict';
+/** Druid SQL reads datasources with dictionary-encoded columns through views here that cast them to VARCHAR. */
+export const SQL_SCHEMA = 'olap_sql';
 
 export interface Dictionary {
   /** The ENUM type, as SQL. */
@@ -124,6 +126,7 @@ export class SegmentStore {
       // Which dictionary (ENUM type) each encoded column has, written in the transaction that changes it, so a
       // query can check within its snapshot that the codes it reads are those of the dictionary it planned with.
       await c.run(`CREATE TABLE IF NOT EXISTS ${DICT_SCHEMA}.current (ds VARCHAR, col VARCHAR, type_name VARCHAR)`);
+      await c.run(`CREATE SCHEMA IF NOT EXISTS ${SQL_SCHEMA}`);
       const lookupsFile = path.join(dataDir, 'olap', 'lookups.json');
       if (fs.existsSync(lookupsFile)) {
         const saved = JSON.parse(fs.readFileSync(lookupsFile, 'utf8')) as Record<
@@ -401,6 +404,7 @@ export class SegmentStore {
         await this.forgetDictionary(c, dataSource, col.name);
       }
     }
+    if (this.dictionaries.get(dataSource)?.size || prev) await this.refreshSqlView(c, dataSource);
   }
 
   /** The dictionary of a string column, when it is dictionary-encoded. */
@@ -464,6 +468,29 @@ export class SegmentStore {
       }
       await c.run('DROP TABLE olap_dict_values');
     }
+    await this.refreshSqlView(c, dataSource);
+  }
+
+  /**
+   * Druid SQL's relation for a datasource: its table, or while some columns are dictionary-encoded a view that
+   * casts those to VARCHAR (SQL then sees strings throughout, and the DuckDB client, which converts ENUM columns
+   * very slowly, never gets an ENUM). Recreated whenever the table's columns change (a view pins their types).
+   */
+  sqlRelation(dataSource: string): { schema: string; table: string } {
+    return { schema: this.dictionaries.get(dataSource)?.size ? SQL_SCHEMA : 'druid', table: dataSource };
+  }
+
+  private async refreshSqlView(c: DuckDBConnection, dataSource: string): Promise<void> {
+    const dicts = this.dictionaries.get(dataSource);
+    const view = `${SQL_SCHEMA}.${ident(dataSource)}`;
+    if (!dicts?.size) {
+      await c.run(`DROP VIEW IF EXISTS ${view}`);
+      return;
+    }
+    const casts = [...dicts.keys()].map((n) => `CAST(${ident(n)} AS VARCHAR) AS ${ident(n)}`);
+    await c.run(
+      `CREATE OR REPLACE VIEW ${view} AS SELECT * REPLACE (${casts.join(', ')}) FROM ${tableSql(dataSource)}`,
+    );
   }
 
   /** Turns every dictionary-encoded column of a datasource back into VARCHAR (before streaming rows arrive). */
@@ -474,6 +501,7 @@ export class SegmentStore {
       );
       await this.forgetDictionary(c, dataSource, name);
     }
+    await this.refreshSqlView(c, dataSource);
   }
 
   /** Rebuilds a datasource's `dictionaries` from olap_dict.current (after a rolled-back publish). */
@@ -534,6 +562,7 @@ export class SegmentStore {
         await c.run(`DROP TABLE IF EXISTS ${tableSql(name)}`);
         for (const col of [...(this.dictionaries.get(name)?.keys() ?? [])]) await this.forgetDictionary(c, name, col);
         this.dictionaries.delete(name);
+        await c.run(`DROP VIEW IF EXISTS ${SQL_SCHEMA}.${ident(name)}`);
         fs.rmSync(this.dsDir(name), { recursive: true, force: true });
         this.datasources.delete(name);
       }),
