@@ -272,6 +272,11 @@ describe('dictionary-encoded string dimensions', () => {
       aggregations: [{ type: 'count', name: 'n' }],
     })) as { result: { n: bigint } }[];
     assert.equal(all[0]!.result.n, 600n);
+    // Druid SQL's view follows the new dictionary.
+    const sql = await engine.sql(
+      `SELECT COUNT(*) AS n, MAX("user") AS m FROM ev WHERE "user" >= 'new' AND "user" < 'new~'`,
+    );
+    assert.deepEqual(sql.rows, [[100n, 'new96']]);
   });
 
   test('a restart re-encodes the loaded segments', async () => {
@@ -289,5 +294,6 @@ describe('dictionary-encoded string dimensions', () => {
       aggregations: [{ type: 'count', name: 'n' }],
     })) as { result: Rec[] }[];
     assert.equal(r[0]!.result.length, 2);
+    assert.deepEqual((await engine.sql('SELECT COUNT(DISTINCT country) FROM ev')).rows, [[5n]]);
   });
 });
