@@ -148,6 +148,8 @@ export class KafkaStreams {
   private consumer: Consumer | undefined;
   private globalConsumer: Consumer | undefined;
   private readonly taskMap = new Map<number, StreamTask>();
+  /** Tasks of the whole job (one per partition number), wherever they run. */
+  private taskCount = 1;
   private readonly envs = new Map<number, LmdbEnv>();
   private readonly globalStores = new Map<string, AnyStore>();
   private readonly globalSources = new Map<string, SourceNode>();
@@ -400,6 +402,7 @@ export class KafkaStreams {
     const client = this.config.client;
     this.admin = client.admin();
     const n = await this.ensureTopics();
+    this.taskCount = n;
 
     // The producer first: under exactly-once, initializing it fences a previous incarnation and aborts its
     // open transaction, so that the changelogs read below end at a stable offset.
@@ -499,6 +502,8 @@ export class KafkaStreams {
         ...(env === undefined ? {} : { backendFor: (spec) => env.backend(spec.name) }),
         sharedStores: this.globalStores,
         partitionCount: (t) => this.partitionCounts.get(t),
+        taskCount: this.taskCount,
+        watermarkIntervalMs: 200,
         ...(onDeser === undefined ? {} : { onDeserializationError: onDeser }),
       });
       this.taskMap.set(p, task);
@@ -718,6 +723,12 @@ export class KafkaStreams {
         this.window.records += recs.length;
         this.window.processMs += performance.now() - t0;
         for (const t of this.tasks) t.advanceWallClock();
+        // Watermarks cross repartition topics as marker records, after the records they follow.
+        for (const t of this.tasks)
+          for (const m of t.watermarkMarkers()) {
+            this.out.push(m);
+            this.dirty = true; // under exactly-once, readers see the markers once committed
+          }
         if (this.globalConsumer !== undefined) await this.pollGlobals(0);
         if (this.out.length > 0) await this.sendOutputs();
         if (this.dirty && this.wallClock() - this.lastCommit >= this.commitIntervalMs) await this.commit();

@@ -61,6 +61,13 @@ export interface TaskOptions {
   ) => 'continue' | 'fail';
   /** Write changelog records (default true when a store has logging). */
   changelog?: boolean;
+  /** How many tasks of the job write each repartition topic (watermark markers wait for all of them; default 1). */
+  taskCount?: number;
+  /**
+   * Least wall-clock time between two rounds of watermark markers (default 0: whenever the watermark rose; the
+   * runtime uses 200 ms, Flink's auto-watermark interval, so that an idle job does not write markers unendingly).
+   */
+  watermarkIntervalMs?: number;
 }
 
 const chProcessError = channel('streams', 'error');
@@ -69,6 +76,23 @@ interface PartitionTime {
   maxTs: number;
   lastWall: number;
   sub: number;
+  /**
+   * Repartition topics in watermark mode: the latest watermark marker of each upstream task. The partition's time
+   * is their minimum (set when all have reported), and its records are not judged late here (their producers did).
+   */
+  upstream: number[] | undefined;
+  markerWm: number;
+}
+
+/** Header of a watermark marker record: float64 watermark, uint32 upstream task, uint32 upstream task count. */
+export const WATERMARK_HEADER = 'tributary.watermark';
+
+/** A repartition topic this task writes, from sub-topology `sub`: its watermark goes downstream as markers. */
+interface MarkerSink {
+  topic: string;
+  sub: number;
+  /** The watermark last sent. */
+  sent: number;
 }
 
 export const changelogTopic = (applicationId: string, store: string): string => `${applicationId}-${store}-changelog`;
@@ -96,6 +120,9 @@ export class StreamTask implements TaskRuntime {
   private readonly upstreamAsync = new Map<Node, Node[]>();
   private readonly asyncNodes: Node[] = [];
   private readonly partitions = new Map<string, PartitionTime>();
+  private readonly markerSinks: MarkerSink[] = [];
+  private lastMarkers = Number.NEGATIVE_INFINITY;
+  private readonly internalSources = new Set<string>();
   /** The input partitions of each sub-topology (the watermark is their minimum). */
   private readonly subPartitions: PartitionTime[][] = [];
   private readonly bound: number;
@@ -173,6 +200,16 @@ export class StreamTask implements TaskRuntime {
       }
     }
     this.assignSubtopologies(opts.topology);
+    opts.topology.nodes.forEach((spec, i) => {
+      if (spec.kind === 'sink' && spec.internal === true && spec.sinkTopic !== undefined)
+        this.markerSinks.push({
+          topic: `${opts.applicationId}-${spec.sinkTopic}`,
+          sub: this.subOf.get(this.nodes[i] as Node) ?? 0,
+          sent: Number.NEGATIVE_INFINITY,
+        });
+      if (spec.kind === 'source' && spec.internal === true)
+        for (const t of spec.topics ?? []) this.internalSources.add(`${opts.applicationId}-${t}`);
+    });
   }
 
   private assignSubtopologies(topology: Topology): void {
@@ -226,11 +263,7 @@ export class StreamTask implements TaskRuntime {
     const k = `${topic}:${partition}`;
     const source = this.sources.get(topic);
     if (source !== undefined && !this.partitions.has(k))
-      this.addPartition(k, {
-        maxTs: Number.NEGATIVE_INFINITY,
-        lastWall: this.opts.wallClock(),
-        sub: this.subOf.get(source) ?? 0,
-      });
+      this.addPartition(k, this.newPartitionTime(topic, source, this.opts.wallClock()));
   }
 
   store(name: string): AnyStore {
@@ -338,6 +371,10 @@ export class StreamTask implements TaskRuntime {
     if (this.closed) throw new TributaryError('CONFLICT', `task ${this.taskId} is closed`);
     const source = this.sourceOf(topic);
     if (!this.initialized) this.initialize();
+    if (headers.length > 0 && (headers[0] as [string, Buffer])[0] === WATERMARK_HEADER && value === null) {
+      if (this.watermarkMode) this.onMarker(topic, partition, source, (headers[0] as [string, Buffer])[1]);
+      return;
+    }
     let rec: StreamRecord<unknown, unknown>;
     try {
       rec = source.extract(topic, partition, key, value, timestamp, headers);
@@ -396,7 +433,7 @@ export class StreamTask implements TaskRuntime {
     const pk = `${topic}:${partition}`;
     pt = this.partitions.get(pk);
     if (pt === undefined) {
-      pt = { maxTs: Number.NEGATIVE_INFINITY, lastWall: now, sub: this.subOf.get(source) ?? 0 };
+      pt = this.newPartitionTime(topic, source, now);
       this.addPartition(pk, pt);
     }
     byPartition[partition] = pt;
@@ -432,6 +469,12 @@ export class StreamTask implements TaskRuntime {
         const sub = pt.sub;
         pt.lastWall = now;
         this.lastArrivalWall[sub] = now;
+        if (pt.upstream !== undefined) {
+          // A repartition partition: its time comes from the upstream markers; lateness was judged upstream.
+          if (rec.timestamp > pt.maxTs) pt.maxTs = rec.timestamp;
+          source.process(rec);
+          return;
+        }
         const wm = this.subTime[sub] as number;
         if (rec.timestamp < wm - this.allowedLateness) {
           this.metrics.lateRecords++;
@@ -465,6 +508,82 @@ export class StreamTask implements TaskRuntime {
     }
   }
 
+  private newPartitionTime(topic: string, source: SourceNode, now: number): PartitionTime {
+    const marked = this.watermarkMode && this.internalSources.has(topic);
+    return {
+      maxTs: Number.NEGATIVE_INFINITY,
+      lastWall: now,
+      sub: this.subOf.get(source) ?? 0,
+      upstream: marked ? new Array<number>(this.opts.taskCount ?? 1).fill(Number.NEGATIVE_INFINITY) : undefined,
+      markerWm: Number.NEGATIVE_INFINITY,
+    };
+  }
+
+  /**
+   * Watermark markers for the repartition topics this task writes (watermark mode): one per partition of each topic
+   * whose sub-topology's watermark rose by a millisecond or more since the last one (+Infinity once when the
+   * sub-topology has no input here: it will never write). Drivers send them after the records emitted so far.
+   */
+  watermarkMarkers(): OutRecord[] {
+    if (!this.watermarkMode || this.markerSinks.length === 0) return [];
+    const interval = this.opts.watermarkIntervalMs ?? 0;
+    if (interval > 0) {
+      const now = this.opts.wallClock();
+      if (now - this.lastMarkers < interval) return [];
+      this.lastMarkers = now;
+    }
+    const out: OutRecord[] = [];
+    for (const m of this.markerSinks) {
+      const hasInput = (this.subPartitions[m.sub]?.length ?? 0) > 0;
+      const wm = hasInput ? (this.subTime[m.sub] as number) : Number.POSITIVE_INFINITY;
+      if (!(wm >= m.sent + 1) || wm === m.sent) continue;
+      m.sent = wm;
+      const header = Buffer.allocUnsafe(16);
+      header.writeDoubleLE(wm, 0);
+      header.writeUInt32LE(this.partition, 8);
+      header.writeUInt32LE(this.opts.taskCount ?? 1, 12);
+      const ts = Number.isFinite(wm) ? Math.max(0, Math.floor(wm)) : Math.max(0, this.opts.wallClock());
+      const count = this.opts.partitionCount?.(m.topic) ?? 1;
+      for (let p = 0; p < count; p++)
+        out.push({
+          topic: m.topic,
+          key: null,
+          value: null,
+          timestamp: ts,
+          headers: [[WATERMARK_HEADER, header]],
+          partition: p,
+        });
+    }
+    return out;
+  }
+
+  /** Applies a watermark marker read from a repartition partition. */
+  private onMarker(topic: string, partition: number, source: SourceNode, header: Buffer): void {
+    const now = this.opts.wallClock();
+    const pt = this.partitionTime(topic, partition, source, now);
+    const wm = header.readDoubleLE(0);
+    const from = header.readUInt32LE(8);
+    const total = header.readUInt32LE(12);
+    let up = pt.upstream;
+    if (up === undefined) {
+      up = [];
+      pt.upstream = up;
+    }
+    // Sized by the writers' task count (it may differ from ours while a job is being rescaled).
+    while (up.length < total) up.push(Number.NEGATIVE_INFINITY);
+    if (wm > (up[from] ?? Number.NEGATIVE_INFINITY)) up[from] = wm;
+    let min = Number.POSITIVE_INFINITY;
+    for (let i = 0; i < up.length; i++) if ((up[i] as number) < min) min = up[i] as number;
+    pt.markerWm = min;
+    pt.lastWall = now;
+    this.inProcess = true;
+    try {
+      this.updateWatermark(pt.sub, now);
+    } finally {
+      this.inProcess = false;
+    }
+  }
+
   private addPartition(key: string, pt: PartitionTime): void {
     this.partitions.set(key, pt);
     let list = this.subPartitions[pt.sub];
@@ -484,6 +603,12 @@ export class StreamTask implements TaskRuntime {
     for (let i = 0; i < list.length; i++) {
       const p = list[i] as PartitionTime;
       any = true;
+      if (p.upstream !== undefined) {
+        // Never idle: upstream tasks send markers as their own time advances, idle inputs included.
+        anyActive = true;
+        if (p.markerWm < min) min = p.markerWm;
+        continue;
+      }
       if (p.maxTs > maxSeen) maxSeen = p.maxTs;
       if (now - p.lastWall >= this.idleTimeout) continue;
       anyActive = true;

@@ -124,10 +124,16 @@ export class TopologyTestDriver {
     const q = this.internalQueue;
     let taken = 0;
     try {
-      // By index, not shift() (linear in the queue length): processing a record may queue more.
-      for (; taken < q.length; ) {
-        const r = q[taken++] as OutRecord;
-        this.task.process(r.topic, 0, this.nextOffset(r.topic), r.key, r.value, r.timestamp, r.headers);
+      for (;;) {
+        // By index, not shift() (linear in the queue length): processing a record may queue more.
+        for (; taken < q.length; ) {
+          const r = q[taken++] as OutRecord;
+          this.task.process(r.topic, 0, this.nextOffset(r.topic), r.key, r.value, r.timestamp, r.headers);
+        }
+        // Watermark markers follow the records written before them, as on the log.
+        const markers = this.task.watermarkMarkers();
+        if (markers.length === 0) break;
+        for (const m of markers) q.push(m);
       }
     } finally {
       q.splice(0, taken);
@@ -166,7 +172,7 @@ export class TopologyTestDriver {
   pipeValue(topic: string, key: unknown, value: unknown, timestamp: number, headers: RecordHeaders = []): void {
     if (!Number.isFinite(timestamp)) throw invalidArgument('timestamp', 'a finite epoch-ms number', timestamp);
     this.task.processValue(topic, 0, this.nextOffset(topic), key, value, timestamp, headers);
-    if (this.internalQueue.length > 0) this.drainInternal();
+    this.drainInternal();
   }
 
   createInputTopic<K, V>(

@@ -282,3 +282,60 @@ test('runtime: in watermark mode windows close on idleness without new records',
     await admin.close();
   });
 });
+
+test('runtime: watermarks cross repartition topics as markers (the minimum over upstream tasks): a lagging partition is not late downstream', async () => {
+  await withLog(async (client) => {
+    const admin = client.admin();
+    await admin.createTopic('views', { partitions: 2 });
+    await admin.createTopic('per-page', { partitions: 1 });
+    const b = new StreamsBuilder();
+    b.stream<string, string>('views', { keySerde: S, valueSerde: S })
+      .groupBy((_k, page) => page, { keySerde: S, valueSerde: S })
+      .windowedBy(TimeWindows.ofSizeWithNoGrace(1_000))
+      .count()
+      .suppress(Suppressed.untilWindowCloses())
+      .toStream()
+      .to('per-page', { keySerde: S, valueSerde: L });
+    let skew = 0;
+    const streams = new KafkaStreams(b.build(), {
+      applicationId: 'markers-app',
+      client,
+      commitIntervalMs: 20,
+      eventTime: { maxOutOfOrderness: 100, idleTimeout: 60_000 },
+      wallClock: () => Date.now() + skew,
+    });
+    await streams.start();
+    const p = client.producer();
+    // Partition 0 runs 20 s of event time ahead of partition 1: a watermark taken from the mixed records of the
+    // repartition topic (max - 100 ms) would make nearly all of partition 1's views late there.
+    const sent: { topic: string; key: string; value: string; timestamp: number; partition: number }[] = [];
+    for (let i = 0; i < 200; i++) {
+      sent.push({ topic: 'views', key: `u${i}`, value: `p${i % 3}`, timestamp: 20_000 + i * 50, partition: 0 });
+      sent.push({ topic: 'views', key: `v${i}`, value: `p${i % 3}`, timestamp: i * 50, partition: 1 });
+    }
+    await p.send(sent);
+    await streams.waitUntilProcessed(30_000);
+    skew = 86_400_000; // end of input: every window closes
+    const want = new Map<string, number>();
+    for (const r of sent) {
+      const k = `${r.value}@${r.timestamp - (r.timestamp % 1_000)}`;
+      want.set(k, (want.get(k) ?? 0) + 1);
+    }
+    const got = new Map<string, number>();
+    const c = client.consumer({ isolation: 'read_committed', autoOffsetReset: 'earliest' });
+    c.assign([{ topic: 'per-page', partition: 0 }]);
+    const deadline = Date.now() + 30_000;
+    while (got.size < want.size && Date.now() < deadline)
+      for (const r of await c.poll(50)) {
+        const w = Serdes.Windowed(S).deserialize('per-page', r.key);
+        got.set(`${w?.key}@${w?.window.start}`, L.deserialize('per-page', r.value) as number);
+      }
+    assert.deepEqual(new Map([...got].sort()), new Map([...want].sort()));
+    assert.equal(streams.metrics().lateRecords, 0);
+    assert.equal(streams.metrics().droppedRecords, 0);
+    await c.close();
+    await streams.close();
+    await p.close();
+    await admin.close();
+  });
+});

@@ -148,6 +148,9 @@ export function nexmarkTopology(q: NexmarkQuery, opts: QueryOptions): Topology {
         .count()
         .suppress(Suppressed.untilWindowCloses())
         .toStream()
+        // All counts of a window meet in one task (keyed by the window's start): its maximum is global.
+        .map((k: Windowed<number>, num: number) => [k.window.start, { auction: k.key, num, end: k.window.end }])
+        .repartition({ keySerde: L, valueSerde: J as never })
         .process<number, { auction: number; num: number; starttime: number; endtime: number }>(hottest, HOTTEST_STORE)
         .to(out, OUT);
       b.addStateStore({ name: HOTTEST_STORE, type: 'keyValue' });
@@ -231,15 +234,22 @@ interface Hottest {
   auctions: number[];
 }
 
+/** One window's final count of one auction, keyed by the window's start. */
+interface WindowCount {
+  auction: number;
+  num: number;
+  end: number;
+}
+
 /**
- * Receives each window's final counts (all counts of a window arrive when it closes) and emits the auctions
- * whose count is the window's maximum once event time reaches the window's end: by then the suppression
- * upstream has emitted every count of that window.
+ * Receives each window's final counts (keyed by window start, from every task) and emits the auctions whose
+ * count is the window's maximum once event time reaches the window's end: the watermark markers of every upstream
+ * task have passed it by then, so every count of that window has arrived.
  */
 function hottest() {
   return {
     process(
-      rec: StreamRecord<Windowed<number>, number>,
+      rec: StreamRecord<number, WindowCount>,
       ctx: import('../ops.ts').ProcessorContext<
         number,
         { auction: number; num: number; starttime: number; endtime: number }
@@ -247,12 +257,13 @@ function hottest() {
     ) {
       if (rec.value === null) return;
       const store = ctx.getStateStore<import('../stores.ts').KeyValueStore<number, Hottest>>(HOTTEST_STORE);
-      const w = rec.key.window;
-      const cur = store.get(w.start);
-      if (cur === null || rec.value > cur.num) {
-        if (cur === null) ctx.registerEventTimeTimer(w.end, w.start);
-        store.put(w.start, { end: w.end, num: rec.value, auctions: [rec.key.key] });
-      } else if (rec.value === cur.num) store.put(w.start, { ...cur, auctions: [...cur.auctions, rec.key.key] });
+      const start = rec.key;
+      const { auction, num, end } = rec.value;
+      const cur = store.get(start);
+      if (cur === null || num > cur.num) {
+        if (cur === null) ctx.registerEventTimeTimer(end, start);
+        store.put(start, { end, num, auctions: [auction] });
+      } else if (num === cur.num) store.put(start, { ...cur, auctions: [...cur.auctions, auction] });
     },
     onTimer(
       timer: import('../ops.ts').Timer<unknown>,
