@@ -55,7 +55,7 @@ export class TopologyTestDriver {
   private readonly loopTopics: Set<string>;
   private readonly globals = new Map<string, SourceNode>();
   private wall: number;
-  private offsets = new Map<string, number>();
+  private readonly offsets = new Map<string, { next: number }>();
   private draining = false;
   private readonly onOutput: ((out: OutRecord) => void) | undefined;
 
@@ -113,9 +113,12 @@ export class TopologyTestDriver {
   }
 
   private nextOffset(topic: string): number {
-    const o = this.offsets.get(topic) ?? 0;
-    this.offsets.set(topic, o + 1);
-    return o;
+    let c = this.offsets.get(topic);
+    if (c === undefined) {
+      c = { next: 0 };
+      this.offsets.set(topic, c);
+    }
+    return c.next++;
   }
 
   private drainInternal(): void {

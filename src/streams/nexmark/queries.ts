@@ -2,7 +2,7 @@
 // and writes rows with the column names of the query's SQL file (reference/nexmark/queries/qN.sql) as JSON values.
 import { TributaryError } from '../../core/index.ts';
 import { type KStream, StreamsBuilder, Suppressed } from '../dsl.ts';
-import { Serdes } from '../serdes.ts';
+import { type Serde, Serdes } from '../serdes.ts';
 import type { EventTimeConfig } from '../task.ts';
 import type { Topology } from '../topology.ts';
 import type { StreamRecord, Windowed } from '../types.ts';
@@ -150,7 +150,7 @@ export function nexmarkTopology(q: NexmarkQuery, opts: QueryOptions): Topology {
         .toStream()
         // All counts of a window meet in one task (keyed by the window's start): its maximum is global.
         .map((k: Windowed<number>, num: number) => [k.window.start, { auction: k.key, num, end: k.window.end }])
-        .repartition({ keySerde: L, valueSerde: J as never })
+        .repartition({ keySerde: L, valueSerde: WindowCountSerde })
         .process<number, { auction: number; num: number; starttime: number; endtime: number }>(hottest, HOTTEST_STORE)
         .to(out, OUT);
       b.addStateStore({ name: HOTTEST_STORE, type: 'keyValue' });
@@ -240,6 +240,20 @@ interface WindowCount {
   num: number;
   end: number;
 }
+
+/** Three float64s: auction, count, window end. */
+const WindowCountSerde: Serde<WindowCount> = {
+  serialize: (_topic, v) => {
+    if (v === null) return null;
+    const b = Buffer.allocUnsafe(24);
+    b.writeDoubleLE(v.auction, 0);
+    b.writeDoubleLE(v.num, 8);
+    b.writeDoubleLE(v.end, 16);
+    return b;
+  },
+  deserialize: (_topic, b) =>
+    b === null ? null : { auction: b.readDoubleLE(0), num: b.readDoubleLE(8), end: b.readDoubleLE(16) },
+};
 
 /**
  * Receives each window's final counts (keyed by window start, from every task) and emits the auctions whose
