@@ -438,6 +438,12 @@ class RemoteConsumer implements Consumer {
         return offset === undefined ? [] : [{ ...tp, offset }];
       });
     if (list.length === 0) return;
+    if (!this.#subscribed && this.#consumer.memberId === null) {
+      // A consumer that assigned its partitions is no group member: commit as Kafka's standalone consumers do,
+      // with an empty member id and generation -1 (the library would send a null member id, which brokers refuse).
+      this.#consumer.memberId = '';
+      this.#consumer.generationId = -1;
+    }
     await this.#consumer.commit({ offsets: list.map((o) => ({ ...o, leaderEpoch: -1 })) });
   }
 

@@ -267,6 +267,21 @@ for (const impl of implementations) {
       await producer.close();
     });
 
+    it('a consumer that assigns its partitions commits offsets for its group id (standalone, no membership)', async () => {
+      const topic = uniqueTopic('assigned');
+      const groupId = uniqueTopic('assigned-g');
+      await h.client.admin().createTopic(topic, { partitions: 1 });
+      const producer = h.client.producer();
+      await producer.send(Array.from({ length: 3 }, (_, i) => ({ topic, value: `a${i}` })));
+      const c = h.client.consumer({ groupId, autoOffsetReset: 'earliest' });
+      c.assign([{ topic, partition: 0 }]);
+      await pollUntil([c], (r) => r[0]!.length >= 3);
+      await c.commit();
+      assert.deepEqual(await h.client.admin().fetchOffsets(groupId), [{ topic, partition: 0, offset: 3n }]);
+      await c.close();
+      await producer.close();
+    });
+
     it('an idempotent producer writes each record once, in order, across concurrent sends', async () => {
       const topic = uniqueTopic('idempotent');
       await h.client.admin().createTopic(topic, { partitions: 2 });
