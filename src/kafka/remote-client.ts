@@ -42,6 +42,8 @@ const TRANSACTIONAL_BATCH = 0x10;
 const LOG_APPEND_TIME = 0x08;
 
 type Bytes = Buffer;
+/** Largest piece of a send, in bytes: below the brokers' default `max.message.bytes` (1 MiB) with room to spare. */
+const SEND_PIECE_BYTES = 512 * 1024;
 type Transaction = Awaited<ReturnType<KafkaProducer<Bytes, Bytes, Bytes, Bytes>['beginTransaction']>>;
 
 function toBuffer(v: Buffer | string | null | undefined): Buffer | undefined {
@@ -144,20 +146,36 @@ class RemoteProducer implements Producer {
         headers: new Map((r.headers ?? []).map(([hk, hv]) => [Buffer.from(hk), hv] as [Buffer, Buffer])),
       };
     });
-    const result = this.#tx !== null ? await this.#tx.send({ messages }) : await this.#producer.send({ messages });
-    // the library sends one batch per partition, in order: record i's offset is its batch's base + its rank
-    const bases = new Map<string, bigint>();
-    for (const o of result.offsets ?? []) bases.set(key(o.topic, o.partition), o.offset);
-    const seen = new Map<string, bigint>();
-    return messages.map((m) => {
-      const k = key(m.topic, m.partition);
-      const rank = seen.get(k) ?? 0n;
-      seen.set(k, rank + 1n);
-      const baseOffset = bases.get(k);
-      if (baseOffset === undefined)
-        throw new TributaryError('INTERNAL', `no offset returned for ${m.topic}/${m.partition}`);
-      return { topic: m.topic, partition: m.partition, offset: baseOffset + rank, timestamp: m.timestamp };
-    });
+    // The library sends one batch per partition per call: keep each call under the brokers' default message size
+    // limit (1 MiB) by sending large lists in pieces, in order.
+    const out: RecordMetadata[] = [];
+    for (let from = 0; from < messages.length; ) {
+      let to = from;
+      let bytes = 0;
+      while (to < messages.length && (to === from || bytes < SEND_PIECE_BYTES)) {
+        const m = messages[to++]!;
+        bytes += 64 + (m.key?.length ?? 0) + ((m.value as Buffer | undefined)?.length ?? 0);
+        for (const [hk, hv] of m.headers) bytes += hk.length + ((hv as Buffer | null)?.length ?? 0);
+      }
+      const piece = messages.slice(from, to);
+      const result =
+        this.#tx !== null ? await this.#tx.send({ messages: piece }) : await this.#producer.send({ messages: piece });
+      // record i's offset is its partition batch's base + its rank in that batch
+      const bases = new Map<string, bigint>();
+      for (const o of result.offsets ?? []) bases.set(key(o.topic, o.partition), o.offset);
+      const seen = new Map<string, bigint>();
+      for (const m of piece) {
+        const k = key(m.topic, m.partition);
+        const rank = seen.get(k) ?? 0n;
+        seen.set(k, rank + 1n);
+        const baseOffset = bases.get(k);
+        if (baseOffset === undefined)
+          throw new TributaryError('INTERNAL', `no offset returned for ${m.topic}/${m.partition}`);
+        out.push({ topic: m.topic, partition: m.partition, offset: baseOffset + rank, timestamp: m.timestamp });
+      }
+      from = to;
+    }
+    return out;
   }
 
   flush(): Promise<void> {

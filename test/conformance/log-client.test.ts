@@ -267,6 +267,29 @@ for (const impl of implementations) {
       await producer.close();
     });
 
+    it('one send larger than the default message size limit (3 MB) arrives whole and in order', async () => {
+      const topic = uniqueTopic('big-send');
+      await h.client.admin().createTopic(topic, { partitions: 1 });
+      const producer = h.client.producer();
+      const body = 'x'.repeat(1_000);
+      const meta = await producer.send(
+        Array.from({ length: 3_000 }, (_, i) => ({ topic, partition: 0, value: `${i}:${body}` })),
+      );
+      assert.deepEqual(
+        meta.map((m) => m.offset),
+        Array.from({ length: 3_000 }, (_, i) => BigInt(i)),
+      );
+      const c = h.client.consumer({ autoOffsetReset: 'earliest' });
+      c.assign([{ topic, partition: 0 }]);
+      const [got] = await pollUntil([c], (r) => r[0]!.length >= 3_000);
+      assert.deepEqual(
+        values(got!).map((v) => Number(String(v).split(':')[0])),
+        Array.from({ length: 3_000 }, (_, i) => i),
+      );
+      await c.close();
+      await producer.close();
+    });
+
     it('a consumer that assigns its partitions commits offsets for its group id (standalone, no membership)', async () => {
       const topic = uniqueTopic('assigned');
       const groupId = uniqueTopic('assigned-g');
