@@ -30,6 +30,15 @@ export interface TaskMetrics {
   skippedRecords: number;
 }
 
+export const emptyTaskMetrics = (): TaskMetrics => ({
+  recordsIn: 0,
+  recordsOut: 0,
+  droppedRecords: 0,
+  lateRecords: 0,
+  maxLateness: 0,
+  skippedRecords: 0,
+});
+
 /** What a node sees of the task running it. */
 export interface TaskRuntime {
   readonly taskId: string;

@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { Worker } from 'node:worker_threads';
 import { channel, invalidArgument, publish, TributaryError } from '../core/index.ts';
 import type { Admin, Consumer, LogClient, Producer, ProducerRecord, TopicPartition } from '../log/index.ts';
-import type { Node, OutRecord, TaskMetrics, TaskRuntime } from './node.ts';
+import { emptyTaskMetrics, type Node, type OutRecord, type TaskMetrics, type TaskRuntime } from './node.ts';
 import type { SourceNode } from './ops.ts';
 import { type Serde, Serdes } from './serdes.ts';
 import { compileJobSpec } from './spec.ts';
@@ -997,14 +997,7 @@ export class KafkaStreams {
   /** Metrics of this instance; with numThreads > 1, all threads merged (as their last reports, every 200 ms). */
   metrics(): StreamsMetrics {
     if (this.threads !== undefined) return this.threads.metrics();
-    const sum: TaskMetrics = {
-      recordsIn: 0,
-      recordsOut: 0,
-      droppedRecords: 0,
-      lateRecords: 0,
-      maxLateness: 0,
-      skippedRecords: 0,
-    };
+    const sum: TaskMetrics = emptyTaskMetrics();
     const tasks = this.tasks.map((t) => {
       for (const k of Object.keys(sum) as (keyof TaskMetrics)[])
         sum[k] = k === 'maxLateness' ? Math.max(sum[k], t.metrics[k]) : sum[k] + t.metrics[k];

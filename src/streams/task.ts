@@ -1,5 +1,12 @@
 import { channel, invalidArgument, parseDuration, publish, TributaryError } from '../core/index.ts';
-import type { Node, OutRecord, RecordMeta, TaskMetrics, TaskRuntime } from './node.ts';
+import {
+  emptyTaskMetrics,
+  type Node,
+  type OutRecord,
+  type RecordMeta,
+  type TaskMetrics,
+  type TaskRuntime,
+} from './node.ts';
 import { AsyncNode, SourceNode } from './ops.ts';
 import type { Serde } from './serdes.ts';
 import {
@@ -105,14 +112,7 @@ export class StreamTask implements TaskRuntime {
   readonly watermarkMode: boolean;
   readonly defaultKeySerde: Serde<unknown>;
   readonly defaultValueSerde: Serde<unknown>;
-  readonly metrics: TaskMetrics = {
-    recordsIn: 0,
-    recordsOut: 0,
-    droppedRecords: 0,
-    lateRecords: 0,
-    maxLateness: 0,
-    skippedRecords: 0,
-  };
+  readonly metrics: TaskMetrics = emptyTaskMetrics();
   readonly stores = new Map<string, AnyStore>();
   private readonly opts: TaskOptions;
   private readonly nodes: Node[] = [];

@@ -8,7 +8,7 @@ import { Worker } from 'node:worker_threads';
 import { channel, type ErrorCode, invalidArgument, publish, TributaryError } from '../core/index.ts';
 import type { RemoteClientOptions } from '../kafka/index.ts';
 import type { LogService } from '../log/index.ts';
-import type { TaskMetrics } from './node.ts';
+import { emptyTaskMetrics, type TaskMetrics } from './node.ts';
 import type { StreamsMetrics, StreamsState, UncaughtExceptionResponse } from './runtime.ts';
 import { compileJobSpec } from './spec.ts';
 import { Topology } from './topology.ts';
@@ -481,14 +481,7 @@ export class StreamThreads {
 
 /** Sums counters, merges partitions, tasks and lag; rates add up, latencies are means weighted by rate. */
 export function mergeMetrics(snaps: StreamsMetrics[]): StreamsMetrics {
-  const sum: TaskMetrics = {
-    recordsIn: 0,
-    recordsOut: 0,
-    droppedRecords: 0,
-    lateRecords: 0,
-    maxLateness: 0,
-    skippedRecords: 0,
-  };
+  const sum: TaskMetrics = emptyTaskMetrics();
   let rate = 0;
   let latency = 0;
   let e2eMean = 0;
