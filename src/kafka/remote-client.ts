@@ -42,6 +42,8 @@ const TRANSACTIONAL_BATCH = 0x10;
 const LOG_APPEND_TIME = 0x08;
 
 type Bytes = Buffer;
+/** How long a consumer reuses topic metadata (leaders) between polls; a fetch error refreshes it at once. */
+const METADATA_MAX_AGE_MS = 5_000;
 /** Largest piece of a send, in bytes: below the brokers' default `max.message.bytes` (1 MiB) with room to spare. */
 const SEND_PIECE_BYTES = 512 * 1024;
 type Transaction = Awaited<ReturnType<KafkaProducer<Bytes, Bytes, Bytes, Bytes>['beginTransaction']>>;
@@ -239,6 +241,15 @@ class RemoteConsumer implements Consumer {
   readonly #options: ConsumerOptions;
   readonly #grouped: boolean;
   #subscribed = false;
+  /** Fetched records not yet returned (beyond maxPollRecords), by partition, starting at its position. */
+  readonly #pending = new Map<string, ConsumedRecord[]>();
+  #metadataCache:
+    | {
+        topics: string;
+        at: number;
+        metadata: Awaited<ReturnType<KafkaConsumer<Bytes, Bytes, Bytes, Bytes>['metadata']>>;
+      }
+    | undefined;
   #assigned: TopicPartition[] = [];
   readonly #positions = new Map<string, bigint>();
 
@@ -331,6 +342,18 @@ class RemoteConsumer implements Consumer {
     }
   }
 
+  /** Topic metadata, reused for a few seconds (a metadata round trip per poll halved the fetch rate). */
+  async #metadata(
+    topics: string[],
+  ): Promise<Awaited<ReturnType<KafkaConsumer<Bytes, Bytes, Bytes, Bytes>['metadata']>>> {
+    const k = topics.join('\u0000');
+    const c = this.#metadataCache;
+    if (c !== undefined && c.topics === k && Date.now() - c.at < METADATA_MAX_AGE_MS) return c.metadata;
+    const metadata = await this.#consumer.metadata({ topics });
+    this.#metadataCache = { topics: k, at: Date.now(), metadata };
+    return metadata;
+  }
+
   async poll(timeoutMs: number): Promise<ConsumedRecord[]> {
     const partitions = this.assignment();
     if (partitions.length === 0) {
@@ -340,8 +363,30 @@ class RemoteConsumer implements Consumer {
     const assignedKeys = new Set(partitions.map((p) => key(p.topic, p.partition)));
     for (const k of this.#positions.keys()) if (this.#subscribed && !assignedKeys.has(k)) this.#positions.delete(k);
     await this.#initPositions(partitions);
+    const max = this.#options.maxPollRecords ?? 500;
+    // Records fetched by an earlier poll beyond maxPollRecords are served first, while they still start at the
+    // partition's position (a seek or a lost assignment drops them).
+    if (this.#pending.size > 0) {
+      const out: ConsumedRecord[] = [];
+      for (const [k, list] of this.#pending) {
+        if (!assignedKeys.has(k) || list[0]?.offset !== this.#positions.get(k)) {
+          this.#pending.delete(k);
+          continue;
+        }
+        const take = list.splice(0, Math.max(0, max - out.length));
+        out.push(...take);
+        if (take.length > 0) this.#positions.set(k, (take.at(-1) as ConsumedRecord).offset + 1n);
+        if (list.length === 0) this.#pending.delete(k);
+        if (out.length >= max) break;
+      }
+      if (out.length > 0) return out;
+    }
     const topics = [...new Set(partitions.map((p) => p.topic))];
-    const metadata = await this.#consumer.metadata({ topics });
+    let metadata = await this.#metadata(topics);
+    if (partitions.some((p) => metadata.topics.get(p.topic)?.partitions[p.partition]?.leader === undefined)) {
+      this.#metadataCache = undefined; // a partition the cached metadata does not know yet
+      metadata = await this.#metadata(topics);
+    }
     const nameById = new Map<string, string>();
     const byNode = new Map<number, Map<string, { partition: number; fetchOffset: bigint }[]>>();
     for (const p of partitions) {
@@ -358,7 +403,6 @@ class RemoteConsumer implements Consumer {
       list.push({ partition: p.partition, fetchOffset: this.#positions.get(key(p.topic, p.partition)) ?? 0n });
       topicsOfNode.set(t.id, list);
     }
-    const max = this.#options.maxPollRecords ?? 500;
     const out: ConsumedRecord[] = [];
     const responses = await Promise.all(
       [...byNode].map(([node, topicsOfNode]) =>
@@ -389,11 +433,13 @@ class RemoteConsumer implements Consumer {
           if (p.errorCode !== 0) {
             // out of range: start again from the reset policy
             if (p.errorCode === 1) this.#positions.delete(k);
+            this.#metadataCache = undefined; // leadership may have moved
             continue;
           }
           const from = this.#positions.get(k) ?? 0n;
           const got = this.#records(topic, p.partitionIndex, p.records ?? [], p.abortedTransactions ?? [], from);
           const take = got.slice(0, Math.max(0, max - out.length));
+          if (take.length < got.length) this.#pending.set(k, got.slice(take.length));
           out.push(...take);
           const last = take.at(-1);
           if (last !== undefined) this.#positions.set(k, last.offset + 1n);
