@@ -148,6 +148,9 @@ export class KafkaStreams {
   private consumer: Consumer | undefined;
   private globalConsumer: Consumer | undefined;
   private readonly taskMap = new Map<number, StreamTask>();
+  /** At-least-once: the offset commit in flight, and its failure (thrown by the next commit). */
+  private offsetCommit: Promise<void> | undefined;
+  private offsetCommitError: unknown;
   /** Tasks of the whole job (one per partition number), wherever they run. */
   private taskCount = 1;
   private readonly envs = new Map<number, LmdbEnv>();
@@ -529,6 +532,7 @@ export class KafkaStreams {
   private async rebalance(assigned: TopicPartition[]): Promise<void> {
     this.setState('REBALANCING');
     this.rebalances++;
+    await this.settleOffsetCommit().catch(() => {}); // a failed commit only means more records read again
     await this.abortWork();
     await this.closeTasks();
     this.out = [];
@@ -758,6 +762,7 @@ export class KafkaStreams {
   /** Drops uncommitted work and rebuilds tasks from the last commit (the 'replace thread' response). */
   private async replaceThread(): Promise<void> {
     this.setState('REBALANCING');
+    await this.settleOffsetCommit().catch(() => {});
     await this.abortWork().catch(() => {});
     await this.shutdownClients();
     await this.closeTasks();
@@ -829,10 +834,18 @@ export class KafkaStreams {
       if (this.txnUsed) await producer.commitTransaction();
     } else {
       await producer.flush();
-      if (offsets.length > 0) await (this.consumer as Consumer).commit(offsets);
+      // At-least-once: the offset commit (durable once the group's offset file is fsynced) runs while processing
+      // goes on; the next commit, a state checkpoint and close wait for it, and report its failure.
+      await this.settleOffsetCommit();
+      if (offsets.length > 0)
+        this.offsetCommit = (this.consumer as Consumer).commit(offsets).catch((err: unknown) => {
+          this.offsetCommitError = err;
+        });
+      if (final) await this.settleOffsetCommit();
     }
     // The stores now match committed offsets: persist them with the changelog positions they reflect.
     if (final || this.wallClock() - this.lastStateFlush >= (this.config.stateCheckpointIntervalMs ?? 5000)) {
+      await this.settleOffsetCommit();
       this.lastStateFlush = this.wallClock();
       this.checkpointState();
     }
@@ -855,6 +868,17 @@ export class KafkaStreams {
     this.window = { records: 0, processMs: 0, e2eSum: 0, e2eMax: 0, since: this.lastCommit };
     publish(chCommit, () => ({ applicationId: this.config.applicationId, offsets, durationMs: this.lastCommitMs }));
     await this.updateLag();
+  }
+
+  private async settleOffsetCommit(): Promise<void> {
+    const pending = this.offsetCommit;
+    this.offsetCommit = undefined;
+    if (pending !== undefined) await pending;
+    const err = this.offsetCommitError;
+    if (err !== undefined) {
+      this.offsetCommitError = undefined;
+      throw err;
+    }
   }
 
   private async updateLag(): Promise<void> {
