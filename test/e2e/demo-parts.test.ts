@@ -14,6 +14,7 @@ import {
   IP_RANGES,
   OFFSETS_PROPERTY,
   prng,
+  runDemo,
   startLakeSink,
   validateEvent,
 } from '../../src/server/demo/index.ts';
@@ -146,5 +147,24 @@ test('lake sink: a restarted sink resumes from the offsets in the last snapshot 
     catalog.db.close();
     await log.close();
     fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('after the demo reports, its stream jobs keep running and the console API lists them until close()', async () => {
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tributary-demo-jobs-'));
+  const out = { write: () => true } as unknown as NodeJS.WritableStream;
+  const demo = await runDemo({ events: 300, dataDir, out });
+  try {
+    const res = await fetch(`http://127.0.0.1:${demo.platform.httpPort}/api/v1/jobs`);
+    const { jobs } = (await res.json()) as { jobs: { id: string; state: string; recordsIn: number }[] };
+    for (const id of ['demo-enrich', 'demo-cep']) {
+      const job = jobs.find((j) => j.id === id);
+      assert.ok(job, `${id} is listed after the report`);
+      assert.equal(job.state, 'RUNNING');
+      assert.ok(job.recordsIn > 0);
+    }
+  } finally {
+    await demo.close();
+    fs.rmSync(dataDir, { recursive: true, force: true });
   }
 });

@@ -690,7 +690,8 @@ export async function runDemo(options: DemoOptions = {}): Promise<RunningDemo> {
       lineage,
       totalSeconds: Math.round((performance.now() - t0) / 100) / 10,
     };
-    await stopWork();
+    // The stream jobs and the lake sink keep running (idle) until close(), so the console still shows them while
+    // the platform stays up.
     return { report, platform, close: closeAll };
   } catch (err) {
     await closeAll().catch(() => {});
