@@ -371,7 +371,12 @@ export class StreamTask implements TaskRuntime {
     if (this.closed) throw new TributaryError('CONFLICT', `task ${this.taskId} is closed`);
     const source = this.sourceOf(topic);
     if (!this.initialized) this.initialize();
-    if (headers.length > 0 && (headers[0] as [string, Buffer])[0] === WATERMARK_HEADER && value === null) {
+    if (
+      headers.length > 0 &&
+      value === null &&
+      (headers[0] as [string, Buffer])[0] === WATERMARK_HEADER &&
+      this.internalSources.has(topic)
+    ) {
       if (this.watermarkMode) this.onMarker(topic, partition, source, (headers[0] as [string, Buffer])[1]);
       return;
     }
