@@ -98,8 +98,10 @@ export const WATERMARK_HEADER = 'tributary.watermark';
 interface MarkerSink {
   topic: string;
   sub: number;
-  /** The watermark last sent. */
+  /** The finite watermark last sent. */
   sent: number;
+  /** Whether "idle" (+Infinity) was sent since: the sub-topology has no time yet and its inputs are idle. */
+  idle: boolean;
 }
 
 export const changelogTopic = (applicationId: string, store: string): string => `${applicationId}-${store}-changelog`;
@@ -206,6 +208,7 @@ export class StreamTask implements TaskRuntime {
           topic: `${opts.applicationId}-${spec.sinkTopic}`,
           sub: this.subOf.get(this.nodes[i] as Node) ?? 0,
           sent: Number.NEGATIVE_INFINITY,
+          idle: false,
         });
       if (spec.kind === 'source' && spec.internal === true)
         for (const t of spec.topics ?? []) this.internalSources.add(`${opts.applicationId}-${t}`);
@@ -526,23 +529,32 @@ export class StreamTask implements TaskRuntime {
 
   /**
    * Watermark markers for the repartition topics this task writes (watermark mode): one per partition of each topic
-   * whose sub-topology's watermark rose by a millisecond or more since the last one (+Infinity once when the
-   * sub-topology has no input here: it will never write). Drivers send them after the records emitted so far.
+   * whose sub-topology's watermark rose by a millisecond or more since the last one. A sub-topology without time yet
+   * whose inputs are all idle (or that has no input here) sends +Infinity, "idle": readers leave it out of their
+   * minimum until it sends a time again (Flink's idle sources). Drivers send them after the records emitted so far.
    */
   watermarkMarkers(): OutRecord[] {
     if (!this.watermarkMode || this.markerSinks.length === 0) return [];
+    const now = this.opts.wallClock();
     const interval = this.opts.watermarkIntervalMs ?? 0;
     if (interval > 0) {
-      const now = this.opts.wallClock();
       if (now - this.lastMarkers < interval) return [];
       this.lastMarkers = now;
     }
     const out: OutRecord[] = [];
     for (const m of this.markerSinks) {
-      const hasInput = (this.subPartitions[m.sub]?.length ?? 0) > 0;
-      const wm = hasInput ? (this.subTime[m.sub] as number) : Number.POSITIVE_INFINITY;
-      if (!(wm >= m.sent + 1) || wm === m.sent) continue;
-      m.sent = wm;
+      const t = this.subTime[m.sub] as number;
+      let wm: number;
+      if (t > Number.NEGATIVE_INFINITY) {
+        if (!(t >= m.sent + 1) && !m.idle) continue;
+        m.sent = t;
+        m.idle = false;
+        wm = t;
+      } else {
+        if (m.idle || !this.inputsIdle(m.sub, now)) continue;
+        m.idle = true;
+        wm = Number.POSITIVE_INFINITY;
+      }
       const header = Buffer.allocUnsafe(16);
       header.writeDoubleLE(wm, 0);
       header.writeUInt32LE(this.partition, 8);
@@ -562,6 +574,16 @@ export class StreamTask implements TaskRuntime {
     return out;
   }
 
+  /** Whether every input partition of a sub-topology is idle (none at all counts as idle). */
+  private inputsIdle(sub: number, now: number): boolean {
+    for (const p of this.subPartitions[sub] ?? []) {
+      if (p.upstream !== undefined) {
+        if (p.markerWm !== Number.POSITIVE_INFINITY) return false;
+      } else if (now - p.lastWall < this.idleTimeout) return false;
+    }
+    return true;
+  }
+
   /** Applies a watermark marker read from a repartition partition. */
   private onMarker(topic: string, partition: number, source: SourceNode, header: Buffer): void {
     const now = this.opts.wallClock();
@@ -576,7 +598,9 @@ export class StreamTask implements TaskRuntime {
     }
     // Sized by the writers' task count (it may differ from ours while a job is being rescaled).
     while (up.length < total) up.push(Number.NEGATIVE_INFINITY);
-    if (wm > (up[from] ?? Number.NEGATIVE_INFINITY)) up[from] = wm;
+    // +Infinity from an idle writer gives way to its next time.
+    const had = up[from] ?? Number.NEGATIVE_INFINITY;
+    if (wm > had || had === Number.POSITIVE_INFINITY) up[from] = wm;
     let min = Number.POSITIVE_INFINITY;
     for (let i = 0; i < up.length; i++) if ((up[i] as number) < min) min = up[i] as number;
     pt.markerWm = min;
@@ -609,7 +633,8 @@ export class StreamTask implements TaskRuntime {
       const p = list[i] as PartitionTime;
       any = true;
       if (p.upstream !== undefined) {
-        // Never idle: upstream tasks send markers as their own time advances, idle inputs included.
+        // Upstream tasks send markers as their own time advances; all of them idle (+Infinity) says nothing.
+        if (p.markerWm === Number.POSITIVE_INFINITY) continue;
         anyActive = true;
         if (p.markerWm < min) min = p.markerWm;
         continue;

@@ -339,3 +339,45 @@ test('runtime: watermarks cross repartition topics as markers (the minimum over 
     await admin.close();
   });
 });
+
+test('runtime: a task whose input stays empty reports itself idle across the repartition, so windows downstream close', async () => {
+  await withLog(async (client) => {
+    const admin = client.admin();
+    await admin.createTopic('clicks2', { partitions: 2 });
+    await admin.createTopic('per-user', { partitions: 1 });
+    const b = new StreamsBuilder();
+    b.stream<string, string>('clicks2', { keySerde: S, valueSerde: S })
+      .groupBy((_k, user) => user, { keySerde: S, valueSerde: S })
+      .windowedBy(TimeWindows.ofSizeWithNoGrace(100))
+      .count()
+      .suppress(Suppressed.untilWindowCloses())
+      .toStream()
+      .to('per-user', { keySerde: S, valueSerde: L });
+    const streams = new KafkaStreams(b.build(), {
+      applicationId: 'idle-upstream-app',
+      client,
+      commitIntervalMs: 20,
+      eventTime: { maxOutOfOrderness: 0, idleTimeout: 100 },
+    });
+    await streams.start();
+    const p = client.producer();
+    // Only partition 0 gets records: the task of partition 1 has no time of its own.
+    await p.send([
+      { topic: 'clicks2', key: 'a', value: 'u1', timestamp: 10, partition: 0 },
+      { topic: 'clicks2', key: 'b', value: 'u1', timestamp: 20, partition: 0 },
+      { topic: 'clicks2', key: 'c', value: 'u2', timestamp: 30, partition: 0 },
+    ]);
+    const c = client.consumer({ isolation: 'read_committed', autoOffsetReset: 'earliest' });
+    c.assign([{ topic: 'per-user', partition: 0 }]);
+    const got: string[] = [];
+    const deadline = Date.now() + 20_000;
+    while (got.length < 2 && Date.now() < deadline)
+      for (const r of await c.poll(50))
+        got.push(`${Serdes.Windowed(S).deserialize('per-user', r.key)?.key}=${L.deserialize('per-user', r.value)}`);
+    assert.deepEqual(got.sort(), ['u1=2', 'u2=1'], 'no further record arrived, yet [0,100) closed downstream');
+    await c.close();
+    await streams.close();
+    await p.close();
+    await admin.close();
+  });
+});
