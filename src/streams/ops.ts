@@ -88,6 +88,8 @@ export class SinkNode extends Node {
   private readonly internal: boolean;
   /** Keys are `Windowed`: the key serde is the inner key's, wrapped in Serdes.Windowed. */
   private readonly windowedKey: boolean;
+  private lastTopic = '';
+  private lastResolved = '';
 
   constructor(
     name: string,
@@ -114,8 +116,16 @@ export class SinkNode extends Node {
   }
   process(rec: StreamRecord<unknown, unknown>): void {
     const t = this.topicFor(rec);
-    // Internal (repartition) topics belong to the application: their names carry its id.
-    const topic = this.internal ? `${this.task.applicationId}-${t}` : t;
+    // Internal (repartition) topics belong to the application: their names carry its id. The name is kept, not
+    // rebuilt per record (a fresh string is hashed again by every Map lookup downstream).
+    let topic = t;
+    if (this.internal) {
+      if (t !== this.lastTopic) {
+        this.lastTopic = t;
+        this.lastResolved = `${this.task.applicationId}-${t}`;
+      }
+      topic = this.lastResolved;
+    }
     const key = this.keySerde.serialize(topic, rec.key);
     const value = this.valueSerde.serialize(topic, rec.value);
     let partition: number | undefined;
