@@ -547,6 +547,9 @@ export class StreamTask implements TaskRuntime {
       let wm: number;
       if (t > Number.NEGATIVE_INFINITY) {
         if (!(t >= m.sent + 1) && !m.idle) continue;
+        // While every input is idle the watermark follows the wall clock: one marker per idle timeout is enough
+        // (an idle exactly-once job would otherwise commit a transaction of markers every interval).
+        if (!m.idle && t < m.sent + this.idleTimeout && this.inputsIdle(m.sub, now)) continue;
         m.sent = t;
         m.idle = false;
         wm = t;
