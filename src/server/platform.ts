@@ -1,7 +1,7 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import client from 'prom-client';
 import { dataLayout } from '../core/index.ts';
-import { type KafkaBroker, type SaslOptions, startKafkaBroker } from '../kafka/index.ts';
+import { type BrokerLogger, type KafkaBroker, type SaslOptions, startKafkaBroker } from '../kafka/index.ts';
 import { icebergRestRoutes, SqliteCatalog } from '../lake/index.ts';
 import { embeddedClient, type Log, openLog } from '../log/index.ts';
 import { druidRoutes, OlapEngine } from '../olap/index.ts';
@@ -30,6 +30,8 @@ export interface PlatformOptions {
   tls?: { cert: string | Buffer; key: string | Buffer };
   /** Commit interval of jobs submitted over HTTP (default 100 ms). */
   commitIntervalMs?: number;
+  /** Where the Kafka listener logs (default: JSON lines on stdout, as a server does). */
+  brokerLogger?: BrokerLogger;
 }
 
 export interface Platform {
@@ -60,6 +62,7 @@ export async function startPlatform(options: PlatformOptions): Promise<Platform>
       port: options.kafkaPort ?? 9092,
       autoCreateTopics: options.autoCreateTopics ?? true,
       ...(options.sasl ? { sasl: options.sasl } : {}),
+      ...(options.brokerLogger ? { logger: options.brokerLogger } : {}),
       ...(options.tls ? { tls: options.tls } : {}),
     });
     started.unshift(broker);

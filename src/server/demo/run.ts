@@ -266,6 +266,12 @@ export function dailyPipeline() {
   };
 }
 
+const brokerLine = (fields: object, msg: string): void => {
+  process.stderr.write(
+    `kafka broker: ${msg} ${JSON.stringify(fields, (_k, v) => (v instanceof Error ? v.message : v))}\n`,
+  );
+};
+
 /** Runs the demo; the platform keeps running until `close()`. */
 export async function runDemo(options: DemoOptions = {}): Promise<RunningDemo> {
   const t0 = performance.now();
@@ -281,6 +287,8 @@ export async function runDemo(options: DemoOptions = {}): Promise<RunningDemo> {
     host,
     kafkaPort: options.kafkaPort ?? 0,
     httpPort: options.httpPort ?? 0,
+    // The demo prints its own progress: the listener reports only warnings and errors, on stderr.
+    brokerLogger: { info() {}, warn: brokerLine, error: brokerLine },
   });
   const client = embeddedClient(platform.log);
   const base = `http://${host}:${platform.httpPort}`;
