@@ -1,5 +1,6 @@
 import avro from 'avsc';
 import { invalidArgument, TributaryError } from '../core/index.ts';
+import { compileRecordWriter } from './avro-writer.ts';
 import type { Windowed } from './types.ts';
 
 /** Converts values of one type to and from the bytes stored in topics. `null` passes through as a tombstone. */
@@ -134,8 +135,18 @@ function avroSerde<T>(schema: object | string, opts: { schemaId?: number } = {})
   const id = opts.schemaId;
   if (id !== undefined && (!Number.isInteger(id) || id < 0 || id > 0x7fffffff))
     throw invalidArgument('schemaId', 'a non-negative 32-bit schema id', id);
+  const fast = compileRecordWriter(type);
+  let head: Buffer | null = null;
+  if (id !== undefined) {
+    head = Buffer.alloc(5);
+    head.writeInt32BE(id, 1);
+  }
   return nullSafe<T>(
     (v) => {
+      if (fast !== null && typeof v === 'object') {
+        const bytes = fast(v as Record<string, unknown>, head);
+        if (bytes !== null) return bytes;
+      }
       if (!type.isValid(v)) {
         const paths: string[] = [];
         type.isValid(v, { errorHook: (p) => paths.push(p.join('.') || '(root)') });
@@ -145,10 +156,7 @@ function avroSerde<T>(schema: object | string, opts: { schemaId?: number } = {})
         );
       }
       const body = type.toBuffer(v);
-      if (id === undefined) return body;
-      const head = Buffer.alloc(5);
-      head.writeInt32BE(id, 1);
-      return Buffer.concat([head, body]);
+      return head === null ? body : Buffer.concat([head, body]);
     },
     (b) => {
       if (id === undefined) return type.fromBuffer(b) as T;
