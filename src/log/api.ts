@@ -261,6 +261,7 @@ export interface ProducerRecord {
   headers?: Header[];
 }
 
+/** Where a sent record landed. The embedded producer computes `offset` and `timestamp` when they are read. */
 export interface RecordMetadata {
   topic: string;
   partition: number;

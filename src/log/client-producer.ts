@@ -1,4 +1,4 @@
-import { TributaryError } from '../core/index.ts';
+import { invalidArgument, TributaryError } from '../core/index.ts';
 import type {
   AppendResult,
   LogService,
@@ -10,18 +10,11 @@ import type {
   TopicPartition,
 } from './api.ts';
 import { partitionForKey, StickyPartitioner } from './client-partitioner.ts';
-import { encodeRecordBatch, type RecordToEncode } from './record-batch.ts';
+import { RecordBatchBuilder } from './record-batch.ts';
 
 const DEFAULT_BATCH_SIZE = 512 * 1024;
 const MAX_RETRIES = 5;
 const INT32_MAX = 0x7fffffff;
-
-interface Pending {
-  key: Buffer | string | null;
-  value: Buffer | string | null;
-  headers: ProducerRecord['headers'];
-  timestamp: number | bigint;
-}
 
 /** A send() call: filled in by the batches its records went into. */
 interface Call {
@@ -32,14 +25,21 @@ interface Call {
   reject(err: unknown): void;
 }
 
-/** Records for one partition, filling up until sealed. */
+/** Consecutive records of one call in a batch: the call's records first..first+count-1. */
+interface Span {
+  call: Call;
+  first: number;
+  count: number;
+}
+
+/** Records for one partition, encoded as they are sent, until sealed. */
 interface OpenBatch {
   topic: string;
   partition: number;
-  records: Pending[];
-  calls: Call[];
-  indexes: number[];
-  bytes: number;
+  builder: RecordBatchBuilder;
+  /** Create times of the records, for their metadata. */
+  timestamps: number[];
+  spans: Span[];
   timer: NodeJS.Timeout | null;
   /** Set once the batch is closed to new records. */
   sealed: boolean;
@@ -51,14 +51,51 @@ interface PartitionQueue {
   nextSequence: number;
 }
 
-function byteLength(v: Buffer | string | null | undefined): number {
-  if (v === null || v === undefined) return 0;
-  return typeof v === 'string' ? v.length * 3 : v.length;
+/**
+ * A sent record's metadata, its offset and timestamp made on first read (as the Java client's FutureRecordMetadata
+ * does): two BigInts per record cost more than the rest of a send when nobody reads them.
+ */
+class SentRecordMetadata implements RecordMetadata {
+  readonly topic: string;
+  readonly partition: number;
+  readonly #batch: AppendResult;
+  readonly #index: number;
+  readonly #createTime: number;
+  constructor(topic: string, partition: number, batch: AppendResult, index: number, createTime: number) {
+    this.topic = topic;
+    this.partition = partition;
+    this.#batch = batch;
+    this.#index = index;
+    this.#createTime = createTime;
+  }
+  get offset(): bigint {
+    return this.#batch.baseOffset + BigInt(this.#index);
+  }
+  get timestamp(): bigint {
+    const t = this.#batch.logAppendTime;
+    return t >= 0n ? t : BigInt(this.#createTime);
+  }
+  /** Logged as the plain record it stands for. */
+  [Symbol.for('nodejs.util.inspect.custom')](): RecordMetadata {
+    return { topic: this.topic, partition: this.partition, offset: this.offset, timestamp: this.timestamp };
+  }
+}
+
+const isBytes = (v: unknown): boolean => typeof v === 'string' || Buffer.isBuffer(v);
+
+/** A record's key, value and timestamp, checked before any of it is encoded. */
+function checkRecord(r: ProducerRecord, i: number, ts: number): void {
+  if (r.value !== null && !isBytes(r.value))
+    throw invalidArgument(`records[${i}].value`, 'a Buffer, a string or null', r.value);
+  if (r.key !== null && r.key !== undefined && !isBytes(r.key))
+    throw invalidArgument(`records[${i}].key`, 'a Buffer, a string, null or undefined', r.key);
+  if (!Number.isFinite(ts)) throw invalidArgument(`records[${i}].timestamp`, 'epoch milliseconds', r.timestamp);
 }
 
 /**
- * The embedded producer: accumulates records per partition into record batches v2 (one encode and one
- * append per batch, never per record), idempotent by default, transactional with a transactionalId.
+ * The embedded producer: encodes records into a record batch v2 per partition as they are sent (so a record
+ * changed after send() is sent as it was), one append per batch, idempotent by default, transactional with a
+ * transactionalId.
  */
 export class EmbeddedProducer implements Producer {
   readonly #log: LogService;
@@ -115,10 +152,15 @@ export class EmbeddedProducer implements Producer {
     });
     const counts = new Map<string, number>();
     const touched = new Set<OpenBatch>();
+    // Consecutive records mostly share a topic and a batch: skip the lookups then.
+    let lastTopic: string | null = null;
+    let lastCount = 0;
+    let lastTouched: OpenBatch | null = null;
+    const now = Date.now();
     try {
       for (let i = 0; i < records.length; i++) {
         const r = records[i]!;
-        let count = counts.get(r.topic);
+        let count = r.topic === lastTopic ? lastCount : counts.get(r.topic);
         if (count === undefined) {
           const described = this.#log.describeTopic(r.topic);
           if (!described) {
@@ -134,21 +176,25 @@ export class EmbeddedProducer implements Producer {
           count = described.partitions.length;
           counts.set(r.topic, count);
         }
+        lastTopic = r.topic;
+        lastCount = count;
         const partition = this.#choosePartition(r, count, i);
         const batch = this.#batchFor(r.topic, partition);
-        batch.records.push({
-          key: r.key ?? null,
-          value: r.value,
-          headers: r.headers,
-          timestamp: r.timestamp ?? Date.now(),
-        });
-        batch.calls.push(call);
-        batch.indexes.push(i);
-        batch.bytes += 16 + byteLength(r.key) + byteLength(r.value);
-        touched.add(batch);
-        if (batch.bytes >= this.#batchSize) {
+        const ts = r.timestamp === undefined ? now : Number(r.timestamp);
+        checkRecord(r, i, ts);
+        batch.builder.append(r.key, r.value, r.headers, ts);
+        batch.timestamps.push(ts);
+        const span = batch.spans[batch.spans.length - 1];
+        if (span !== undefined && span.call === call && span.first + span.count === i) span.count++;
+        else batch.spans.push({ call, first: i, count: 1 });
+        if (batch !== lastTouched) {
+          touched.add(batch);
+          lastTouched = batch;
+        }
+        if (batch.builder.size >= this.#batchSize) {
           this.#seal(batch, count);
           touched.delete(batch);
+          lastTouched = null;
         }
       }
     } catch (err) {
@@ -281,7 +327,15 @@ export class EmbeddedProducer implements Producer {
     const k = `${topic}\u0000${partition}`;
     let b = this.#open.get(k);
     if (!b) {
-      b = { topic, partition, records: [], calls: [], indexes: [], bytes: 0, timer: null, sealed: false };
+      b = {
+        topic,
+        partition,
+        builder: new RecordBatchBuilder(Math.min(this.#batchSize, 16_384)),
+        timestamps: [],
+        spans: [],
+        timer: null,
+        sealed: false,
+      };
       this.#open.set(k, b);
     }
     this.#lastBatch = b;
@@ -321,7 +375,7 @@ export class EmbeddedProducer implements Producer {
           this.#txnPartitions.add(k);
         }
       }
-      const bytes = encodeRecordBatch(batch.records as RecordToEncode[], {
+      const bytes = batch.builder.build({
         compression: this.#compression,
         producerId: producer?.producerId ?? -1n,
         producerEpoch: producer?.producerEpoch ?? -1,
@@ -330,10 +384,10 @@ export class EmbeddedProducer implements Producer {
       });
       result = await this.#appendWithRetry(batch, bytes);
       // Sequences wrap at int32 max, as Kafka's do.
-      if (producer) queue.nextSequence = (queue.nextSequence + batch.records.length) % (INT32_MAX + 1);
+      if (producer) queue.nextSequence = (queue.nextSequence + batch.timestamps.length) % (INT32_MAX + 1);
     } catch (err) {
       if (this.#inTransaction) this.#txnError = err;
-      for (const call of new Set(batch.calls)) {
+      for (const { call } of batch.spans) {
         if (!call.failed) {
           call.failed = true;
           call.reject(err);
@@ -341,18 +395,15 @@ export class EmbeddedProducer implements Producer {
       }
       return;
     }
-    const appendTime = result.logAppendTime;
-    for (let i = 0; i < batch.records.length; i++) {
-      const call = batch.calls[i]!;
-      if (call.failed) continue;
-      const ts = batch.records[i]!.timestamp;
-      call.results[batch.indexes[i]!] = {
-        topic: batch.topic,
-        partition: batch.partition,
-        offset: result.baseOffset + BigInt(i),
-        timestamp: appendTime >= 0n ? appendTime : BigInt(ts),
-      };
-      if (--call.remaining === 0) call.resolve(call.results);
+    let i = 0;
+    for (const { call, first, count } of batch.spans) {
+      if (!call.failed) {
+        const results = call.results;
+        for (let k = first; k < first + count; k++, i++)
+          results[k] = new SentRecordMetadata(batch.topic, batch.partition, result, i, batch.timestamps[i]!);
+        call.remaining -= count;
+        if (call.remaining === 0) call.resolve(results);
+      } else i += count;
     }
   }
 

@@ -258,36 +258,52 @@ function writeBytes(buf: Buffer, pos: number, v: Buffer | string | null | undefi
   return pos + length;
 }
 
-let sizesScratch = new Int32Array(1024);
-
 /**
- * Encodes records into one record batch v2 (offsets 0..n-1 relative to `baseOffset`), compressed as asked,
- * CRC set. The first record's timestamp is the base timestamp.
+ * Writes the records of one batch v2 as they arrive (as Kafka's MemoryRecordsBuilder does): each record is encoded
+ * once, into a buffer that grows by doubling, with the header's room reserved in front. `build` adds the header and
+ * the CRC, compressing the records first when asked.
  */
-export function encodeRecordBatch(records: readonly RecordToEncode[], options: EncodeBatchOptions = {}): Buffer {
-  const n = records.length;
-  if (n === 0) throw invalidArgument('records', 'at least one record');
-  if (sizesScratch.length < n * 3) sizesScratch = new Int32Array(n * 3);
-  const sizes = sizesScratch; // per record: body size, key length, value length
-  const now = Date.now();
-  const baseTimestamp = toMillis(records[0]!.timestamp, now);
-  let maxTimestamp = baseTimestamp;
-  let total = 0;
-  for (let i = 0; i < n; i++) {
-    const r = records[i]!;
-    const ts = r.timestamp === undefined ? now : toMillis(r.timestamp, now);
-    if (ts > maxTimestamp) maxTimestamp = ts;
-    const key = r.key;
-    const value = r.value;
+export class RecordBatchBuilder {
+  #buf: Buffer;
+  #pos = BATCH_HEADER_BYTES;
+  #count = 0;
+  #baseTimestamp = 0;
+  #maxTimestamp = 0;
+
+  /** `capacity`: the expected size of the records section, to start the buffer at. */
+  constructor(capacity = 4096) {
+    this.#buf = Buffer.allocUnsafe(BATCH_HEADER_BYTES + Math.max(64, capacity));
+  }
+
+  get count(): number {
+    return this.#count;
+  }
+  /** Bytes of the batch so far (uncompressed). */
+  get size(): number {
+    return this.#pos;
+  }
+
+  /** Appends one record; `timestamp` in epoch milliseconds. Checks everything before writing a byte. */
+  append(
+    key: Buffer | string | null | undefined,
+    value: Buffer | string | null,
+    headers: RecordToEncode['headers'],
+    timestamp: number,
+  ): void {
+    const i = this.#count;
+    if (i === 0) {
+      this.#baseTimestamp = timestamp;
+      this.#maxTimestamp = timestamp;
+    } else if (timestamp > this.#maxTimestamp) this.#maxTimestamp = timestamp;
     const keyLength = key === null || key === undefined ? -1 : byteLength(key);
     const valueLength = value === null ? -1 : byteLength(value);
+    const delta = zigzag(timestamp - this.#baseTimestamp);
     let body =
       1 +
-      uvarintSize(zigzag(ts - baseTimestamp)) +
+      uvarintSize(delta) +
       uvarintSize(i * 2) +
-      (keyLength < 0 ? 1 : uvarintSize(keyLength * 2) + keyLength);
-    body += valueLength < 0 ? 1 : uvarintSize(valueLength * 2) + valueLength;
-    const headers = r.headers;
+      (keyLength < 0 ? 1 : uvarintSize(keyLength * 2) + keyLength) +
+      (valueLength < 0 ? 1 : uvarintSize(valueLength * 2) + valueLength);
     if (headers === undefined || headers.length === 0) body += 1;
     else {
       body += uvarintSize(headers.length * 2);
@@ -297,59 +313,80 @@ export function encodeRecordBatch(records: readonly RecordToEncode[], options: E
         body += hv === null ? 1 : uvarintSize(byteLength(hv) * 2) + byteLength(hv);
       }
     }
-    sizes[i * 3] = body;
-    sizes[i * 3 + 1] = keyLength;
-    sizes[i * 3 + 2] = valueLength;
-    total += uvarintSize(body * 2) + body;
-  }
-
-  const compression = options.compression ?? 'none';
-  const uncompressed = compression === 'none';
-  const recordsBuf = Buffer.allocUnsafe(uncompressed ? BATCH_HEADER_BYTES + total : total);
-  let pos = uncompressed ? BATCH_HEADER_BYTES : 0;
-  for (let i = 0; i < n; i++) {
-    const r = records[i]!;
-    const ts = r.timestamp === undefined ? now : toMillis(r.timestamp, now);
-    pos = writeUvarint(recordsBuf, pos, sizes[i * 3]! * 2);
-    recordsBuf[pos++] = 0;
-    pos = writeUvarint(recordsBuf, pos, zigzag(ts - baseTimestamp));
-    pos = writeUvarint(recordsBuf, pos, i * 2);
-    pos = writeBytes(recordsBuf, pos, r.key, sizes[i * 3 + 1]!);
-    pos = writeBytes(recordsBuf, pos, r.value, sizes[i * 3 + 2]!);
-    const headers = r.headers;
-    if (headers === undefined || headers.length === 0) recordsBuf[pos++] = 0;
+    const need = this.#pos + uvarintSize(body * 2) + body;
+    if (need > this.#buf.length) {
+      const grown = Buffer.allocUnsafe(Math.max(need, this.#buf.length * 2));
+      this.#buf.copy(grown, 0, 0, this.#pos);
+      this.#buf = grown;
+    }
+    const buf = this.#buf;
+    let pos = writeUvarint(buf, this.#pos, body * 2);
+    buf[pos++] = 0;
+    pos = writeUvarint(buf, pos, delta);
+    pos = writeUvarint(buf, pos, i * 2);
+    pos = writeBytes(buf, pos, key, keyLength);
+    pos = writeBytes(buf, pos, value, valueLength);
+    if (headers === undefined || headers.length === 0) buf[pos++] = 0;
     else {
-      pos = writeUvarint(recordsBuf, pos, headers.length * 2);
+      pos = writeUvarint(buf, pos, headers.length * 2);
       for (const [hk, hv] of headers) {
-        pos = writeBytes(recordsBuf, pos, hk, Buffer.byteLength(hk));
-        pos = writeBytes(recordsBuf, pos, hv, hv === null ? -1 : byteLength(hv));
+        pos = writeBytes(buf, pos, hk, Buffer.byteLength(hk));
+        pos = writeBytes(buf, pos, hv, hv === null ? -1 : byteLength(hv));
       }
     }
+    this.#pos = pos;
+    this.#count = i + 1;
   }
 
-  let buf: Buffer;
-  if (uncompressed) buf = recordsBuf;
-  else {
-    const compressed = compress(compression, recordsBuf);
-    buf = Buffer.allocUnsafe(BATCH_HEADER_BYTES + compressed.length);
-    buf.set(compressed, BATCH_HEADER_BYTES);
+  /** The finished batch (offsets 0..count-1 relative to `baseOffset`). The builder is not used after this. */
+  build(options: EncodeBatchOptions = {}): Buffer {
+    const n = this.#count;
+    if (n === 0) throw invalidArgument('records', 'at least one record');
+    const compression = options.compression ?? 'none';
+    let buf = this.#buf.subarray(0, this.#pos);
+    if (compression !== 'none') {
+      const compressed = compress(compression, buf.subarray(BATCH_HEADER_BYTES));
+      buf = Buffer.allocUnsafe(BATCH_HEADER_BYTES + compressed.length);
+      buf.set(compressed, BATCH_HEADER_BYTES);
+    }
+    let attributes = compressionCodec(compression);
+    if (options.timestampType === 'LogAppendTime') attributes |= Attributes.logAppendTime;
+    if (options.transactional) attributes |= Attributes.transactional;
+    writeHeader(buf, {
+      baseOffset: options.baseOffset ?? 0n,
+      partitionLeaderEpoch: options.partitionLeaderEpoch ?? -1,
+      attributes,
+      lastOffsetDelta: n - 1,
+      baseTimestamp: this.#baseTimestamp,
+      maxTimestamp: this.#maxTimestamp,
+      producerId: options.producerId ?? NO_PRODUCER_ID,
+      producerEpoch: options.producerEpoch ?? NO_PRODUCER_EPOCH,
+      baseSequence: options.baseSequence ?? NO_SEQUENCE,
+      recordCount: n,
+    });
+    return buf;
   }
-  let attributes = compressionCodec(compression);
-  if (options.timestampType === 'LogAppendTime') attributes |= Attributes.logAppendTime;
-  if (options.transactional) attributes |= Attributes.transactional;
-  writeHeader(buf, {
-    baseOffset: options.baseOffset ?? 0n,
-    partitionLeaderEpoch: options.partitionLeaderEpoch ?? -1,
-    attributes,
-    lastOffsetDelta: n - 1,
-    baseTimestamp,
-    maxTimestamp,
-    producerId: options.producerId ?? NO_PRODUCER_ID,
-    producerEpoch: options.producerEpoch ?? NO_PRODUCER_EPOCH,
-    baseSequence: options.baseSequence ?? NO_SEQUENCE,
-    recordCount: n,
-  });
-  return buf;
+}
+
+/**
+ * Encodes records into one record batch v2 (offsets 0..n-1 relative to `baseOffset`), compressed as asked,
+ * CRC set. The first record's timestamp is the base timestamp.
+ */
+export function encodeRecordBatch(records: readonly RecordToEncode[], options: EncodeBatchOptions = {}): Buffer {
+  const n = records.length;
+  if (n === 0) throw invalidArgument('records', 'at least one record');
+  let estimate = 0;
+  for (let i = 0; i < n; i++) {
+    const r = records[i]!;
+    estimate += 24 + (r.key ? byteLength(r.key) : 0) + (r.value === null ? 0 : byteLength(r.value));
+  }
+  const builder = new RecordBatchBuilder(estimate);
+  const now = Date.now();
+  for (let i = 0; i < n; i++) {
+    const r = records[i]!;
+    builder.append(r.key, r.value, r.headers, toMillis(r.timestamp, now));
+  }
+  return builder.build(options);
 }
 
 interface HeaderFields {
