@@ -7,7 +7,7 @@ import {
   type ValueJoiner,
   VersionedStreamTableJoinNode,
 } from './joins.ts';
-import { FnNode, Node } from './node.ts';
+import { FnNode, Node, withKeyValue, withValue } from './node.ts';
 import {
   AsyncNode,
   type AsyncOptions,
@@ -319,27 +319,22 @@ export class KStream<K, V> {
       'KSTREAM-MAP',
       (r, n) => {
         const [k, v] = mapper(r.key as K, r.value as V);
-        n.forward({ ...r, key: k, value: v });
+        n.forward(withKeyValue(r, k, v));
       },
       true,
       {},
     );
   }
   mapValues<V2>(mapper: (value: V, key: K) => V2): KStream<K, V2> {
-    return this.next(
-      'KSTREAM-MAPVALUES',
-      (r, n) => n.forward({ ...r, value: mapper(r.value as V, r.key as K) }),
-      false,
-      {
-        keySerde: this.serdes.keySerde,
-      },
-    );
+    return this.next('KSTREAM-MAPVALUES', (r, n) => n.forward(withValue(r, mapper(r.value as V, r.key as K))), false, {
+      keySerde: this.serdes.keySerde,
+    });
   }
   flatMap<K2, V2>(mapper: (key: K, value: V) => Iterable<KeyValue<K2, V2>>): KStream<K2, V2> {
     return this.next(
       'KSTREAM-FLATMAP',
       (r, n) => {
-        for (const [k, v] of mapper(r.key as K, r.value as V)) n.forward({ ...r, key: k, value: v });
+        for (const [k, v] of mapper(r.key as K, r.value as V)) n.forward(withKeyValue(r, k, v));
       },
       true,
       {},
@@ -349,7 +344,7 @@ export class KStream<K, V> {
     return this.next(
       'KSTREAM-FLATMAPVALUES',
       (r, n) => {
-        for (const v of mapper(r.value as V, r.key as K)) n.forward({ ...r, value: v });
+        for (const v of mapper(r.value as V, r.key as K)) n.forward(withValue(r, v));
       },
       false,
       { keySerde: this.serdes.keySerde },
@@ -358,7 +353,7 @@ export class KStream<K, V> {
   selectKey<K2>(selector: (key: K, value: V) => K2): KStream<K2, V> {
     return this.next(
       'KSTREAM-KEY-SELECT',
-      (r, n) => n.forward({ ...r, key: selector(r.key as K, r.value as V) }),
+      (r, n) => n.forward(withKeyValue(r, selector(r.key as K, r.value as V), r.value)),
       true,
       {
         valueSerde: this.serdes.valueSerde,
@@ -1005,7 +1000,7 @@ export class KTable<K, V> {
   /** The changelog stream: every update as (key, newValue); deletes as (key, null). */
   toStream(): KStream<K, V> {
     const name = fnNode(this.builder, 'KTABLE-TOSTREAM', [this.nodeName], (r, n) =>
-      n.forward({ ...r, value: (r.value as Change<unknown>).newValue }),
+      n.forward(withValue(r, (r.value as Change<unknown>).newValue)),
     );
     return new KStream<K, V>(this.builder, name, this.serdes, false, this.windowInfo !== undefined);
   }

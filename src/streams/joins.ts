@@ -1,4 +1,4 @@
-import { Node } from './node.ts';
+import { Node, withValue } from './node.ts';
 import type { KeyValueStoreImpl } from './stores.ts';
 import type { Change, StreamRecord } from './types.ts';
 import type { JoinWindows } from './windows.ts';
@@ -39,7 +39,7 @@ export class StreamTableJoinNode extends Node {
     }
     const other = this.store.get(lookup);
     if (other === null && !this.left) return;
-    this.forward({ ...rec, value: this.joiner(rec.value, other, rec.key) });
+    this.forward(withValue(rec, this.joiner(rec.value, other, rec.key)));
   }
 }
 

@@ -59,6 +59,23 @@ export interface TaskRuntime {
   wake(): void;
 }
 
+/**
+ * `rec` with a new value (and key): a literal of the four fields, which V8 builds several times faster than a spread
+ * on the per-record path.
+ */
+export const withValue = <K>(rec: StreamRecord<K, unknown>, value: unknown): StreamRecord<K, unknown> => ({
+  key: rec.key,
+  value,
+  timestamp: rec.timestamp,
+  headers: rec.headers,
+});
+export const withKeyValue = (rec: StreamRecord<unknown, unknown>, key: unknown, value: unknown) => ({
+  key,
+  value,
+  timestamp: rec.timestamp,
+  headers: rec.headers,
+});
+
 /** A processor node: one per operator per task. Time arrives via `onTime`, records via `process`. */
 export abstract class Node {
   readonly name: string;

@@ -1,5 +1,5 @@
 import { TimeHeap } from '../core/index.ts';
-import { Node } from './node.ts';
+import { Node, withKeyValue, withValue } from './node.ts';
 import type { KeyValueStoreImpl, SessionStoreImpl, WindowStoreImpl } from './stores.ts';
 import { encodeKey } from './stores.ts';
 import type { Change, StreamRecord, Windowed } from './types.ts';
@@ -65,7 +65,7 @@ export class TableSourceNode extends StatefulNode {
     const old = this.store.get(rec.key);
     if (old === null && rec.value === null) return;
     this.store.putWithTimestamp(rec.key, rec.value, rec.timestamp);
-    this.forward({ ...rec, value: change(rec.value, old) });
+    this.forward(withValue(rec, change(rec.value, old)));
   }
 }
 
@@ -89,7 +89,7 @@ export class TableTransformNode extends StatefulNode {
     const old = this.store.get(rec.key);
     if (next === null && old === null) return;
     this.store.putWithTimestamp(rec.key, next, rec.timestamp);
-    this.forward({ ...rec, value: change(next, old) });
+    this.forward(withValue(rec, change(next, old)));
   }
 }
 
@@ -130,11 +130,11 @@ export function tableRegroup(
     const c = rec.value as Change<unknown>;
     if (c.oldValue !== null) {
       const [k, v] = selector(rec.key, c.oldValue);
-      node.forward({ ...rec, key: k, value: { s: v } });
+      node.forward(withKeyValue(rec, k, { s: v }));
     }
     if (c.newValue !== null) {
       const [k, v] = selector(rec.key, c.newValue);
-      node.forward({ ...rec, key: k, value: { a: v } });
+      node.forward(withKeyValue(rec, k, { a: v }));
     }
   };
 }

@@ -139,7 +139,7 @@ export class TopologyTestDriver {
         for (const m of markers) q.push(m);
       }
     } finally {
-      q.splice(0, taken);
+      if (taken > 0) q.splice(0, taken);
       this.draining = false;
     }
   }

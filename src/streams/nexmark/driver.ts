@@ -1,5 +1,6 @@
 // Runs a query over generated events in memory (TopologyTestDriver) and collects its final output rows.
 import type { OutRecord } from '../node.ts';
+import type { Serde } from '../serdes.ts';
 import { TopologyTestDriver } from '../test-driver.ts';
 import { type GeneratorConfig, type NexmarkEvent, NexmarkGenerator } from './generator.ts';
 import {
@@ -10,6 +11,7 @@ import {
   nexmarkTopology,
   outputTopic,
   type QueryOptions,
+  resultSerdes,
 } from './queries.ts';
 import type { Row } from './reference.ts';
 import { encodeEvent } from './serde.ts';
@@ -30,11 +32,16 @@ export class RowCollector {
   private readonly rows: Row[] = [];
   private readonly table = new Map<string, Row>();
   private readonly updating: boolean;
+  private readonly serde: Serde<Record<string, unknown>>;
+  private readonly q: NexmarkQuery;
   constructor(q: NexmarkQuery) {
+    this.q = q;
     this.updating = isUpdating(q);
+    this.serde = resultSerdes(q).valueSerde;
   }
   add(key: Buffer | null, value: Buffer | null): void {
-    const row = value === null ? null : (JSON.parse(value.toString('utf8')) as Row);
+    // Plain objects (avsc decodes into a class per record type).
+    const row = value === null ? null : { ...(this.serde.deserialize(this.q, value) as Row) };
     if (!this.updating) {
       if (row !== null) this.rows.push(row);
       return;

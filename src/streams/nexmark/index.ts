@@ -18,6 +18,8 @@ export {
   nexmarkTopology,
   outputTopic,
   type QueryOptions,
+  resultSchema,
+  resultSerdes,
 } from './queries.ts';
 export { canonicalRows, type Row, referenceResults } from './reference.ts';
 export { decodeEvent, encodeEvent, NexmarkEventSerde } from './serde.ts';
