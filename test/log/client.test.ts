@@ -53,6 +53,58 @@ async function readAll(consumer: Consumer, count: number): Promise<ConsumedRecor
 }
 
 describe('embedded producer', () => {
+  it('sends a record as it was at send(), interleaves calls and partitions, and reports each one where it landed', async () => {
+    await log.createTopic('t', { partitions: 2 });
+    const client = embeddedClient(log);
+    const producer = client.producer({ lingerMs: 20 });
+    const value = Buffer.from('before');
+    const rec = { topic: 't', partition: 0, value, timestamp: 1000 };
+    const first = producer.send([rec, { topic: 't', partition: 1, value: 'p1', timestamp: 1001 }]);
+    value.write('BEFORE'); // the bytes were copied at send()
+    rec.value = Buffer.from('after');
+    const second = producer.send([{ topic: 't', partition: 0, value: 'x', timestamp: 1002 }, rec]);
+    const [a, b] = await Promise.all([first, second]);
+    assert.deepEqual(
+      [...a!, ...b!].map((m) => [m.partition, m.offset, m.timestamp]),
+      [
+        [0, 0n, 1000n],
+        [1, 0n, 1001n],
+        [0, 1n, 1002n],
+        [0, 2n, 1000n],
+      ],
+    );
+    const consumer = client.consumer({ autoOffsetReset: 'earliest' });
+    consumer.assign([{ topic: 't', partition: 0 }]);
+    const got = await readAll(consumer, 3);
+    assert.deepEqual(
+      got.map((r) => r.value?.toString()),
+      ['before', 'x', 'after'],
+    );
+    await client.close();
+  });
+
+  it('refuses a record with a bad value, key or timestamp by its index, before encoding any of it', async () => {
+    await log.createTopic('t', { partitions: 1 });
+    const client = embeddedClient(log);
+    const producer = client.producer();
+    await assert.rejects(producer.send([{ topic: 't', value: 'ok' }, { topic: 't', value: 42 as never }]), {
+      field: 'records[1].value',
+    });
+    await assert.rejects(producer.send([{ topic: 't', key: {} as never, value: 'v' }]), { field: 'records[0].key' });
+    await assert.rejects(producer.send([{ topic: 't', value: 'v', timestamp: Number.NaN }]), {
+      field: 'records[0].timestamp',
+    });
+    await producer.flush();
+    // The good record before the bad one still went out, whole.
+    const consumer = client.consumer({ autoOffsetReset: 'earliest' });
+    consumer.assign([{ topic: 't', partition: 0 }]);
+    assert.deepEqual(
+      (await readAll(consumer, 1)).map((r) => r.value?.toString()),
+      ['ok'],
+    );
+    await client.close();
+  });
+
   it('retries a batch whose acknowledgement was lost; idempotence keeps one copy', async () => {
     await log.createTopic('t', { partitions: 1 });
     const state = { lost: 1 };
