@@ -308,6 +308,7 @@ export class EmbeddedProducer implements Producer {
     let p: number;
     if (r.partition !== undefined) p = r.partition;
     else if (this.#partitioner) p = this.#partitioner(r, count);
+    else if (count === 1) p = 0;
     else if (r.key === null || r.key === undefined) p = this.#sticky.partition(r.topic, count);
     else p = partitionForKey(typeof r.key === 'string' ? Buffer.from(r.key, 'utf8') : r.key, count);
     if (!Number.isInteger(p) || p < 0 || p >= count) {

@@ -351,6 +351,8 @@ export class StreamTask implements TaskRuntime {
 
   /** The source of a topic, or a precise error. */
   private sourceOf(topic: string): SourceNode {
+    // Records mostly come from the topic of the record before.
+    if (topic === this.lastSourceTopic) return this.lastSource!;
     const source = this.sources.get(topic);
     if (source === undefined)
       throw invalidArgument(
@@ -358,8 +360,12 @@ export class StreamTask implements TaskRuntime {
         `a source topic of task ${this.taskId} (${[...this.sources.keys()].join(', ')})`,
         topic,
       );
+    this.lastSourceTopic = topic;
+    this.lastSource = source;
     return source;
   }
+  private lastSourceTopic: string | null = null;
+  private lastSource: SourceNode | null = null;
 
   /** Processes one serialized input record. */
   process(
@@ -430,11 +436,20 @@ export class StreamTask implements TaskRuntime {
   // Per topic, the partitions' time state by partition number: no string key built per record.
   private readonly partitionTimes = new Map<string, (PartitionTime | undefined)[]>();
 
+  private lastTimesTopic: string | null = null;
+  private lastTimes: (PartitionTime | undefined)[] = [];
+
   private partitionTime(topic: string, partition: number, source: SourceNode, now: number): PartitionTime {
-    let byPartition = this.partitionTimes.get(topic);
-    if (byPartition === undefined) {
-      byPartition = [];
-      this.partitionTimes.set(topic, byPartition);
+    let byPartition: (PartitionTime | undefined)[] | undefined;
+    if (topic === this.lastTimesTopic) byPartition = this.lastTimes;
+    else {
+      byPartition = this.partitionTimes.get(topic);
+      if (byPartition === undefined) {
+        byPartition = [];
+        this.partitionTimes.set(topic, byPartition);
+      }
+      this.lastTimesTopic = topic;
+      this.lastTimes = byPartition;
     }
     let pt = byPartition[partition];
     if (pt !== undefined) return pt;

@@ -112,12 +112,17 @@ export class TopologyTestDriver {
     list.push(out);
   }
 
+  private lastOffsetTopic: string | null = null;
+  private lastOffsets = { next: 0 };
   private nextOffset(topic: string): number {
+    if (topic === this.lastOffsetTopic) return this.lastOffsets.next++;
     let c = this.offsets.get(topic);
     if (c === undefined) {
       c = { next: 0 };
       this.offsets.set(topic, c);
     }
+    this.lastOffsetTopic = topic;
+    this.lastOffsets = c;
     return c.next++;
   }
 
