@@ -58,9 +58,31 @@ function writeLong(b: Buffer, p: number, v: number): number {
 
 const varintBytes = (n: number): number => (n < 0x80 ? 1 : n < 0x4000 ? 2 : n < 0x200000 ? 3 : n < 0x10000000 ? 4 : 5);
 
+/** Strings up to this many UTF-16 units are copied by a JS loop while they are ASCII (a call into C++ costs more). */
+const ASCII_LOOP_MAX = 128;
+
 /** A length-prefixed UTF-8 string: written after a guessed prefix, moved if the real prefix is longer. */
 function writeString(b: Buffer, p: number, s: string): number {
-  const guess = varintBytes(s.length * 2);
+  const len = s.length;
+  if (len <= ASCII_LOOP_MAX) {
+    // One prefix byte up to 63 bytes, two up to 8191: ASCII strings here take len bytes.
+    const at = p + (len < 64 ? 1 : 2);
+    let i = 0;
+    for (; i < len; i++) {
+      const c = s.charCodeAt(i);
+      if (c >= 0x80) break;
+      b[at + i] = c;
+    }
+    if (i === len) {
+      if (len < 64) b[p] = len * 2;
+      else {
+        b[p] = ((len * 2) & 0x7f) | 0x80;
+        b[p + 1] = (len * 2) >>> 7;
+      }
+      return at + len;
+    }
+  }
+  const guess = varintBytes(len * 2);
   const n = b.write(s, p + guess);
   const need = varintBytes(n * 2);
   if (need !== guess) b.copyWithin(p + need, p + guess, p + guess + n);
