@@ -2,7 +2,8 @@
 // input topic), results go to a topic on the embedded log and are read back from it for the comparison. Beside it, in the same run, a hand-written loop
 // computing the same result (generator + the reference evaluator's plain loops); the results are compared.
 // `--log` also runs each query as a KafkaStreams job over the embedded log (events produced to a topic first).
-// Usage: node bench/nexmark/run.ts [--events N] [--queries q0,q1,...] [--rate R] [--warmup N] [--log]
+// Usage: node bench/nexmark/run.ts [--events N] [--queries q0,q1,...] [--rate R] [--warmup N] [--runs N] [--log]
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -35,13 +36,19 @@ const { values } = parseArgs({
     rate: { type: 'string', default: '10000' },
     seed: { type: 'string', default: '1' },
     log: { type: 'boolean', default: false },
-    warmup: { type: 'string', default: '100000' },
+    // Default: one untimed run of the full size (JIT warm-up; after 100,000 events q0 was still ~10% slower).
+    warmup: { type: 'string' },
+    runs: { type: 'string', default: '3' },
+    // Internal: run one query and print only its lines (the parent runs each query in a process of its own).
+    child: { type: 'boolean', default: false },
   },
 });
 const N = Number(values.events);
 const config = { seed: Number(values.seed), eventsPerSecond: Number(values.rate) };
 const queries = (values.queries as string).split(',') as NexmarkQuery[];
-const WARMUP = Number(values.warmup);
+const WARMUP = values.warmup === undefined ? N : Number(values.warmup);
+// Runs of one process vary by ±10-15% here (JIT and GC timing): each figure is the median of RUNS runs.
+const RUNS = Math.max(1, Number(values.runs));
 
 // CPU time of this process (all threads), beside wall time: on a shared, loaded machine events per CPU-second is
 // the closer measure of what one core does.
@@ -154,28 +161,63 @@ async function inProcess(q: NexmarkQuery, events = N): Promise<{ ms: number; cpu
 }
 
 const rate = (ms: number) => Math.round((N / ms) * 1000).toLocaleString('en-US');
+const both = (ms: number, cpu: number) => `${rate(ms)} (${rate(cpu)})`.padStart(26);
+/** The run of median wall time. */
+function median<T extends { ms: number }>(runs: T[]): T {
+  return [...runs].sort((a, b) => a.ms - b.ms)[runs.length >> 1]!;
+}
+
+/** Runs query q in this process; prints its row, returns the engine's slowest-fastest events/s. */
+async function measure(q: NexmarkQuery): Promise<string> {
+  if (WARMUP > 0) await inProcess(q, WARMUP);
+  const engineRuns: Awaited<ReturnType<typeof inProcess>>[] = [];
+  const loopRuns: ReturnType<typeof loop>[] = [];
+  const topicRuns: Awaited<ReturnType<typeof loopToTopic>>[] = [];
+  // The engine's runs first: the loops leave a large heap of garbage behind them.
+  for (let i = 0; i < RUNS; i++) engineRuns.push(await inProcess(q));
+  for (let i = 0; i < RUNS; i++) loopRuns.push(loop(q));
+  for (let i = 0; i < RUNS; i++) topicRuns.push(await loopToTopic(q));
+  const [e, b, t] = [median(engineRuns), median(loopRuns), median(topicRuns)];
+  const equal = engineRuns.every((r) => r.rows.length === b.rows.length && r.rows.every((x, i) => x === b.rows[i]));
+  console.log(
+    `${q.padEnd(6)} ${both(e.ms, e.cpu)}  ${both(b.ms, b.cpu)} ${both(t.ms, t.cpu)}  ${(b.cpu / e.cpu).toFixed(3).padStart(18)}  ${String(e.rows.length).padStart(6)}  ${equal}`,
+  );
+  if (!equal) process.exitCode = 1;
+  const slow = Math.max(...engineRuns.map((r) => r.ms));
+  const fast = Math.min(...engineRuns.map((r) => r.ms));
+  return `${q} ${rate(slow)}-${rate(fast)}`;
+}
+
+if (values.child) {
+  console.log(`spread ${await measure(queries[0]!)}`);
+  process.exit();
+}
 console.log(
   `nexmark, ${N.toLocaleString('en-US')} events (seed ${config.seed}, ${config.eventsPerSecond} events/s of event time)`,
 );
 console.log('events/s by wall clock, and per CPU-second in parentheses (the machine may be shared)');
 console.log(
-  `each query first runs ${WARMUP.toLocaleString('en-US')} events untimed (JIT warm-up); "loop + topic" also writes the loop's rows to the results topic (Avro)`,
+  `each query runs in a process of its own: first ${WARMUP.toLocaleString('en-US')} events untimed (JIT warm-up), then ${RUNS} timed runs of each column (the median is shown); "loop + topic" also writes the loop's rows to the results topic (Avro)`,
 );
 console.log(
   'query        engine in-process           hand-written loop               loop + topic   engine/loop (cpu)    rows  equal',
 );
-const both = (ms: number, cpu: number) => `${rate(ms)} (${rate(cpu)})`.padStart(26);
+const spread: string[] = [];
 for (const q of queries) {
-  if (WARMUP > 0) await inProcess(q, WARMUP);
-  const e = await inProcess(q);
-  const b = loop(q);
-  const t = await loopToTopic(q);
-  const equal = e.rows.length === b.rows.length && e.rows.every((x, i) => x === b.rows[i]);
-  console.log(
-    `${q.padEnd(6)} ${both(e.ms, e.cpu)}  ${both(b.ms, b.cpu)} ${both(t.ms, t.cpu)}  ${(b.cpu / e.cpu).toFixed(3).padStart(18)}  ${String(e.rows.length).padStart(6)}  ${equal}`,
-  );
-  if (!equal) process.exitCode = 1;
+  // A process per query (as JMH forks per benchmark): one query's garbage and JIT state do not weigh on the next.
+  const args = ['--events', String(N), '--rate', String(config.eventsPerSecond), '--seed', String(config.seed)];
+  args.push('--warmup', String(WARMUP), '--runs', String(RUNS), '--queries', q, '--child');
+  const child = spawnSync(process.execPath, [...process.execArgv, process.argv[1]!, ...args], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    encoding: 'utf8',
+  });
+  for (const line of child.stdout.split('\n').filter((l) => l !== '')) {
+    if (line.startsWith('spread ')) spread.push(line.slice(7));
+    else console.log(line);
+  }
+  if (child.status !== 0) process.exitCode = child.status ?? 1;
 }
+if (RUNS > 1) console.log(`engine events/s over the ${RUNS} runs (slowest-fastest): ${spread.join(', ')}`);
 if (values.log) {
   console.log('on the embedded log (KafkaStreams job, at-least-once, 1 partition; generate + produce + process):');
   for (const q of queries) {
