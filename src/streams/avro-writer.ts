@@ -33,6 +33,16 @@ function reserve(max: number): Buffer {
 
 /** Zig-zag varint of a safe integer, split into two 32-bit halves so that no step leaves integer arithmetic. */
 function writeLong(b: Buffer, p: number, v: number): number {
+  if (v >= 0 && v < 0x40000000) {
+    // The zig-zag value fits 31 bits: one 32-bit loop.
+    let z = v * 2;
+    while (z > 0x7f) {
+      b[p++] = (z & 0x7f) | 0x80;
+      z >>>= 7;
+    }
+    b[p++] = z;
+    return p;
+  }
   let lo: number;
   let hi: number;
   if (v >= 0) {
