@@ -81,6 +81,16 @@ class SentRecordMetadata implements RecordMetadata {
   }
 }
 
+const sizeBound = (v: Buffer | string | null | undefined): number =>
+  v === null || v === undefined ? 1 : 5 + (typeof v === 'string' ? v.length * 3 : v.length);
+
+/** At least the bytes `r` takes in a batch: its fields with their largest varint prefixes. */
+function recordBound(r: ProducerRecord): number {
+  let n = 21 + sizeBound(r.key) + sizeBound(r.value);
+  if (r.headers !== undefined) for (const [k, v] of r.headers) n += sizeBound(k) + sizeBound(v);
+  return n;
+}
+
 const isBytes = (v: unknown): boolean => typeof v === 'string' || Buffer.isBuffer(v);
 
 /** A record's key, value and timestamp, checked before any of it is encoded. */
@@ -179,9 +189,16 @@ export class EmbeddedProducer implements Producer {
         lastTopic = r.topic;
         lastCount = count;
         const partition = this.#choosePartition(r, count, i);
-        const batch = this.#batchFor(r.topic, partition);
+        let batch = this.#batchFor(r.topic, partition);
         const ts = r.timestamp === undefined ? now : Number(r.timestamp);
         checkRecord(r, i, ts);
+        // A record that would take the batch past batchSize starts the next one (as Kafka's accumulator does); a
+        // record larger than batchSize goes alone.
+        if (batch.builder.count > 0 && batch.builder.size + recordBound(r) > this.#batchSize) {
+          this.#seal(batch, count);
+          touched.delete(batch);
+          batch = this.#batchFor(r.topic, partition);
+        }
         batch.builder.append(r.key, r.value, r.headers, ts);
         batch.timestamps.push(ts);
         const span = batch.spans[batch.spans.length - 1];

@@ -83,13 +83,46 @@ describe('embedded producer', () => {
     await client.close();
   });
 
+  it('keeps batches within batchSize: a record that would overflow starts the next batch; a larger one goes alone', async () => {
+    await log.createTopic('t', { partitions: 1, config: { 'max.message.bytes': 30_000 } });
+    const client = embeddedClient(log);
+    const producer = client.producer({ batchSize: 10_000 });
+    const records = Array.from({ length: 1000 }, (_, i) => ({
+      topic: 't',
+      value: Buffer.alloc(100 + (i % 7), i % 256),
+    }));
+    records.splice(500, 0, { topic: 't', value: Buffer.alloc(20_000, 1) });
+    const sent = await producer.send(records);
+    assert.deepEqual(
+      sent.map((m) => m.offset),
+      records.map((_, i) => BigInt(i)),
+    );
+    const fetched = await log.read('t', 0, 0n, { maxBytes: 10_000_000, isolation: 'read_uncommitted' });
+    let pos = 0;
+    const sizes: number[] = [];
+    while (pos < fetched.records.length) {
+      const size = fetched.records.readInt32BE(pos + 8) + 12;
+      sizes.push(size);
+      pos += size;
+    }
+    assert.ok(sizes.length > 10, `${sizes.length} batches`);
+    assert.equal(sizes.filter((n) => n > 10_000).length, 1, 'only the large record exceeds batchSize, alone');
+    await client.close();
+  });
+
   it('refuses a record with a bad value, key or timestamp by its index, before encoding any of it', async () => {
     await log.createTopic('t', { partitions: 1 });
     const client = embeddedClient(log);
     const producer = client.producer();
-    await assert.rejects(producer.send([{ topic: 't', value: 'ok' }, { topic: 't', value: 42 as never }]), {
-      field: 'records[1].value',
-    });
+    await assert.rejects(
+      producer.send([
+        { topic: 't', value: 'ok' },
+        { topic: 't', value: 42 as never },
+      ]),
+      {
+        field: 'records[1].value',
+      },
+    );
     await assert.rejects(producer.send([{ topic: 't', key: {} as never, value: 'v' }]), { field: 'records[0].key' });
     await assert.rejects(producer.send([{ topic: 't', value: 'v', timestamp: Number.NaN }]), {
       field: 'records[0].timestamp',
