@@ -165,6 +165,20 @@ const WRITE: Record<FieldKind, string> = {
 export function compileRecordWriter(type: avro.Type): AvroRecordWriter | null {
   const fields = plan(type);
   if (fields === null) return null;
+  // One function per field layout: serdes made again for the same schema (a topology built per run) share its
+  // JIT state instead of warming up a new copy of the same code.
+  const key = JSON.stringify(fields);
+  let writer = writers.get(key);
+  if (writer === undefined) {
+    writer = generate(fields);
+    writers.set(key, writer);
+  }
+  return writer;
+}
+
+const writers = new Map<string, AvroRecordWriter>();
+
+function generate(fields: FieldPlan[]): AvroRecordWriter {
   const read: string[] = [];
   const check: string[] = [];
   const write: string[] = [];
