@@ -46,11 +46,25 @@ type Entry = [StoreKey, unknown];
 const twoNumbers = (key: StoreKey): boolean =>
   key.length === 3 && typeof key[1] === 'number' && typeof key[2] === 'number';
 
+const NO_HEAD = Symbol('no head');
+
 export class MemoryBackend implements Backend {
   // Grouped by the first key component so that per-key range scans (windows, sessions) stay small.
   private readonly groups = new Map<string | number, Map<string | number, Entry>>();
   private readonly sessions = new Map<string | number, Map<number, Map<number, Entry>>>();
   private size = 0;
+  // The group of the last head looked up: an aggregation reads and writes one key several times per record (a
+  // hopping window: every window the record falls in).
+  private lastHead: unknown = NO_HEAD;
+  private lastGroup: Map<string | number, Entry> | undefined;
+
+  private groupOf(head: string | number): Map<string | number, Entry> | undefined {
+    if (head === this.lastHead) return this.lastGroup;
+    const g = this.groups.get(head);
+    this.lastHead = head;
+    this.lastGroup = g;
+    return g;
+  }
 
   get(key: StoreKey): unknown {
     const head = key[0] as string;
@@ -59,7 +73,7 @@ export class MemoryBackend implements Backend {
         .get(head)
         ?.get(key[2] as number)
         ?.get(key[1] as number)?.[1];
-    return this.groups.get(head)?.get(encodeRest(key))?.[1];
+    return this.groupOf(head)?.get(encodeRest(key))?.[1];
   }
   put(key: StoreKey, value: unknown): boolean {
     const head = key[0] as string;
@@ -79,10 +93,11 @@ export class MemoryBackend implements Backend {
       g = byEnd as Map<string | number, Entry>;
       rest = key[1] as number;
     } else {
-      g = this.groups.get(head);
+      g = this.groupOf(head);
       if (g === undefined) {
         g = new Map();
         this.groups.set(head, g);
+        this.lastGroup = g;
       }
       rest = encodeRest(key);
     }
@@ -104,7 +119,7 @@ export class MemoryBackend implements Backend {
       }
       return;
     }
-    const g = this.groups.get(head);
+    const g = this.groupOf(head);
     if (g?.delete(encodeRest(key))) {
       this.size--;
       this.sweep();
@@ -113,8 +128,10 @@ export class MemoryBackend implements Backend {
   // Empty groups stay a while (a session replaced by its merge is deleted then put again at once); they are
   // swept when they outnumber the entries.
   private sweep(): void {
-    if (this.groups.size > 1024 && this.groups.size > 2 * this.size)
+    if (this.groups.size > 1024 && this.groups.size > 2 * this.size) {
       for (const [h, x] of this.groups) if (x.size === 0) this.groups.delete(h);
+      this.lastHead = NO_HEAD;
+    }
     if (this.sessions.size > 1024 && this.sessions.size > 2 * this.size)
       for (const [h, byStart] of this.sessions) {
         for (const [start, g] of byStart) if (g.size === 0) byStart.delete(start);
