@@ -102,10 +102,15 @@ export class MemoryBackend implements Backend {
       rest = encodeRest(key);
     }
     const m = g as Map<string | number, Entry>;
-    const isNew = !m.has(rest);
-    if (isNew) this.size++;
+    const entry = m.get(rest);
+    if (entry !== undefined) {
+      // An update (an aggregate's every record): the entry is only read by this class, so it changes in place.
+      entry[1] = value;
+      return false;
+    }
+    this.size++;
     m.set(rest, [key, value]);
-    return isNew;
+    return true;
   }
   delete(key: StoreKey): void {
     const head = key[0] as string;
