@@ -6,8 +6,8 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { quietLogger, startKafkaBroker } from '../../src/kafka/index.ts';
 import { embeddedClient, openLog } from '../../src/log/index.ts';
-import { Serdes, TopologyTestDriver, type Windowed } from '../../src/streams/index.ts';
-import { eosTopology, L, S } from './fixtures/eos-topology.ts';
+import { Serdes, TopologyTestDriver } from '../../src/streams/index.ts';
+import { eosTopology, fmtW, L, perKey, S } from './fixtures/eos-topology.ts';
 
 const EVENTS = 6000;
 const PARTITIONS = 4;
@@ -121,22 +121,12 @@ test('two instances share a job over the Kafka broker; one is killed; the surviv
     const ti = d.createInputTopic('events', S, S);
     for (const [k, v, ts] of input) ti.pipeInput(k, v, ts);
     for (const f of flush) ti.pipeInput(f.key, f.value, f.timestamp);
-    const perKey = (rows: { key: string | null; value: number | null }[]) => {
-      const m = new Map<string, number[]>();
-      for (const r of rows) {
-        const list = m.get(String(r.key));
-        if (list === undefined) m.set(String(r.key), [r.value as number]);
-        else list.push(r.value as number);
-      }
-      return new Map([...m].sort());
-    };
     const counts = (await read('counts-out')).map((r) => ({
       key: S.deserialize('', r.key),
       value: L.deserialize('', r.value),
     }));
     assert.deepEqual(perKey(counts), perKey(d.createOutputTopic('counts-out', S, L).readRecordsToList()));
     const W = Serdes.Windowed(S);
-    const fmtW = (k: Windowed<string> | null, v: number | null) => `${k?.key}@${k?.window.start}=${v}`;
     const windows = (await read('windows-out'))
       .map((r) => fmtW(W.deserialize('', r.key), L.deserialize('', r.value)))
       .sort();

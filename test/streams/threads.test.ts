@@ -12,9 +12,8 @@ import {
   type StreamsConfig,
   type StreamsState,
   TopologyTestDriver,
-  type Windowed,
 } from '../../src/streams/index.ts';
-import { eosTopology, L, S } from './fixtures/eos-topology.ts';
+import { eosTopology, fmtW, L, perKey, S } from './fixtures/eos-topology.ts';
 
 const PARTITIONS = 4;
 const EVENTS = 3000;
@@ -44,17 +43,6 @@ function expected(): { counts: Map<string, number[]>; windows: string[] } {
     .map((r) => fmtW(r.key, r.value))
     .sort();
   return { counts, windows };
-}
-
-const fmtW = (k: Windowed<string> | null, v: number | null) => `${k?.key}@${k?.window.start}=${v}`;
-function perKey(rows: { key: string | null; value: number | null }[]): Map<string, number[]> {
-  const m = new Map<string, number[]>();
-  for (const r of rows) {
-    const list = m.get(String(r.key));
-    if (list === undefined) m.set(String(r.key), [r.value as number]);
-    else list.push(r.value as number);
-  }
-  return new Map([...m].sort());
 }
 
 async function until(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<void> {
