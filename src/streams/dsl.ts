@@ -95,6 +95,19 @@ export type SuppressConfig =
   | ReturnType<typeof Suppressed.untilWindowCloses>
   | ReturnType<typeof Suppressed.untilTimeLimit>;
 
+/**
+ * When a time-windowed aggregation emits (Kafka Streams' EmitStrategy, KIP-825): on every update (default), or once
+ * per window with its final value when event time passes its end plus grace. `onWindowClose` gives what
+ * `suppress(untilWindowCloses())` gives without the suppression buffer: updates only touch the window store.
+ */
+export const EmitStrategy = {
+  onWindowUpdate: (): { type: 'onWindowUpdate' } => ({ type: 'onWindowUpdate' }),
+  onWindowClose: (): { type: 'onWindowClose' } => ({ type: 'onWindowClose' }),
+};
+export type EmitStrategyConfig =
+  | ReturnType<typeof EmitStrategy.onWindowUpdate>
+  | ReturnType<typeof EmitStrategy.onWindowClose>;
+
 interface WindowInfo {
   window: 'time' | 'session';
   graceMs: number;
@@ -805,9 +818,27 @@ export class KGroupedStream<K, V> {
 export class TimeWindowedKStream<K, V> {
   private readonly stream: KStream<K, V>;
   private readonly windows: TimeWindows | SlidingWindows;
-  constructor(stream: KStream<K, V>, windows: TimeWindows | SlidingWindows) {
+  private readonly emit: EmitStrategyConfig;
+  constructor(
+    stream: KStream<K, V>,
+    windows: TimeWindows | SlidingWindows,
+    emit: EmitStrategyConfig = EmitStrategy.onWindowUpdate(),
+  ) {
     this.stream = stream;
     this.windows = windows;
+    this.emit = emit;
+  }
+  /** Emit on every update (default) or only each window's final result (time windows). */
+  emitStrategy(strategy: EmitStrategyConfig): TimeWindowedKStream<K, V> {
+    if (strategy?.type !== 'onWindowUpdate' && strategy?.type !== 'onWindowClose')
+      throw invalidArgument('emitStrategy', 'EmitStrategy.onWindowUpdate() or EmitStrategy.onWindowClose()', strategy);
+    if (strategy.type === 'onWindowClose' && !(this.windows instanceof TimeWindows))
+      throw invalidArgument(
+        'emitStrategy',
+        'EmitStrategy.onWindowUpdate() for sliding windows (for final results use suppress(Suppressed.untilWindowCloses()))',
+        'EmitStrategy.onWindowClose()',
+      );
+    return new TimeWindowedKStream(this.stream, this.windows, strategy);
   }
   count(materialized: Materialized = {}): KTable<Windowed<K>, number> {
     return this.aggregate<number>(
@@ -834,6 +865,7 @@ export class TimeWindowedKStream<K, V> {
     const logging = materialized.logging ?? true;
     const name = b.name('KSTREAM-AGGREGATE');
     const agg = aggregator as Aggregator<unknown, unknown, unknown>;
+    let node = name;
     if (w instanceof TimeWindows) {
       b.addStore({
         name: storeName,
@@ -841,13 +873,18 @@ export class TimeWindowedKStream<K, V> {
         logging,
         retentionMs: retentionFor(materialized, w.sizeMs + w.graceMs),
       });
+      // Emit-final keeps the event time up to which windows were emitted, so that a restart does not emit again.
+      const emitTimeStore = this.emit.type === 'onWindowClose' ? `${storeName}-emit-time` : null;
+      if (emitTimeStore !== null) b.addStore({ name: emitTimeStore, type: 'keyValue', logging });
       b.addNode({
         name,
         kind: 'processor',
         parents: [this.stream.nodeName],
-        stores: [storeName],
-        create: () => new WindowAggregateNode(name, storeName, w, initializer, agg),
+        stores: emitTimeStore === null ? [storeName] : [storeName, emitTimeStore],
+        create: () => new WindowAggregateNode(name, storeName, w, initializer, agg, emitTimeStore),
       });
+      // Final results need no record cache.
+      if (emitTimeStore === null) node = b.cached(name, materialized, true);
     } else {
       const raw = `${storeName}-records`;
       b.addStore({
@@ -864,10 +901,11 @@ export class TimeWindowedKStream<K, V> {
         stores: [storeName, raw],
         create: () => new SlidingAggregateNode(name, storeName, raw, w, initializer, agg),
       });
+      node = b.cached(name, materialized, true);
     }
     return new KTable<Windowed<K>, A>(
       b,
-      b.cached(name, materialized, true),
+      node,
       storeName,
       { keySerde: this.stream.serdes.keySerde as Serde<Windowed<K>> | undefined },
       {

@@ -2,7 +2,7 @@ import { TimeHeap } from '../core/index.ts';
 import { Node, withKeyValue, withValue } from './node.ts';
 import type { KeyValueStoreImpl, SessionStoreImpl, WindowStoreImpl } from './stores.ts';
 import { encodeKey } from './stores.ts';
-import type { Change, StreamRecord, Windowed } from './types.ts';
+import type { Change, StreamRecord, Window, Windowed } from './types.ts';
 import type { SessionWindows, SlidingWindows, TimeWindows } from './windows.ts';
 
 type Rec = StreamRecord<unknown, unknown>;
@@ -175,29 +175,59 @@ export class TableAggregateNode extends StatefulNode {
   }
 }
 
-/** Tumbling/hopping window aggregation (Kafka Streams' KStreamWindowAggregate with eager emission). */
+/**
+ * Tumbling/hopping window aggregation (Kafka Streams' KStreamWindowAggregate): emits every update, or with
+ * `emitTimeStore` (EmitStrategy.onWindowClose) each window's final value once event time passes its end plus grace.
+ */
 export class WindowAggregateNode extends StatefulNode {
   private store!: WindowStoreImpl<unknown, unknown>;
   private readonly storeName: string;
   private readonly windows: TimeWindows;
   private readonly init0: Initializer<unknown>;
   private readonly agg: Aggregator<unknown, unknown, unknown>;
+  private readonly emitTimeStoreName: string | null;
+  private emitTime: KeyValueStoreImpl<string, number> | null = null;
+  /** Emit-final: the keys of each window not emitted yet, by window start (starts ascending in `openStarts`). */
+  private readonly openKeys = new Map<number, unknown[]>();
+  private openStarts: number[] = [];
+  /** Emit-final: windows ending at or before this plus grace have been emitted. */
+  private emittedUpTo = Number.NEGATIVE_INFINITY;
   constructor(
     name: string,
     storeName: string,
     windows: TimeWindows,
     init: Initializer<unknown>,
     agg: Aggregator<unknown, unknown, unknown>,
+    emitTimeStoreName: string | null = null,
   ) {
     super(name);
     this.storeName = storeName;
     this.windows = windows;
     this.init0 = init;
     this.agg = agg;
+    this.emitTimeStoreName = emitTimeStoreName;
   }
   override init(task: Parameters<Node['init']>[0]): void {
     super.init(task);
     this.store = task.store(this.storeName) as WindowStoreImpl<unknown, unknown>;
+    if (this.emitTimeStoreName === null) return;
+    this.emitTime = task.store(this.emitTimeStoreName) as KeyValueStoreImpl<string, number>;
+    this.emittedUpTo = this.emitTime.get(EMITTED) ?? Number.NEGATIVE_INFINITY;
+    // Restored state: the windows not emitted before the restart are open again.
+    for (const e of this.store.all())
+      if (e.start + this.windows.sizeMs + this.windows.graceMs > this.emittedUpTo) this.track(e.start, e.key);
+  }
+  private track(start: number, key: unknown): void {
+    let keys = this.openKeys.get(start);
+    if (keys === undefined) {
+      keys = [];
+      this.openKeys.set(start, keys);
+      const starts = this.openStarts;
+      let i = starts.length;
+      while (i > 0 && (starts[i - 1] as number) > start) i--;
+      starts.splice(i, 0, start);
+    }
+    keys.push(key);
   }
   process(rec: Rec): void {
     if (rec.key === null || rec.key === undefined || rec.value === null || rec.value === undefined) {
@@ -205,6 +235,7 @@ export class WindowAggregateNode extends StatefulNode {
       return;
     }
     const closeTime = this.now(rec.timestamp) - this.windows.graceMs;
+    const final = this.emitTime !== null;
     for (const w of this.windows.windowsFor(rec.timestamp)) {
       if (w.end <= closeTime) {
         this.task.metrics.droppedRecords++;
@@ -215,14 +246,43 @@ export class WindowAggregateNode extends StatefulNode {
         continue;
       }
       const old = this.store.fetchWithTimestamp(rec.key, w.start);
-      const next = this.agg(rec.key, rec.value, old === null ? this.init0() : old[0]);
+      const oldValue = old === null ? undefined : old[0];
+      const next = this.agg(rec.key, rec.value, old === null ? this.init0() : oldValue);
       const ts = old === null ? rec.timestamp : Math.max(old[1], rec.timestamp);
-      this.store.put(rec.key, next, w.start, ts);
+      this.store.update(rec.key, w.start, old, next, ts);
+      if (final) {
+        if (old === null) this.track(w.start, rec.key);
+        continue;
+      }
       const key: Windowed<unknown> = { key: rec.key, window: w };
-      this.forward({ key, value: change(next, old?.[0]), timestamp: ts, headers: rec.headers });
+      this.forward({ key, value: change(next, oldValue), timestamp: ts, headers: rec.headers });
     }
   }
+  protected override advance(t: number): void {
+    const emitTime = this.emitTime;
+    if (emitTime === null) return;
+    const { sizeMs, graceMs } = this.windows;
+    const starts = this.openStarts;
+    let n = 0;
+    while (n < starts.length && (starts[n] as number) + sizeMs + graceMs <= t) n++;
+    if (n === 0) return;
+    for (const start of starts.slice(0, n)) {
+      const keys = this.openKeys.get(start) as unknown[];
+      this.openKeys.delete(start);
+      const window: Window = { start, end: start + sizeMs };
+      for (const key of keys) {
+        const pair = this.store.fetchWithTimestamp(key, start);
+        if (pair === null) continue;
+        this.forward({ key: { key, window }, value: change(pair[0], null), timestamp: pair[1], headers: [] });
+      }
+    }
+    this.openStarts = starts.slice(n);
+    this.emittedUpTo = t;
+    emitTime.put(EMITTED, t);
+  }
 }
+
+const EMITTED = 'emitted';
 
 /**
  * Sliding windows (Kafka Streams' SlidingWindows semantics). For each record at t the windows are [t-d, t] and,
@@ -454,16 +514,27 @@ export class SuppressNode extends StatefulNode {
       this.buffer.delete(prev.due, k, sub);
       if (this.mirror) this.store.delete(mirrorKey(prev.due, k, sub));
     }
-    const b: Buffered = {
-      key: rec.key,
-      // Keep the oldest old value so that the emitted change spans everything suppressed.
-      value: { newValue: c.newValue, oldValue: prev === undefined ? c.oldValue : prev.value.oldValue },
-      timestamp: rec.timestamp,
-      due,
-      seq: prev === undefined ? this.seq++ : prev.seq,
-      headers: rec.headers,
-    };
-    this.buffer.set(due, k, sub, b);
+    let b: Buffered;
+    if (prev !== undefined && prev.due === due) {
+      // The buffer's own objects (forwarded only once taken out): updated in place, nothing allocated per record.
+      // The old value stays the oldest so that the emitted change spans everything suppressed.
+      // Its key equals the record's (same due time and key). Headers are the latest record's; two empty lists are
+      // alike, and keeping the old one keeps the record's young objects out of the buffer.
+      b = prev;
+      b.value.newValue = c.newValue;
+      b.timestamp = rec.timestamp;
+      if (rec.headers.length > 0 || b.headers.length > 0) b.headers = rec.headers;
+    } else {
+      b = {
+        key: rec.key,
+        value: { newValue: c.newValue, oldValue: prev === undefined ? c.oldValue : prev.value.oldValue },
+        timestamp: rec.timestamp,
+        due,
+        seq: prev === undefined ? this.seq++ : prev.seq,
+        headers: rec.headers,
+      };
+      this.buffer.set(due, k, sub, b);
+    }
     if (this.mirror) this.store.put(mirrorKey(due, k, sub), b);
     // Kafka Streams evicts only when a record arrives (its time = max timestamp seen by this processor), so a
     // tombstone that follows a record in the same step is buffered before anything is emitted.
@@ -517,15 +588,26 @@ interface DueBuffer {
 class GroupedBuffer implements DueBuffer {
   private readonly groups = new Map<number, Map<string, Buffered>>();
   private readonly heap = new TimeHeap<number>();
+  // The group of the last due time looked up: a record's set follows its get.
+  private lastDue = Number.NaN;
+  private lastGroup: Map<string, Buffered> | undefined;
+  private group(due: number): Map<string, Buffered> | undefined {
+    if (due !== this.lastDue) {
+      this.lastDue = due;
+      this.lastGroup = this.groups.get(due);
+    }
+    return this.lastGroup;
+  }
   get(due: number, key: string): Buffered | undefined {
-    return this.groups.get(due)?.get(key);
+    return this.group(due)?.get(key);
   }
   set(due: number, key: string, _sub: number, b: Buffered): void {
-    let g = this.groups.get(due);
+    let g = this.group(due);
     if (g === undefined) {
       g = new Map();
       this.groups.set(due, g);
       this.heap.push(due, due);
+      this.lastGroup = g;
     }
     g.set(key, b);
   }
@@ -541,6 +623,7 @@ class GroupedBuffer implements DueBuffer {
       const g = this.groups.get(d);
       if (g === undefined) continue;
       this.groups.delete(d);
+      if (d === this.lastDue) this.lastDue = Number.NaN;
       for (const [k, b] of g) each(k, 0, b);
     }
   }

@@ -57,6 +57,10 @@ export class MemoryBackend implements Backend {
   // hopping window: every window the record falls in).
   private lastHead: unknown = NO_HEAD;
   private lastGroup: Map<string | number, Entry> | undefined;
+  // The entry the last get() found, and where: an aggregation's put follows its get of the same key.
+  private lastEntryGroup: Map<string | number, Entry> | undefined;
+  private lastRest: string | number = '';
+  private lastEntry: Entry | undefined;
 
   private groupOf(head: string | number): Map<string | number, Entry> | undefined {
     if (head === this.lastHead) return this.lastGroup;
@@ -73,7 +77,14 @@ export class MemoryBackend implements Backend {
         .get(head)
         ?.get(key[2] as number)
         ?.get(key[1] as number)?.[1];
-    return this.groupOf(head)?.get(encodeRest(key))?.[1];
+    const g = this.groupOf(head);
+    if (g === undefined) return undefined;
+    const rest = encodeRest(key);
+    const e = g.get(rest);
+    this.lastEntryGroup = g;
+    this.lastRest = rest;
+    this.lastEntry = e;
+    return e?.[1];
   }
   put(key: StoreKey, value: unknown): boolean {
     const head = key[0] as string;
@@ -102,7 +113,7 @@ export class MemoryBackend implements Backend {
       rest = encodeRest(key);
     }
     const m = g as Map<string | number, Entry>;
-    const entry = m.get(rest);
+    const entry = m === this.lastEntryGroup && rest === this.lastRest ? this.lastEntry : m.get(rest);
     if (entry !== undefined) {
       // An update (an aggregate's every record): the entry is only read by this class, so it changes in place.
       entry[1] = value;
@@ -110,6 +121,7 @@ export class MemoryBackend implements Backend {
     }
     this.size++;
     m.set(rest, [key, value]);
+    this.lastEntryGroup = undefined;
     return true;
   }
   delete(key: StoreKey): void {
@@ -124,6 +136,7 @@ export class MemoryBackend implements Backend {
       }
       return;
     }
+    this.lastEntryGroup = undefined;
     const g = this.groupOf(head);
     if (g?.delete(encodeRest(key))) {
       this.size--;
@@ -136,6 +149,7 @@ export class MemoryBackend implements Backend {
     if (this.groups.size > 1024 && this.groups.size > 2 * this.size) {
       for (const [h, x] of this.groups) if (x.size === 0) this.groups.delete(h);
       this.lastHead = NO_HEAD;
+      this.lastEntryGroup = undefined;
     }
     if (this.sessions.size > 1024 && this.sessions.size > 2 * this.size)
       for (const [h, byStart] of this.sessions) {
@@ -490,6 +504,21 @@ export class WindowStoreImpl<K, V> extends BaseStore implements WindowStore<K, V
     if (this.expired(windowStart)) return;
     const sk: StoreKey = [encodeKey(key), windowStart];
     if (this.write(sk, value === null ? null : [value, timestamp])) this.expiry.push(sk);
+  }
+  /**
+   * put() of a window read with fetchWithTimestamp: its [value, timestamp] pair is reused. An aggregate replaces
+   * its pair on every record; pairs allocated per update lived long enough to be promoted and made most of the
+   * old-generation garbage (backends and changelogs serialize at flush, so an updated pair is what they write).
+   */
+  update(key: K, windowStart: number, pair: [V, number] | null, value: V, timestamp: number): void {
+    if (pair === null || value === null) {
+      this.put(key, value, windowStart, timestamp);
+      return;
+    }
+    if (this.expired(windowStart)) return;
+    pair[0] = value;
+    pair[1] = timestamp;
+    this.write([encodeKey(key), windowStart], pair);
   }
   fetchRange(key: K, timeFrom: number, timeTo: number): WindowStoreEntry<V>[] {
     const k = encodeKey(key);

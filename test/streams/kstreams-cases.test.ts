@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
+  EmitStrategy,
   JoinWindows,
   Serdes,
   SessionWindows,
@@ -154,6 +155,62 @@ test('K6 sliding windows with suppress emit the final count of every window', ()
   assert.deepEqual(history('[8..13]'), ['4', '5']);
   assert.deepEqual(history('[11..16]'), ['1', '2']);
   assert.equal(raw.at(-1), 'k1[85..90]=1@90');
+});
+
+/** The K4/K5 counts with emitStrategy(onWindowClose) instead of suppress; `raw` gets nothing but final results. */
+function emitFinalDriver(windows: TimeWindows) {
+  const b = new StreamsBuilder();
+  b.stream<string, string>('in', { keySerde: S, valueSerde: S })
+    .groupByKey()
+    .windowedBy(windows)
+    .emitStrategy(EmitStrategy.onWindowClose())
+    .count({ storeName: 'counts' })
+    .toStream()
+    .to('final', { keySerde: S, valueSerde: L });
+  return new TopologyTestDriver(b.build());
+}
+
+test('K4/K5 with emitStrategy(onWindowClose): the same final counts and timestamps as suppress, each window once', () => {
+  for (const [windows, input] of [
+    [TimeWindows.ofSizeAndGrace(2, 1), 'k1@0 k1@1 k1@2 k1@1 k1@0 k1@5 k1@0'],
+    [TimeWindows.ofSizeAndGrace(2, 2), 'k1@0 k1@1 k1@2 k1@0 k1@3 k1@0 k1@4 k1@0 k1@30'],
+    [TimeWindows.ofSizeWithNoGrace(4).advanceBy(2), 'a@0 b@1 a@3 b@4 a@5 a@9 b@2 a@20'],
+  ] as const) {
+    const final = emitFinalDriver(windows);
+    const suppressed = suppressDriver(windows);
+    pipeTimes(final, input);
+    pipeTimes(suppressed, input);
+    const got = readWindowed(final.createOutputTopic('final', windowedString, L));
+    assert.deepEqual(got.toSorted(), readWindowed(suppressed.createOutputTopic('final', windowedString, L)).toSorted());
+    assert.ok(got.length >= 2, input);
+    assert.equal(final.metrics.droppedRecords, suppressed.metrics.droppedRecords, input);
+    // Closed windows stay queryable until retention, as Kafka Streams keeps them.
+    assert.ok(final.getWindowStore<string, number>('counts').all().length >= got.length - 1);
+  }
+  const d = emitFinalDriver(TimeWindows.ofSizeWithNoGrace(4).advanceBy(2));
+  pipeTimes(d, 'a@0 a@1 b@3');
+  assert.deepEqual(readWindowed(d.createOutputTopic('final', windowedString, L)), [], 'no window has closed');
+  pipeTimes(d, 'a@6');
+  assert.deepEqual(readWindowed(d.createOutputTopic('final', windowedString, L)), [
+    'a[0,4)=2@1',
+    'b[0,4)=1@3',
+    'b[2,6)=1@3',
+  ]);
+  d.advanceWallClockTime(1);
+  pipeTimes(d, 'a@7');
+  assert.deepEqual(readWindowed(d.createOutputTopic('final', windowedString, L)), [], 'nothing twice');
+});
+
+test('emitStrategy: onWindowClose needs time windows; a bad strategy is named', () => {
+  const grouped = new StreamsBuilder().stream<string, string>('in', { keySerde: S, valueSerde: S }).groupByKey();
+  assert.throws(
+    () => grouped.windowedBy(SlidingWindows.ofTimeDifferenceWithNoGrace(5)).emitStrategy(EmitStrategy.onWindowClose()),
+    /emitStrategy: expected EmitStrategy.onWindowUpdate\(\) for sliding windows/,
+  );
+  assert.throws(
+    () => grouped.windowedBy(TimeWindows.ofSizeWithNoGrace(5)).emitStrategy({ type: 'later' } as never),
+    /emitStrategy: expected EmitStrategy.onWindowUpdate\(\) or EmitStrategy.onWindowClose\(\)/,
+  );
 });
 
 const GAP = 300_000;

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { embeddedClient, type LogClient, openLog } from '../../src/log/index.ts';
 import {
+  EmitStrategy,
   KafkaStreams,
   Serdes,
   StreamsBuilder,
@@ -239,6 +240,82 @@ test('runtime: an exception in a processor goes to the handler; SHUTDOWN_CLIENT 
     await c.close();
     // fail-app wrote nothing committed; fail-app2 wrote each record exactly once despite two replacements.
     assert.deepEqual(got, ['ok1', 'boom', 'ok2']);
+    await p.close();
+    await admin.close();
+  });
+});
+
+test('runtime: emitStrategy(onWindowClose) emits each window once across restarts (local state, then the changelog)', async () => {
+  await withLog(async (client, dir) => {
+    const admin = client.admin();
+    for (const t of ['clicks', 'final']) await admin.createTopic(t, { partitions: 1 });
+    const topology = () => {
+      const b = new StreamsBuilder();
+      b.stream<string, string>('clicks', { keySerde: S, valueSerde: S })
+        .groupByKey()
+        .windowedBy(TimeWindows.ofSizeWithNoGrace(100))
+        .emitStrategy(EmitStrategy.onWindowClose())
+        .count({ storeName: 'clicks-per-window' })
+        .toStream()
+        .to('final', { keySerde: S, valueSerde: L });
+      return b.build();
+    };
+    const p = client.producer();
+    const c = client.consumer({ isolation: 'read_committed', autoOffsetReset: 'earliest' });
+    c.assign([{ topic: 'final', partition: 0 }]);
+    const got: string[] = [];
+    const read = async (n: number) => {
+      const deadline = Date.now() + 20_000;
+      while (got.length < n && Date.now() < deadline)
+        for (const r of await c.poll(50))
+          got.push(
+            `${Serdes.Windowed(S).deserialize('final', r.key)?.window.start}=${L.deserialize('final', r.value)}`,
+          );
+      // Nothing more arrives: a window emitted twice would show here.
+      for (const r of await c.poll(200)) got.push(`extra ${r.offset}`);
+    };
+    const run = async (stateDir: string | undefined, records: [string, number][], expect: number) => {
+      const streams = new KafkaStreams(topology(), {
+        applicationId: 'final-app',
+        client,
+        commitIntervalMs: 10,
+        ...(stateDir === undefined ? {} : { stateDir }),
+      });
+      await streams.start();
+      await p.send(records.map(([key, timestamp]) => ({ topic: 'clicks', key, value: 'v', timestamp })));
+      await streams.waitUntilProcessed(20_000);
+      await read(expect);
+      const restored = streams.metrics().restoredRecords;
+      await streams.close();
+      return restored;
+    };
+    const stateDir = path.join(dir, 'state');
+    await run(
+      stateDir,
+      [
+        ['k', 10],
+        ['k', 20],
+        ['j', 120],
+        ['k', 150],
+      ],
+      1,
+    );
+    assert.deepEqual(got, ['0=2'], 'stream time 150 closes [0, 100) only');
+    // A restart on the local state: [100, 200) counts records from both runs; [0, 100) is not emitted again.
+    await run(
+      stateDir,
+      [
+        ['k', 160],
+        ['k', 250],
+      ],
+      3,
+    );
+    assert.deepEqual(got.slice(1).toSorted(), ['100=1', '100=2']);
+    // A new instance without local state restores from the changelog, the emitted time included.
+    const restored = await run(undefined, [['k', 420]], 4);
+    assert.ok(restored > 0);
+    assert.deepEqual(got.slice(3), ['200=1']);
+    await c.close();
     await p.close();
     await admin.close();
   });

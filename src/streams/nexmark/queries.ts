@@ -1,7 +1,7 @@
 // Nexmark queries q0-q5, q7, q8 and q11 written in the streams DSL. Each reads the `datagen`-shaped event topic
 // and writes rows with the column names of the query's SQL file (reference/nexmark/queries/qN.sql) as JSON values.
 import { TributaryError } from '../../core/index.ts';
-import { type KStream, StreamsBuilder, Suppressed } from '../dsl.ts';
+import { EmitStrategy, type KStream, StreamsBuilder, Suppressed } from '../dsl.ts';
 import { type Serde, Serdes } from '../serdes.ts';
 import type { EventTimeConfig } from '../task.ts';
 import type { Topology } from '../topology.ts';
@@ -188,8 +188,9 @@ export function nexmarkTopology(q: NexmarkQuery, opts: QueryOptions): Topology {
         .mapValues(() => 1)
         .groupByKey({ keySerde: L, valueSerde: L })
         .windowedBy(TimeWindows.ofSizeWithNoGrace(W10).advanceBy(2_000))
+        // Final counts only (as suppress(untilWindowCloses()), without a suppression buffer).
+        .emitStrategy(EmitStrategy.onWindowClose())
         .count()
-        .suppress(Suppressed.untilWindowCloses())
         .toStream()
         // All counts of a window meet in one task (keyed by the window's start): its maximum is global.
         .map((k: Windowed<number>, num: number) => [k.window.start, { auction: k.key, num, end: k.window.end }])
