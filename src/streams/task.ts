@@ -106,6 +106,9 @@ interface MarkerSink {
 
 export const changelogTopic = (applicationId: string, store: string): string => `${applicationId}-${store}-changelog`;
 
+// Shared and frozen: most tasks have no marker to send, and drivers ask after every record.
+const NO_MARKERS: readonly OutRecord[] = Object.freeze([]);
+
 /** Runs the whole topology for one partition number: sources, processors, stores, time. */
 export class StreamTask implements TaskRuntime {
   readonly taskId: string;
@@ -548,8 +551,8 @@ export class StreamTask implements TaskRuntime {
    * whose inputs are all idle (or that has no input here) sends +Infinity, "idle": readers leave it out of their
    * minimum until it sends a time again (Flink's idle sources). Drivers send them after the records emitted so far.
    */
-  watermarkMarkers(): OutRecord[] {
-    if (!this.watermarkMode || this.markerSinks.length === 0) return [];
+  watermarkMarkers(): readonly OutRecord[] {
+    if (!this.watermarkMode || this.markerSinks.length === 0) return NO_MARKERS;
     const now = this.opts.wallClock();
     const interval = this.opts.watermarkIntervalMs ?? 0;
     if (interval > 0) {
