@@ -147,7 +147,10 @@ export class NexmarkGenerator {
   /** Random letters with ~1 space in 13 (as Beam's nextString); strings are slices of it, cheap to make. */
   private readonly pool: string;
   private readonly hotUrls: string[];
-  private readonly channelCache: ([string, string] | undefined)[] = new Array(CHANNELS);
+  // Channel names and urls made on first use, in two flat arrays: a bid reads only the two pointers (a [name, url]
+  // pair per channel was a cache miss on every other bid, ~14% of q0's time).
+  private readonly channelNames: (string | undefined)[] = new Array(CHANNELS);
+  private readonly channelUrls: (string | undefined)[] = new Array(CHANNELS);
 
   constructor(config: Partial<GeneratorConfig> = {}) {
     const c = { ...DEFAULT_CONFIG, ...config };
@@ -311,17 +314,18 @@ export class NexmarkGenerator {
       url = this.hotUrls[i] as string;
     } else {
       const i = r.int(CHANNELS);
-      let cu = this.channelCache[i];
-      if (cu === undefined) {
+      let name = this.channelNames[i];
+      if (name === undefined) {
         // Channel urls are fixed per channel (drawn from a stream of their own, not the event's).
         const saved = r.s;
         r.seed(this.config.seed ^ 0x5bd1e995, i);
-        cu = [`channel-${i}`, `${this.baseUrl()}&channel_id=${i}`];
+        name = `channel-${i}`;
+        this.channelNames[i] = name;
+        this.channelUrls[i] = `${this.baseUrl()}&channel_id=${i}`;
         r.s = saved;
-        this.channelCache[i] = cu;
       }
-      channel = cu[0];
-      url = cu[1];
+      channel = name;
+      url = this.channelUrls[i] as string;
     }
     const extra = this.extra(32, c.avgBidByteSize);
     return { auction, bidder, price, channel, url, dateTime: ts, extra };
