@@ -170,6 +170,14 @@ export interface TxnOffsetSink {
  * Everything the Kafka broker needs. Implemented by the embedded log; all offsets are bigint.
  * Methods throw `TributaryError` with `kafkaErrorCode` set where a Kafka error code applies.
  */
+export interface AppendOptions {
+  /**
+   * The batches were just built in this process by RecordBatchBuilder and reach the log without I/O in between
+   * (the embedded producer): their CRCs are known good and are not computed again. Everything else is checked.
+   */
+  crcKnownGood?: boolean;
+}
+
 export interface LogService {
   readonly dataDir: string;
 
@@ -183,7 +191,7 @@ export interface LogService {
 
   // data
   /** Appends one or more record batches v2 as produced: CRC checked, offsets assigned, idempotence enforced. */
-  append(topic: string, partition: number, batches: Buffer): Promise<AppendResult>;
+  append(topic: string, partition: number, batches: Buffer, options?: AppendOptions): Promise<AppendResult>;
   read(topic: string, partition: number, fetchOffset: bigint, options: ReadOptions): Promise<ReadResult>;
   /**
    * Resolves when any of the partitions gets data past the given offsets (past the last stable offset for

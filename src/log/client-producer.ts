@@ -1,5 +1,6 @@
 import { invalidArgument, TributaryError } from '../core/index.ts';
 import type {
+  AppendOptions,
   AppendResult,
   LogService,
   Producer,
@@ -101,6 +102,9 @@ function checkRecord(r: ProducerRecord, i: number, ts: number): void {
     throw invalidArgument(`records[${i}].key`, 'a Buffer, a string, null or undefined', r.key);
   if (!Number.isFinite(ts)) throw invalidArgument(`records[${i}].timestamp`, 'epoch milliseconds', r.timestamp);
 }
+
+/** The producer's batches come straight from its RecordBatchBuilder: the log need not compute their CRCs again. */
+const BUILT_HERE: AppendOptions = { crcKnownGood: true };
 
 /**
  * The embedded producer: encodes records into a record batch v2 per partition as they are sent (so a record
@@ -428,7 +432,7 @@ export class EmbeddedProducer implements Producer {
   async #appendWithRetry(batch: OpenBatch, bytes: Buffer): Promise<AppendResult> {
     for (let attempt = 0; ; attempt++) {
       try {
-        return await this.#log.append(batch.topic, batch.partition, bytes);
+        return await this.#log.append(batch.topic, batch.partition, bytes, BUILT_HERE);
       } catch (err) {
         const retriable = err instanceof TributaryError && err.retriable;
         if (!retriable || attempt >= MAX_RETRIES) throw err;

@@ -13,6 +13,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { channel, kafkaError, publish, TributaryError } from '../core/index.ts';
 import type {
+  AppendOptions,
   AppendResult,
   GroupDescription,
   IsolationLevel,
@@ -319,14 +320,17 @@ export class Log implements LogService {
 
   // ---- data ----
 
-  async append(topic: string, partition: number, batches: Buffer): Promise<AppendResult> {
+  async append(topic: string, partition: number, batches: Buffer, options?: AppendOptions): Promise<AppendResult> {
     this.#checkOpen();
     if (!this.#topics.has(topic) && this.autoCreateTopics) {
       await this.createTopic(topic, { partitions: this.defaultPartitions });
     }
     const p = this.#partition(topic, partition);
-    const outcome = p.append(batches, Date.now(), (producerId, epoch) =>
-      this.#txn.checkProduce(producerId, epoch, { topic, partition }),
+    const outcome = p.append(
+      batches,
+      Date.now(),
+      (producerId, epoch) => this.#txn.checkProduce(producerId, epoch, { topic, partition }),
+      options?.crcKnownGood === true,
     );
     if (outcome.durable) await outcome.durable;
     return {

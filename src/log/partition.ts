@@ -304,7 +304,7 @@ export class PartitionLog {
    * Validates and appends one or more record batches v2 (client batches: control batches are refused).
    * Offsets are assigned by patching the caller's buffer.
    */
-  append(batches: Buffer, now: number, txnCheck?: TxnAppendCheck): AppendOutcome {
+  append(batches: Buffer, now: number, txnCheck?: TxnAppendCheck, crcKnownGood = false): AppendOutcome {
     this.#checkOpen();
     const where = this.name;
     if (batches.length === 0) throw kafkaError('CORRUPT_MESSAGE', `${where}: no record batch to append`);
@@ -315,7 +315,7 @@ export class PartitionLog {
     let records = 0;
     let maxTimestamp = -1;
     for (let pos = 0; pos < batches.length; ) {
-      const size = validateBatch(batches, pos);
+      const size = validateBatch(batches, pos, batches.length, !crcKnownGood);
       if (size > config['max.message.bytes']) {
         throw kafkaError(
           'MESSAGE_TOO_LARGE',

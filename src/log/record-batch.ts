@@ -228,14 +228,14 @@ export function batchCrcValid(buf: Buffer, pos = 0, size = batchSizeAt(buf, pos)
  * Checks that `buf[pos, end)` holds a whole, well-formed batch v2 (magic, length, CRC) and returns its size;
  * throws CORRUPT_MESSAGE otherwise. Reads only the header: records are not decoded.
  */
-export function validateBatch(buf: Buffer, pos = 0, end = buf.length): number {
+export function validateBatch(buf: Buffer, pos = 0, end = buf.length, checkCrc = true): number {
   if (end - pos < BATCH_HEADER_BYTES) throw corrupt(`${end - pos} trailing bytes are shorter than a batch header`);
   const size = batchSizeAt(buf, pos);
   if (size < BATCH_HEADER_BYTES) throw corrupt(`batchLength ${size - LOG_OVERHEAD} is shorter than the header`);
   if (pos + size > end) throw corrupt(`batch of ${size} bytes is truncated at ${end - pos}`);
   const magic = buf[pos + BatchField.magic];
   if (magic !== MAGIC_V2) throw corrupt(`magic ${magic} (only record batch v2 is supported)`);
-  if (!batchCrcValid(buf, pos, size)) throw corrupt('CRC-32C mismatch');
+  if (checkCrc && !batchCrcValid(buf, pos, size)) throw corrupt('CRC-32C mismatch');
   return size;
 }
 

@@ -10,8 +10,11 @@ import {
   type Consumer,
   decodeRecordBatches,
   embeddedClient,
+  encodeRecordBatch,
+  type Header,
   type LogService,
   openLog,
+  validateBatch,
 } from '../../src/log/index.ts';
 
 let dir: string;
@@ -107,6 +110,34 @@ describe('embedded producer', () => {
     }
     assert.ok(sizes.length > 10, `${sizes.length} batches`);
     assert.equal(sizes.filter((n) => n > 10_000).length, 1, 'only the large record exceeds batchSize, alone');
+    await client.close();
+  });
+
+  it('writes batches whose CRCs check out (the log takes them without computing the CRC again), compressed or not', async () => {
+    await log.createTopic('t', { partitions: 2 });
+    const client = embeddedClient(log);
+    for (const compression of ['none', 'gzip', 'lz4'] as const) {
+      const producer = client.producer({ batchSize: 2_000, compression });
+      await producer.send(
+        Array.from({ length: 300 }, (_, i) => ({
+          topic: 't',
+          key: i % 3 === 0 ? null : `k${i}`,
+          value: i % 5 === 0 ? null : Buffer.alloc(20 + (i % 50), i),
+          headers: i % 4 === 0 ? ([['h', Buffer.from(`v${i}`)]] as Header[]) : undefined,
+        })),
+      );
+      await producer.close();
+    }
+    let batches = 0;
+    for (const partition of [0, 1]) {
+      const fetched = await log.read('t', partition, 0n, { maxBytes: 10_000_000, isolation: 'read_uncommitted' });
+      for (let pos = 0; pos < fetched.records.length; batches++) pos += validateBatch(fetched.records, pos);
+    }
+    assert.ok(batches > 6, `${batches} batches`);
+    // Anyone else's batch is still checked: one flipped bit is refused.
+    const bad = encodeRecordBatch([{ key: null, value: Buffer.from('x') }]);
+    bad[bad.length - 1]! ^= 1;
+    await assert.rejects(log.append('t', 0, bad), /CRC-32C mismatch/);
     await client.close();
   });
 
