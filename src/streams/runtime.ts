@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Worker } from 'node:worker_threads';
 import { channel, invalidArgument, publish, TributaryError } from '../core/index.ts';
-import type { Admin, Consumer, LogClient, Producer, ProducerRecord, TopicPartition } from '../log/index.ts';
+import type { Admin, ConsumedRecord, Consumer, LogClient, Producer, TopicPartition } from '../log/index.ts';
 import { emptyTaskMetrics, type Node, type OutRecord, type TaskMetrics, type TaskRuntime } from './node.ts';
 import type { SourceNode } from './ops.ts';
 import { type Serde, Serdes } from './serdes.ts';
@@ -713,16 +713,32 @@ export class KafkaStreams {
         }
         const t0 = performance.now();
         const wall = this.wallClock();
-        for (const r of recs) {
-          const e2e = wall - Number(r.timestamp);
-          this.window.e2eSum += e2e;
-          if (e2e > this.window.e2eMax) this.window.e2eMax = e2e;
-          const task = this.taskMap.get(r.partition);
-          if (task === undefined)
-            throw new TributaryError('INTERNAL', `no task for partition ${r.partition} of ${r.topic}`);
-          task.process(r.topic, r.partition, Number(r.offset), r.key, r.value, Number(r.timestamp), r.headers);
-          this.positions.set(tpKey(r.topic, r.partition), r.offset + 1n);
-          this.dirty = true;
+        let e2eSum = 0;
+        let e2eMax = this.window.e2eMax;
+        // The position of each partition is recorded once per run of its records (a poll returns them grouped by
+        // partition), not per record: a key string, a BigInt and a Map write per record were ~6% of a job's time.
+        let last: ConsumedRecord | undefined;
+        try {
+          for (const r of recs) {
+            if (last !== undefined && (r.partition !== last.partition || r.topic !== last.topic))
+              this.positions.set(tpKey(last.topic, last.partition), last.offset + 1n);
+            const ts = Number(r.timestamp);
+            const e2e = wall - ts;
+            e2eSum += e2e;
+            if (e2e > e2eMax) e2eMax = e2e;
+            const task = this.taskMap.get(r.partition);
+            if (task === undefined)
+              throw new TributaryError('INTERNAL', `no task for partition ${r.partition} of ${r.topic}`);
+            task.process(r.topic, r.partition, Number(r.offset), r.key, r.value, ts, r.headers);
+            last = r;
+          }
+        } finally {
+          if (last !== undefined) {
+            this.positions.set(tpKey(last.topic, last.partition), last.offset + 1n);
+            this.dirty = true;
+          }
+          this.window.e2eSum += e2eSum;
+          this.window.e2eMax = e2eMax;
         }
         this.window.records += recs.length;
         this.window.processMs += performance.now() - t0;
@@ -779,16 +795,9 @@ export class KafkaStreams {
     const batch = this.out;
     this.out = [];
     const producer = this.producer as Producer;
-    const records: ProducerRecord[] = batch.map((o) => ({
-      topic: o.topic,
-      key: o.key,
-      value: o.value,
-      timestamp: o.timestamp,
-      headers: o.headers,
-      ...(o.partition === undefined ? {} : { partition: o.partition }),
-    }));
     this.txnUsed = true;
-    const meta = await producer.send(records);
+    // Output records are producer records already (an undefined partition lets the producer choose).
+    const meta = await producer.send(batch);
     for (const m of meta)
       if (m.topic.endsWith('-changelog')) {
         const k = tpKey(m.topic, m.partition);
