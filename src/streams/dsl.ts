@@ -1130,10 +1130,13 @@ export class KTable<K, V> {
     });
     return new KTable<K, R>(b, mn, result, { keySerde: this.serdes.keySerde });
   }
-  /** Re-groups the table by a new key; aggregations get an adder and a subtractor. */
+  /**
+   * Re-groups the table by a new key; aggregations get an adder and a subtractor. `keySerde`/`valueSerde` (Kafka's
+   * Grouped) serialize the new key and value through the repartition topic; without them they go as JSON.
+   */
   groupBy<K2, V2>(
     selector: (key: K, value: V) => KeyValue<K2, V2>,
-    grouped: { name?: string } = {},
+    grouped: { name?: string; keySerde?: Serde<K2>; valueSerde?: Serde<V2> } = {},
   ): KGroupedTable<K2, V2> {
     const b = this.builder;
     const name = b.name('KTABLE-SELECT');
@@ -1144,11 +1147,43 @@ export class KTable<K, V> {
       stores: [],
       create: () => new FnNode(name, tableRegroup(selector as (k: unknown, v: unknown) => [unknown, unknown])),
     });
-    const rep = new KStream<K2, unknown>(b, name, {}, true).repartition(
-      grouped.name === undefined ? {} : { name: grouped.name },
-    );
+    const rep = new KStream<K2, unknown>(b, name, {}, true).repartition({
+      ...(grouped.name === undefined ? {} : { name: grouped.name }),
+      ...(grouped.keySerde === undefined ? {} : { keySerde: grouped.keySerde }),
+      ...(grouped.valueSerde === undefined
+        ? {}
+        : { valueSerde: changeSerde(grouped.valueSerde as Serde<unknown>) as Serde<unknown> }),
+    });
     return new KGroupedTable<K2, V2>(rep);
   }
+}
+
+/**
+ * What a re-grouped table sends through its repartition topic: `{ a: v }` (add v) or `{ s: v }` (subtract v), as
+ * one tag byte then v in the value serde (Kafka's ChangedSerializer also appends a flag to the value's bytes).
+ * Tag bit 0: add; bit 1: v is null (no bytes follow).
+ */
+function changeSerde(values: Serde<unknown>): Serde<{ a?: unknown; s?: unknown }> {
+  return {
+    serialize: (topic, op) => {
+      if (op === null) return null;
+      const add = 'a' in op;
+      const body = values.serialize(topic, add ? op.a : op.s);
+      if (body === null) return Buffer.of(add ? 3 : 2);
+      const out = Buffer.allocUnsafe(1 + body.length);
+      out[0] = add ? 1 : 0;
+      out.set(body, 1);
+      return out;
+    },
+    deserialize: (topic, data) => {
+      if (data === null) return null;
+      const tag = data[0];
+      if (tag === undefined || tag > 3)
+        throw new TributaryError('CORRUPT_DATA', `grouped table change from topic ${topic}: tag ${tag}, expected 0-3`);
+      const v = tag & 2 ? null : values.deserialize(topic, data.subarray(1));
+      return tag & 1 ? { a: v } : { s: v };
+    },
+  };
 }
 
 export class KGroupedTable<K, V> {

@@ -191,6 +191,32 @@ test('KTable groupBy aggregates with adder and subtractor', () => {
   assert.equal(store.get('us'), 1);
 });
 
+test('KTable groupBy with Grouped serdes: keys and values keep their types through the repartition topic', () => {
+  const b = new StreamsBuilder();
+  // user -> region; per region the users as Buffers (JSON would turn them into plain objects), by a Long key.
+  b.table<string, string>('users', { keySerde: S, valueSerde: S })
+    .groupBy((user, region) => [region.length, region === 'none' ? null : Buffer.from(user)], {
+      keySerde: Serdes.Long(),
+      valueSerde: Serdes.Bytes(),
+    })
+    .aggregate<string>(
+      () => '',
+      (_k, v, agg) => `${agg}+${Buffer.isBuffer(v) ? v.toString() : String(v)}`,
+      (_k, v, agg) => `${agg}-${Buffer.isBuffer(v) ? v.toString() : String(v)}`,
+      { storeName: 'users-by-region-length' },
+    );
+  const d = new TopologyTestDriver(b.build());
+  const input = d.createInputTopic('users', S, S);
+  input.pipeInput('ann', 'eu', 1);
+  input.pipeInput('bob', 'eu', 2);
+  input.pipeInput('ann', 'usa', 3);
+  input.pipeInput('cy', 'none', 4);
+  const store = d.getKeyValueStore<number, string>('users-by-region-length');
+  assert.equal(store.get(2), '+ann+bob-ann');
+  assert.equal(store.get(3), '+ann');
+  assert.equal(store.get(4), '+null', 'a null value crosses as null');
+});
+
 test('KTable filter and mapValues forward changes and tombstones', () => {
   const b = new StreamsBuilder();
   b.table<string, string>('t', { keySerde: S, valueSerde: S })

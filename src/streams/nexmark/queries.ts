@@ -166,7 +166,7 @@ export function nexmarkTopology(q: NexmarkQuery, opts: QueryOptions): Topology {
           (_k, v, agg) => ({ category: v.category, final: Math.max(agg.final, v.price) }),
         );
       maxPerAuction
-        .groupBy((_k, v) => [v.category, v.final])
+        .groupBy((_k, v) => [v.category, v.final], { keySerde: L, valueSerde: L })
         .aggregate<{ sum: number; count: number }>(
           () => ({ sum: 0, count: 0 }),
           (_k, v, agg) => ({ sum: agg.sum + v, count: agg.count + 1 }),
