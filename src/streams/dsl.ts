@@ -108,6 +108,12 @@ export type EmitStrategyConfig =
   | ReturnType<typeof EmitStrategy.onWindowUpdate>
   | ReturnType<typeof EmitStrategy.onWindowClose>;
 
+function checkEmitStrategy(strategy: EmitStrategyConfig): EmitStrategyConfig {
+  if (strategy?.type !== 'onWindowUpdate' && strategy?.type !== 'onWindowClose')
+    throw invalidArgument('emitStrategy', 'EmitStrategy.onWindowUpdate() or EmitStrategy.onWindowClose()', strategy);
+  return strategy;
+}
+
 interface WindowInfo {
   window: 'time' | 'session';
   graceMs: number;
@@ -830,8 +836,7 @@ export class TimeWindowedKStream<K, V> {
   }
   /** Emit on every update (default) or only each window's final result (time windows). */
   emitStrategy(strategy: EmitStrategyConfig): TimeWindowedKStream<K, V> {
-    if (strategy?.type !== 'onWindowUpdate' && strategy?.type !== 'onWindowClose')
-      throw invalidArgument('emitStrategy', 'EmitStrategy.onWindowUpdate() or EmitStrategy.onWindowClose()', strategy);
+    checkEmitStrategy(strategy);
     if (strategy.type === 'onWindowClose' && !(this.windows instanceof TimeWindows))
       throw invalidArgument(
         'emitStrategy',
@@ -919,9 +924,19 @@ export class TimeWindowedKStream<K, V> {
 export class SessionWindowedKStream<K, V> {
   private readonly stream: KStream<K, V>;
   private readonly windows: SessionWindows;
-  constructor(stream: KStream<K, V>, windows: SessionWindows) {
+  private readonly emit: EmitStrategyConfig;
+  constructor(
+    stream: KStream<K, V>,
+    windows: SessionWindows,
+    emit: EmitStrategyConfig = EmitStrategy.onWindowUpdate(),
+  ) {
     this.stream = stream;
     this.windows = windows;
+    this.emit = emit;
+  }
+  /** Emit on every update (default) or only each session's final result, once it can no longer grow. */
+  emitStrategy(strategy: EmitStrategyConfig): SessionWindowedKStream<K, V> {
+    return new SessionWindowedKStream(this.stream, this.windows, checkEmitStrategy(strategy));
   }
   count(materialized: Materialized = {}): KTable<Windowed<K>, number> {
     return this.aggregate<number>(
@@ -949,18 +964,21 @@ export class SessionWindowedKStream<K, V> {
     const b = this.stream.builder;
     const w = this.windows;
     const storeName = materialized.storeName ?? b.name('KSTREAM-AGGREGATE-STATE-STORE');
+    const logging = materialized.logging ?? true;
     b.addStore({
       name: storeName,
       type: 'session',
-      logging: materialized.logging ?? true,
+      logging,
       retentionMs: retentionFor(materialized, w.gapMs + w.graceMs),
     });
+    const emitTimeStore = this.emit.type === 'onWindowClose' ? `${storeName}-emit-time` : null;
+    if (emitTimeStore !== null) b.addStore({ name: emitTimeStore, type: 'keyValue', logging });
     const name = b.name('KSTREAM-AGGREGATE');
     b.addNode({
       name,
       kind: 'processor',
       parents: [this.stream.nodeName],
-      stores: [storeName],
+      stores: emitTimeStore === null ? [storeName] : [storeName, emitTimeStore],
       create: () =>
         new SessionAggregateNode(
           name,
@@ -969,11 +987,12 @@ export class SessionWindowedKStream<K, V> {
           initializer,
           aggregator as Aggregator<unknown, unknown, unknown>,
           merger as Merger<unknown, unknown>,
+          emitTimeStore,
         ),
     });
     return new KTable<Windowed<K>, A>(
       b,
-      b.cached(name, materialized, true),
+      emitTimeStore === null ? b.cached(name, materialized, true) : name,
       storeName,
       { keySerde: this.stream.serdes.keySerde as Serde<Windowed<K>> | undefined },
       { window: 'session', graceMs: w.graceMs },

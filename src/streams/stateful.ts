@@ -364,6 +364,15 @@ export class SlidingAggregateNode extends StatefulNode {
 }
 
 /** Session windows with merging (Kafka Streams' KStreamSessionWindowAggregate). */
+/** A session of an emit-final session aggregation not emitted yet. */
+interface OpenSession {
+  key: unknown;
+  start: number;
+  end: number;
+  /** Due time of its heap entry, NaN when it has none. */
+  queued: number;
+}
+
 export class SessionAggregateNode extends StatefulNode {
   private store!: SessionStoreImpl<unknown, unknown>;
   private readonly storeName: string;
@@ -371,6 +380,14 @@ export class SessionAggregateNode extends StatefulNode {
   private readonly init0: Initializer<unknown>;
   private readonly agg: Aggregator<unknown, unknown, unknown>;
   private readonly merger: Merger<unknown, unknown>;
+  private readonly emitTimeStoreName: string | null;
+  private emitTime: KeyValueStoreImpl<string, number> | null = null;
+  /**
+   * Emit-final: the sessions not emitted yet, by key then start (a growing session keeps its start), and a heap with
+   * at most one entry per session: a session whose end moved later keeps its entry, pushed again when it comes up.
+   */
+  private readonly open = new Map<string, Map<number, OpenSession>>();
+  private readonly due = new TimeHeap<OpenSession>();
   constructor(
     name: string,
     storeName: string,
@@ -378,6 +395,7 @@ export class SessionAggregateNode extends StatefulNode {
     init: Initializer<unknown>,
     agg: Aggregator<unknown, unknown, unknown>,
     merger: Merger<unknown, unknown>,
+    emitTimeStoreName: string | null = null,
   ) {
     super(name);
     this.storeName = storeName;
@@ -385,12 +403,53 @@ export class SessionAggregateNode extends StatefulNode {
     this.init0 = init;
     this.agg = agg;
     this.merger = merger;
+    this.emitTimeStoreName = emitTimeStoreName;
   }
   override init(task: Parameters<Node['init']>[0]): void {
     super.init(task);
     this.store = task.store(this.storeName) as SessionStoreImpl<unknown, unknown>;
+    if (this.emitTimeStoreName === null) return;
+    this.emitTime = task.store(this.emitTimeStoreName) as KeyValueStoreImpl<string, number>;
+    const emittedUpTo = this.emitTime.get(EMITTED) ?? Number.NEGATIVE_INFINITY;
+    // Restored state: the sessions not emitted before the restart are open again.
+    for (const s of this.store.all()) if (this.dueOf(s.end) > emittedUpTo) this.track(s.key, s.start, s.end);
+  }
+  /** A session closes once event time passes its end plus grace (its end is inclusive). */
+  private dueOf(end: number): number {
+    return end + this.windows.graceMs + 1;
+  }
+  private track(key: unknown, start: number, end: number): void {
+    const k = encodeKey(key);
+    let byStart = this.open.get(k);
+    if (byStart === undefined) {
+      byStart = new Map();
+      this.open.set(k, byStart);
+    }
+    let s = byStart.get(start);
+    if (s === undefined) {
+      s = { key, start, end, queued: Number.NaN };
+      byStart.set(start, s);
+    } else s.end = end;
+    const due = this.dueOf(end);
+    if (!(s.queued <= due)) {
+      s.queued = due;
+      this.due.push(due, s);
+    }
+  }
+  private untrack(key: unknown, start: number): void {
+    const k = encodeKey(key);
+    const byStart = this.open.get(k);
+    if (byStart === undefined) return;
+    byStart.delete(start);
+    if (byStart.size === 0) this.open.delete(k);
   }
   process(rec: Rec): void {
+    this.aggregate(rec);
+    // In stream-time mode sessions close after the record that moved time is in: it may still merge into a session
+    // its time makes due (the gap reaches further back than the grace), as Kafka Streams emits after processing.
+    if (this.emitTime !== null && !this.watermarkMode) this.emitClosed(this.now(rec.timestamp));
+  }
+  private aggregate(rec: Rec): void {
     if (rec.key === null || rec.key === undefined || rec.value === null || rec.value === undefined) {
       this.task.metrics.skippedRecords++;
       return;
@@ -412,15 +471,58 @@ export class SessionAggregateNode extends StatefulNode {
       this.task.metrics.maxLateness = Math.max(this.task.metrics.maxLateness, closeTime - end);
       return;
     }
+    const final = this.emitTime !== null;
     for (const s of overlapping) {
       this.store.remove(rec.key, s.start, s.end);
+      if (final) {
+        // The merged session keeps the earliest start: its entry is the one track() updates below.
+        if (s.start !== start) this.untrack(rec.key, s.start);
+        continue;
+      }
       const key: Windowed<unknown> = { key: rec.key, window: { start: s.start, end: s.end } };
       this.forward({ key, value: change(null, s.value), timestamp: s.end, headers: rec.headers });
     }
     acc = this.agg(rec.key, rec.value, acc);
     this.store.put(rec.key, start, end, acc);
+    if (final) {
+      this.track(rec.key, start, end);
+      return;
+    }
     const key: Windowed<unknown> = { key: rec.key, window: { start, end } };
     this.forward({ key, value: change(acc, null), timestamp: end, headers: rec.headers });
+  }
+  protected override advance(t: number): void {
+    // In watermark mode the watermark closes sessions, also when no record arrives.
+    if (this.watermarkMode) this.emitClosed(t);
+  }
+  private emitClosed(t: number): void {
+    const emitTime = this.emitTime;
+    if (emitTime === null || !(this.due.peek() <= t)) return;
+    const closed: OpenSession[] = [];
+    while (this.due.peek() <= t) {
+      const queued = this.due.peek();
+      const s = this.due.pop();
+      if (s.queued !== queued) continue; // superseded by an earlier entry of the session
+      if (this.open.get(encodeKey(s.key))?.get(s.start) !== s) continue; // merged into another session
+      const due = this.dueOf(s.end);
+      if (due > t) {
+        // The session grew since its entry was pushed: it comes up again at its new due time.
+        s.queued = due;
+        this.due.push(due, s);
+        continue;
+      }
+      this.untrack(s.key, s.start);
+      closed.push(s);
+    }
+    // Sessions close in end order; among equal ends, by start.
+    closed.sort((a, b) => a.end - b.end || a.start - b.start);
+    for (const s of closed) {
+      const found = this.store.findSessions(s.key, s.end, s.start).find((x) => x.start === s.start && x.end === s.end);
+      if (found === undefined) continue;
+      const window: Window = { start: s.start, end: s.end };
+      this.forward({ key: { key: s.key, window }, value: change(found.value, null), timestamp: s.end, headers: [] });
+    }
+    emitTime.put(EMITTED, t);
   }
 }
 

@@ -227,6 +227,44 @@ function sessionDriver(windows: SessionWindows, suppress = false) {
   return new TopologyTestDriver(b.build());
 }
 
+test('sessions with emitStrategy(onWindowClose): the same final sessions as suppress, merged ones never emitted', () => {
+  const emitFinal = (windows: SessionWindows) => {
+    const b = new StreamsBuilder();
+    b.stream<string, string>('in', { keySerde: S, valueSerde: S })
+      .groupByKey()
+      .windowedBy(windows)
+      .emitStrategy(EmitStrategy.onWindowClose())
+      .count({ storeName: 'sessions' })
+      .toStream()
+      .to('final', { keySerde: S, valueSerde: L });
+    return new TopologyTestDriver(b.build());
+  };
+  for (const [windows, input] of [
+    [SessionWindows.ofInactivityGapWithNoGrace(10), 'a@0 b@3 a@5 a@30 b@12 a@20 c@50 a@1 b@80'],
+    [SessionWindows.ofInactivityGapAndGrace(10, 10), 'a@0 a@25 a@12 b@40 a@31 b@45 a@90 b@20 c@200'],
+    [SessionWindows.ofInactivityGapAndGrace(5, 2), 'x@10 y@11 x@14 x@30 y@12 x@21 x@17 y@40 x@100'],
+  ] as const) {
+    const final = emitFinal(windows);
+    const suppressed = sessionDriver(windows, true);
+    pipeTimes(final, input);
+    pipeTimes(suppressed, input);
+    const got = readWindowed(final.createOutputTopic('final', windowedString, L), true);
+    assert.deepEqual(
+      got.toSorted(),
+      readWindowed(suppressed.createOutputTopic('final', windowedString, L), true).toSorted(),
+    );
+    assert.ok(got.length >= 3, input);
+    assert.equal(final.metrics.droppedRecords, suppressed.metrics.droppedRecords, input);
+  }
+  const d = emitFinal(SessionWindows.ofInactivityGapWithNoGrace(10));
+  pipeTimes(d, 'a@0 a@5');
+  assert.deepEqual(readWindowed(d.createOutputTopic('final', windowedString, L), true), [], 'still open');
+  pipeTimes(d, 'b@16');
+  assert.deepEqual(readWindowed(d.createOutputTopic('final', windowedString, L), true), ['a[0..5]=2@5']);
+  pipeTimes(d, 'b@17 b@40');
+  assert.deepEqual(readWindowed(d.createOutputTopic('final', windowedString, L), true), ['b[16..17]=2@17']);
+});
+
 test('K7a session merge forwards a tombstone for the replaced session', () => {
   const d = sessionDriver(SessionWindows.ofInactivityGapWithNoGrace(GAP));
   pipeTimes(d, 'a@0 a@5');

@@ -7,7 +7,9 @@ import { embeddedClient, type LogClient, openLog } from '../../src/log/index.ts'
 import {
   EmitStrategy,
   KafkaStreams,
+  type KGroupedStream,
   Serdes,
+  SessionWindows,
   StreamsBuilder,
   type StreamsState,
   Suppressed,
@@ -245,81 +247,107 @@ test('runtime: an exception in a processor goes to the handler; SHUTDOWN_CLIENT 
   });
 });
 
-test('runtime: emitStrategy(onWindowClose) emits each window once across restarts (local state, then the changelog)', async () => {
-  await withLog(async (client, dir) => {
-    const admin = client.admin();
-    for (const t of ['clicks', 'final']) await admin.createTopic(t, { partitions: 1 });
-    const topology = () => {
-      const b = new StreamsBuilder();
-      b.stream<string, string>('clicks', { keySerde: S, valueSerde: S })
-        .groupByKey()
-        .windowedBy(TimeWindows.ofSizeWithNoGrace(100))
-        .emitStrategy(EmitStrategy.onWindowClose())
-        .count({ storeName: 'clicks-per-window' })
-        .toStream()
-        .to('final', { keySerde: S, valueSerde: L });
-      return b.build();
-    };
-    const p = client.producer();
-    const c = client.consumer({ isolation: 'read_committed', autoOffsetReset: 'earliest' });
-    c.assign([{ topic: 'final', partition: 0 }]);
-    const got: string[] = [];
-    const read = async (n: number) => {
-      const deadline = Date.now() + 20_000;
-      while (got.length < n && Date.now() < deadline)
-        for (const r of await c.poll(50))
-          got.push(
-            `${Serdes.Windowed(S).deserialize('final', r.key)?.window.start}=${L.deserialize('final', r.value)}`,
-          );
-      // Nothing more arrives: a window emitted twice would show here.
-      for (const r of await c.poll(200)) got.push(`extra ${r.offset}`);
-    };
-    const run = async (stateDir: string | undefined, records: [string, number][], expect: number) => {
-      const streams = new KafkaStreams(topology(), {
-        applicationId: 'final-app',
-        client,
-        commitIntervalMs: 10,
-        ...(stateDir === undefined ? {} : { stateDir }),
-      });
-      await streams.start();
-      await p.send(records.map(([key, timestamp]) => ({ topic: 'clicks', key, value: 'v', timestamp })));
-      await streams.waitUntilProcessed(20_000);
-      await read(expect);
-      const restored = streams.metrics().restoredRecords;
-      await streams.close();
-      return restored;
-    };
-    const stateDir = path.join(dir, 'state');
-    await run(
-      stateDir,
-      [
-        ['k', 10],
-        ['k', 20],
-        ['j', 120],
-        ['k', 150],
-      ],
-      1,
-    );
-    assert.deepEqual(got, ['0=2'], 'stream time 150 closes [0, 100) only');
-    // A restart on the local state: [100, 200) counts records from both runs; [0, 100) is not emitted again.
-    await run(
-      stateDir,
-      [
-        ['k', 160],
-        ['k', 250],
-      ],
-      3,
-    );
-    assert.deepEqual(got.slice(1).toSorted(), ['100=1', '100=2']);
-    // A new instance without local state restores from the changelog, the emitted time included.
-    const restored = await run(undefined, [['k', 420]], 4);
-    assert.ok(restored > 0);
-    assert.deepEqual(got.slice(3), ['200=1']);
-    await c.close();
-    await p.close();
-    await admin.close();
+/** The output of one emit-final instance per step (local state kept, then a new instance without it). */
+const EMIT_FINAL_CASES = [
+  {
+    name: 'time windows',
+    windowed: (g: KGroupedStream<string, string>) =>
+      g.windowedBy(TimeWindows.ofSizeWithNoGrace(100)).emitStrategy(EmitStrategy.onWindowClose()),
+    steps: [
+      // Stream time 150 closes [0, 100) only.
+      {
+        input: [
+          ['k', 10],
+          ['k', 20],
+          ['j', 120],
+          ['k', 150],
+        ],
+        want: ['0=2'],
+      },
+      // On the local state: [100, 200) counts records from both runs; [0, 100) is not emitted again.
+      {
+        input: [
+          ['k', 160],
+          ['k', 250],
+        ],
+        want: ['100=1', '100=2'],
+      },
+      // Restored from the changelog, the emitted time included.
+      { input: [['k', 420]], want: ['200=1'] },
+    ],
+  },
+  {
+    name: 'sessions',
+    windowed: (g: KGroupedStream<string, string>) =>
+      g.windowedBy(SessionWindows.ofInactivityGapWithNoGrace(30)).emitStrategy(EmitStrategy.onWindowClose()),
+    steps: [
+      {
+        input: [
+          ['k', 10],
+          ['k', 20],
+          ['j', 120],
+          ['k', 150],
+        ],
+        want: ['10=2', '120=1'],
+      },
+      // k@160 extends the session k@150 opened before the restart.
+      {
+        input: [
+          ['k', 160],
+          ['k', 250],
+        ],
+        want: ['150=2'],
+      },
+      { input: [['k', 420]], want: ['250=1'] },
+    ],
+  },
+] as const;
+
+for (const { name, windowed, steps } of EMIT_FINAL_CASES)
+  test(`runtime: emitStrategy(onWindowClose) on ${name} emits each window once across restarts (local state, then the changelog)`, async () => {
+    await withLog(async (client, dir) => {
+      const admin = client.admin();
+      for (const t of ['clicks', 'final']) await admin.createTopic(t, { partitions: 1 });
+      const topology = () => {
+        const b = new StreamsBuilder();
+        windowed(b.stream<string, string>('clicks', { keySerde: S, valueSerde: S }).groupByKey())
+          .count({ storeName: 'clicks-per-window' })
+          .toStream()
+          .to('final', { keySerde: S, valueSerde: L });
+        return b.build();
+      };
+      const p = client.producer();
+      const c = client.consumer({ isolation: 'read_committed', autoOffsetReset: 'earliest' });
+      c.assign([{ topic: 'final', partition: 0 }]);
+      const stateDir = path.join(dir, 'state');
+      for (const [i, step] of steps.entries()) {
+        const streams = new KafkaStreams(topology(), {
+          applicationId: 'final-app',
+          client,
+          commitIntervalMs: 10,
+          ...(i < 2 ? { stateDir } : {}),
+        });
+        await streams.start();
+        await p.send(step.input.map(([key, timestamp]) => ({ topic: 'clicks', key, value: 'v', timestamp })));
+        await streams.waitUntilProcessed(20_000);
+        const got: string[] = [];
+        const deadline = Date.now() + 20_000;
+        while (got.length < step.want.length && Date.now() < deadline)
+          for (const r of await c.poll(50))
+            got.push(
+              `${Serdes.Windowed(S).deserialize('final', r.key)?.window.start}=${L.deserialize('final', r.value)}`,
+            );
+        // Nothing more arrives: a window emitted twice would show here.
+        for (const r of await c.poll(200)) got.push(`extra ${r.offset}`);
+        assert.deepEqual(got.toSorted(), [...step.want], `step ${i + 1}`);
+        if (i === 2) assert.ok(streams.metrics().restoredRecords > 0, 'restored from the changelog');
+        await streams.close();
+      }
+      await c.close();
+      await p.close();
+      await admin.close();
+    });
   });
-});
 
 test('runtime: in watermark mode windows close on idleness without new records', async () => {
   await withLog(async (client) => {

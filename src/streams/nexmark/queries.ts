@@ -250,10 +250,11 @@ export function nexmarkTopology(q: NexmarkQuery, opts: QueryOptions): Topology {
         .mapValues(() => 1)
         .groupByKey({ keySerde: L, valueSerde: L })
         .windowedBy(SessionWindows.ofInactivityGapAndGrace(gap, gap))
+        // Final counts only (as suppress(untilWindowCloses()), without a suppression buffer).
+        .emitStrategy(EmitStrategy.onWindowClose())
         .count()
-        .suppress(Suppressed.untilWindowCloses())
         .toStream()
-        // Grace = gap: suppression emits a session only once no later bid can merge into it (at end + grace).
+        // Grace = gap: a session is emitted only once no later bid can merge into it (at end + grace).
         .filter((_k, n) => n !== null)
         // Flink's SESSION_END is the last event time plus the gap; Kafka's session end is the last event time.
         .map((k: Windowed<number>, n: number) => [
