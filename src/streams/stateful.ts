@@ -283,6 +283,8 @@ export class WindowAggregateNode extends StatefulNode {
 }
 
 const EMITTED = 'emitted';
+/** The change an open session's buffer entry holds: unused (the value is read from the store at emission). */
+const FINAL: Change<unknown> = { newValue: null, oldValue: null };
 
 /**
  * Sliding windows (Kafka Streams' SlidingWindows semantics). For each record at t the windows are [t-d, t] and,
@@ -364,15 +366,6 @@ export class SlidingAggregateNode extends StatefulNode {
 }
 
 /** Session windows with merging (Kafka Streams' KStreamSessionWindowAggregate). */
-/** A session of an emit-final session aggregation not emitted yet. */
-interface OpenSession {
-  key: unknown;
-  start: number;
-  end: number;
-  /** Due time of its heap entry, NaN when it has none. */
-  queued: number;
-}
-
 export class SessionAggregateNode extends StatefulNode {
   private store!: SessionStoreImpl<unknown, unknown>;
   private readonly storeName: string;
@@ -383,11 +376,10 @@ export class SessionAggregateNode extends StatefulNode {
   private readonly emitTimeStoreName: string | null;
   private emitTime: KeyValueStoreImpl<string, number> | null = null;
   /**
-   * Emit-final: the sessions not emitted yet, by key then start (a growing session keeps its start), and a heap with
-   * at most one entry per session: a session whose end moved later keeps its entry, pushed again when it comes up.
+   * Emit-final: the sessions not emitted yet, by key then start (a growing session keeps its start), in the keyed
+   * buffer suppress uses for sessions; an entry's timestamp is its session's end.
    */
-  private readonly open = new Map<string, Map<number, OpenSession>>();
-  private readonly due = new TimeHeap<OpenSession>();
+  private readonly open = new KeyedBuffer();
   constructor(
     name: string,
     storeName: string,
@@ -420,28 +412,14 @@ export class SessionAggregateNode extends StatefulNode {
   }
   private track(key: unknown, start: number, end: number): void {
     const k = encodeKey(key);
-    let byStart = this.open.get(k);
-    if (byStart === undefined) {
-      byStart = new Map();
-      this.open.set(k, byStart);
-    }
-    let s = byStart.get(start);
-    if (s === undefined) {
-      s = { key, start, end, queued: Number.NaN };
-      byStart.set(start, s);
-    } else s.end = end;
     const due = this.dueOf(end);
-    if (!(s.queued <= due)) {
-      s.queued = due;
-      this.due.push(due, s);
+    const b = this.open.get(Number.NaN, k, start);
+    if (b === undefined) this.open.set(due, k, start, { key, value: FINAL, timestamp: end, due, seq: 0, headers: [] });
+    else {
+      b.timestamp = end;
+      b.due = due;
+      this.open.set(due, k, start, b);
     }
-  }
-  private untrack(key: unknown, start: number): void {
-    const k = encodeKey(key);
-    const byStart = this.open.get(k);
-    if (byStart === undefined) return;
-    byStart.delete(start);
-    if (byStart.size === 0) this.open.delete(k);
   }
   process(rec: Rec): void {
     this.aggregate(rec);
@@ -476,7 +454,7 @@ export class SessionAggregateNode extends StatefulNode {
       this.store.remove(rec.key, s.start, s.end);
       if (final) {
         // The merged session keeps the earliest start: its entry is the one track() updates below.
-        if (s.start !== start) this.untrack(rec.key, s.start);
+        if (s.start !== start) this.open.delete(Number.NaN, encodeKey(rec.key), s.start);
         continue;
       }
       const key: Windowed<unknown> = { key: rec.key, window: { start: s.start, end: s.end } };
@@ -497,23 +475,9 @@ export class SessionAggregateNode extends StatefulNode {
   }
   private emitClosed(t: number): void {
     const emitTime = this.emitTime;
-    if (emitTime === null || !(this.due.peek() <= t)) return;
-    const closed: OpenSession[] = [];
-    while (this.due.peek() <= t) {
-      const queued = this.due.peek();
-      const s = this.due.pop();
-      if (s.queued !== queued) continue; // superseded by an earlier entry of the session
-      if (this.open.get(encodeKey(s.key))?.get(s.start) !== s) continue; // merged into another session
-      const due = this.dueOf(s.end);
-      if (due > t) {
-        // The session grew since its entry was pushed: it comes up again at its new due time.
-        s.queued = due;
-        this.due.push(due, s);
-        continue;
-      }
-      this.untrack(s.key, s.start);
-      closed.push(s);
-    }
+    if (emitTime === null || !(this.open.nextDue() <= t)) return;
+    const closed: { key: unknown; start: number; end: number }[] = [];
+    this.open.takeDue(t, (_k, start, b) => closed.push({ key: b.key, start, end: b.timestamp }));
     // Sessions close in end order; among equal ends, by start.
     closed.sort((a, b) => a.end - b.end || a.start - b.start);
     for (const s of closed) {

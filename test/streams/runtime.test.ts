@@ -247,6 +247,13 @@ test('runtime: an exception in a processor goes to the handler; SHUTDOWN_CLIENT 
   });
 });
 
+const FIRST_CLICKS = [
+  ['k', 10],
+  ['k', 20],
+  ['j', 120],
+  ['k', 150],
+] as const;
+
 /** The output of one emit-final instance per step (local state kept, then a new instance without it). */
 const EMIT_FINAL_CASES = [
   {
@@ -256,12 +263,7 @@ const EMIT_FINAL_CASES = [
     steps: [
       // Stream time 150 closes [0, 100) only.
       {
-        input: [
-          ['k', 10],
-          ['k', 20],
-          ['j', 120],
-          ['k', 150],
-        ],
+        input: FIRST_CLICKS,
         want: ['0=2'],
       },
       // On the local state: [100, 200) counts records from both runs; [0, 100) is not emitted again.
@@ -282,12 +284,7 @@ const EMIT_FINAL_CASES = [
       g.windowedBy(SessionWindows.ofInactivityGapWithNoGrace(30)).emitStrategy(EmitStrategy.onWindowClose()),
     steps: [
       {
-        input: [
-          ['k', 10],
-          ['k', 20],
-          ['j', 120],
-          ['k', 150],
-        ],
+        input: FIRST_CLICKS,
         want: ['10=2', '120=1'],
       },
       // k@160 extends the session k@150 opened before the restart.
