@@ -190,8 +190,6 @@ export class WindowAggregateNode extends StatefulNode {
   /** Emit-final: the keys of each window not emitted yet, by window start (starts ascending in `openStarts`). */
   private readonly openKeys = new Map<number, unknown[]>();
   private openStarts: number[] = [];
-  /** Emit-final: windows ending at or before this plus grace have been emitted. */
-  private emittedUpTo = Number.NEGATIVE_INFINITY;
   constructor(
     name: string,
     storeName: string,
@@ -212,10 +210,11 @@ export class WindowAggregateNode extends StatefulNode {
     this.store = task.store(this.storeName) as WindowStoreImpl<unknown, unknown>;
     if (this.emitTimeStoreName === null) return;
     this.emitTime = task.store(this.emitTimeStoreName) as KeyValueStoreImpl<string, number>;
-    this.emittedUpTo = this.emitTime.get(EMITTED) ?? Number.NEGATIVE_INFINITY;
+    // Windows ending at or before the emitted time minus grace have been emitted.
+    const emittedUpTo = this.emitTime.get(EMITTED) ?? Number.NEGATIVE_INFINITY;
     // Restored state: the windows not emitted before the restart are open again.
     for (const e of this.store.all())
-      if (e.start + this.windows.sizeMs + this.windows.graceMs > this.emittedUpTo) this.track(e.start, e.key);
+      if (e.start + this.windows.sizeMs + this.windows.graceMs > emittedUpTo) this.track(e.start, e.key);
   }
   private track(start: number, key: unknown): void {
     let keys = this.openKeys.get(start);
@@ -236,7 +235,15 @@ export class WindowAggregateNode extends StatefulNode {
     }
     const closeTime = this.now(rec.timestamp) - this.windows.graceMs;
     const final = this.emitTime !== null;
-    for (const w of this.windows.windowsFor(rec.timestamp)) {
+    const windows = this.windows.windowsFor(rec.timestamp);
+    if (final && windows.length > 0) {
+      // Writing a later window makes the store drop windows past retention. In watermark mode an open window can
+      // get there before the watermark passes its end (retention = size + grace, out-of-orderness > 0): emit it
+      // first, with the value it ends with (no record can change a window the store dropped).
+      const horizon = (windows[windows.length - 1] as Window).start - this.store.retentionMs;
+      if ((this.openStarts[0] ?? Number.POSITIVE_INFINITY) < horizon) this.emitOpen((start) => start < horizon);
+    }
+    for (const w of windows) {
       if (w.end <= closeTime) {
         this.task.metrics.droppedRecords++;
         this.task.metrics.maxLateness = Math.max(
@@ -259,13 +266,17 @@ export class WindowAggregateNode extends StatefulNode {
     }
   }
   protected override advance(t: number): void {
-    const emitTime = this.emitTime;
-    if (emitTime === null) return;
+    if (this.emitTime === null) return;
     const { sizeMs, graceMs } = this.windows;
+    if (this.emitOpen((start) => start + sizeMs + graceMs <= t)) this.emitTime.put(EMITTED, t);
+  }
+  /** Emits the open windows whose start passes `closed` (a prefix of the starts); returns whether there were any. */
+  private emitOpen(closed: (start: number) => boolean): boolean {
+    const { sizeMs } = this.windows;
     const starts = this.openStarts;
     let n = 0;
-    while (n < starts.length && (starts[n] as number) + sizeMs + graceMs <= t) n++;
-    if (n === 0) return;
+    while (n < starts.length && closed(starts[n] as number)) n++;
+    if (n === 0) return false;
     for (const start of starts.slice(0, n)) {
       const keys = this.openKeys.get(start) as unknown[];
       this.openKeys.delete(start);
@@ -277,8 +288,7 @@ export class WindowAggregateNode extends StatefulNode {
       }
     }
     this.openStarts = starts.slice(n);
-    this.emittedUpTo = t;
-    emitTime.put(EMITTED, t);
+    return true;
   }
 }
 

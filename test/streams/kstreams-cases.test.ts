@@ -201,6 +201,25 @@ test('K4/K5 with emitStrategy(onWindowClose): the same final counts and timestam
   assert.deepEqual(readWindowed(d.createOutputTopic('final', windowedString, L)), [], 'nothing twice');
 });
 
+test('emitStrategy(onWindowClose) in watermark mode: a window the store drops before the watermark passes it is still emitted', () => {
+  const b = new StreamsBuilder();
+  b.stream<string, string>('in', { keySerde: S, valueSerde: S })
+    .groupByKey()
+    .windowedBy(TimeWindows.ofSizeWithNoGrace(10))
+    .emitStrategy(EmitStrategy.onWindowClose())
+    .count({ storeName: 'counts', retention: 10 })
+    .toStream()
+    .to('final', { keySerde: S, valueSerde: L });
+  const d = new TopologyTestDriver(b.build(), { eventTime: { maxOutOfOrderness: 15, idleTimeout: 60_000 } });
+  pipeTimes(d, 'k@5 k@7');
+  assert.deepEqual(readWindowed(d.createOutputTopic('final', windowedString, L)), []);
+  // Writing [20, 30) drops [0, 10) from the store (retention 10) while the watermark is still at 5.
+  pipeTimes(d, 'k@20');
+  assert.deepEqual(readWindowed(d.createOutputTopic('final', windowedString, L)), ['k[0,10)=2@7']);
+  d.advanceWallClockTime(86_400_000);
+  assert.deepEqual(readWindowed(d.createOutputTopic('final', windowedString, L)), ['k[20,30)=1@20']);
+});
+
 test('emitStrategy: onWindowClose needs time windows; a bad strategy is named', () => {
   const grouped = new StreamsBuilder().stream<string, string>('in', { keySerde: S, valueSerde: S }).groupByKey();
   assert.throws(
