@@ -190,6 +190,8 @@ export class WindowAggregateNode extends StatefulNode {
   /** Emit-final: the keys of each window not emitted yet, by window start (starts ascending in `openStarts`). */
   private readonly openKeys = new Map<number, unknown[]>();
   private openStarts: number[] = [];
+  /** Emit-final: the latest window start written (the store drops windows past retention from it). */
+  private latestStart = Number.NEGATIVE_INFINITY;
   constructor(
     name: string,
     storeName: string,
@@ -236,12 +238,14 @@ export class WindowAggregateNode extends StatefulNode {
     const closeTime = this.now(rec.timestamp) - this.windows.graceMs;
     const final = this.emitTime !== null;
     const windows = this.windows.windowsFor(rec.timestamp);
-    if (final && windows.length > 0) {
+    if (final && windows.length > 0 && (windows[windows.length - 1] as Window).start > this.latestStart) {
       // Writing a later window makes the store drop windows past retention. In watermark mode an open window can
       // get there before the watermark passes its end (retention = size + grace, out-of-orderness > 0): emit it
       // first, with the value it ends with (no record can change a window the store dropped).
-      const horizon = (windows[windows.length - 1] as Window).start - this.store.retentionMs;
-      if ((this.openStarts[0] ?? Number.POSITIVE_INFINITY) < horizon) this.emitOpen((start) => start < horizon);
+      this.latestStart = (windows[windows.length - 1] as Window).start;
+      const horizon = this.latestStart - this.store.retentionMs;
+      if (this.openStarts.length > 0 && (this.openStarts[0] as number) < horizon)
+        this.emitOpen((start) => start < horizon);
     }
     for (const w of windows) {
       if (w.end <= closeTime) {
