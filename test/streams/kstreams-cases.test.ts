@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
   EmitStrategy,
+  type EventTimeConfig,
   JoinWindows,
   Serdes,
   SessionWindows,
@@ -157,17 +158,20 @@ test('K6 sliding windows with suppress emit the final count of every window', ()
   assert.equal(raw.at(-1), 'k1[85..90]=1@90');
 });
 
-/** The K4/K5 counts with emitStrategy(onWindowClose) instead of suppress; `raw` gets nothing but final results. */
-function emitFinalDriver(windows: TimeWindows) {
+/** Counts with emitStrategy(onWindowClose) instead of suppress: `final` gets nothing but final results. */
+function emitFinalDriver(
+  windows: TimeWindows | SessionWindows,
+  opts: { retention?: number; eventTime?: EventTimeConfig } = {},
+) {
   const b = new StreamsBuilder();
-  b.stream<string, string>('in', { keySerde: S, valueSerde: S })
-    .groupByKey()
-    .windowedBy(windows)
-    .emitStrategy(EmitStrategy.onWindowClose())
-    .count({ storeName: 'counts' })
-    .toStream()
-    .to('final', { keySerde: S, valueSerde: L });
-  return new TopologyTestDriver(b.build());
+  const grouped = b.stream<string, string>('in', { keySerde: S, valueSerde: S }).groupByKey();
+  const materialized = { storeName: 'counts', ...(opts.retention === undefined ? {} : { retention: opts.retention }) };
+  const counts =
+    windows instanceof SessionWindows
+      ? grouped.windowedBy(windows).emitStrategy(EmitStrategy.onWindowClose()).count(materialized)
+      : grouped.windowedBy(windows).emitStrategy(EmitStrategy.onWindowClose()).count(materialized);
+  counts.toStream().to('final', { keySerde: S, valueSerde: L });
+  return new TopologyTestDriver(b.build(), opts.eventTime === undefined ? {} : { eventTime: opts.eventTime });
 }
 
 test('K4/K5 with emitStrategy(onWindowClose): the same final counts and timestamps as suppress, each window once', () => {
@@ -202,15 +206,10 @@ test('K4/K5 with emitStrategy(onWindowClose): the same final counts and timestam
 });
 
 test('emitStrategy(onWindowClose) in watermark mode: a window the store drops before the watermark passes it is still emitted', () => {
-  const b = new StreamsBuilder();
-  b.stream<string, string>('in', { keySerde: S, valueSerde: S })
-    .groupByKey()
-    .windowedBy(TimeWindows.ofSizeWithNoGrace(10))
-    .emitStrategy(EmitStrategy.onWindowClose())
-    .count({ storeName: 'counts', retention: 10 })
-    .toStream()
-    .to('final', { keySerde: S, valueSerde: L });
-  const d = new TopologyTestDriver(b.build(), { eventTime: { maxOutOfOrderness: 15, idleTimeout: 60_000 } });
+  const d = emitFinalDriver(TimeWindows.ofSizeWithNoGrace(10), {
+    retention: 10,
+    eventTime: { maxOutOfOrderness: 15, idleTimeout: 60_000 },
+  });
   pipeTimes(d, 'k@5 k@7');
   assert.deepEqual(readWindowed(d.createOutputTopic('final', windowedString, L)), []);
   // Writing [20, 30) drops [0, 10) from the store (retention 10) while the watermark is still at 5.
@@ -247,23 +246,12 @@ function sessionDriver(windows: SessionWindows, suppress = false) {
 }
 
 test('sessions with emitStrategy(onWindowClose): the same final sessions as suppress, merged ones never emitted', () => {
-  const emitFinal = (windows: SessionWindows) => {
-    const b = new StreamsBuilder();
-    b.stream<string, string>('in', { keySerde: S, valueSerde: S })
-      .groupByKey()
-      .windowedBy(windows)
-      .emitStrategy(EmitStrategy.onWindowClose())
-      .count({ storeName: 'sessions' })
-      .toStream()
-      .to('final', { keySerde: S, valueSerde: L });
-    return new TopologyTestDriver(b.build());
-  };
   for (const [windows, input] of [
     [SessionWindows.ofInactivityGapWithNoGrace(10), 'a@0 b@3 a@5 a@30 b@12 a@20 c@50 a@1 b@80'],
     [SessionWindows.ofInactivityGapAndGrace(10, 10), 'a@0 a@25 a@12 b@40 a@31 b@45 a@90 b@20 c@200'],
     [SessionWindows.ofInactivityGapAndGrace(5, 2), 'x@10 y@11 x@14 x@30 y@12 x@21 x@17 y@40 x@100'],
   ] as const) {
-    const final = emitFinal(windows);
+    const final = emitFinalDriver(windows);
     const suppressed = sessionDriver(windows, true);
     pipeTimes(final, input);
     pipeTimes(suppressed, input);
@@ -275,7 +263,7 @@ test('sessions with emitStrategy(onWindowClose): the same final sessions as supp
     assert.ok(got.length >= 3, input);
     assert.equal(final.metrics.droppedRecords, suppressed.metrics.droppedRecords, input);
   }
-  const d = emitFinal(SessionWindows.ofInactivityGapWithNoGrace(10));
+  const d = emitFinalDriver(SessionWindows.ofInactivityGapWithNoGrace(10));
   pipeTimes(d, 'a@0 a@5');
   assert.deepEqual(readWindowed(d.createOutputTopic('final', windowedString, L), true), [], 'still open');
   pipeTimes(d, 'b@16');
