@@ -17,8 +17,8 @@ export interface Change<V> {
 
 /** A time window [start, end): end exclusive for tumbling/hopping; inclusive for session/sliding windows. */
 export interface Window {
-  start: number;
-  end: number;
+  readonly start: number;
+  readonly end: number;
 }
 
 /** A key scoped to a window, the key type of every windowed aggregation's result. */
