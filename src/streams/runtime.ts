@@ -344,7 +344,7 @@ export class KafkaStreams {
     }
   }
 
-  /** numThreads > 1: the worker threads (a test simulates a dead thread with `worker.terminate()`). */
+  /** numThreads > 1: the live worker threads. */
   workerThreads(): Worker[] {
     return this.threads?.workers() ?? [];
   }

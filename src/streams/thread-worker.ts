@@ -65,6 +65,10 @@ port.on('message', (m: ToWorker) => {
         post({ type: 'reply', id: m.id, error: serializeError(err) });
       }
       break;
+    case 'exit':
+      // Asked by the parent to end without closing (the thread failed): from here no store transaction is open.
+      process.exit(1);
+      break;
     case 'close':
       if (!closing) {
         closing = true;

@@ -87,6 +87,7 @@ export interface StoreQuery {
 
 export type ToWorker =
   | { type: 'close' }
+  | { type: 'exit' }
   | { type: 'clock'; offset: number }
   | { type: 'progress'; id: number }
   | { type: 'query'; id: number; query: StoreQuery };
@@ -163,7 +164,10 @@ interface ThreadHandle {
   metrics: StreamsMetrics | undefined;
   /** Set once the thread is closed, failed or replaced: later events from it are ignored. */
   done: boolean;
+  /** Resolves when the thread has exited. */
   closed: Promise<void>;
+  /** The thread was asked to exit (stopWorker). */
+  exitRequested: boolean;
   pending: Map<number, { resolve: (v: unknown) => void; reject: (e: unknown) => void }>;
 }
 
@@ -188,6 +192,8 @@ export interface ThreadsOptions {
   closeTimeoutMs?: number;
 }
 
+/** How long a worker asked to exit may take before it is terminated. */
+const EXIT_GRACE_MS = 5000;
 // thread-worker.ts next to this file from source, thread-worker.js from the build (dist/).
 const WORKER_URL = new URL(`./thread-worker${path.extname(new URL(import.meta.url).pathname)}`, import.meta.url);
 const chThread = channel('streams', 'thread');
@@ -272,6 +278,7 @@ export class StreamThreads {
       state: 'STARTING',
       metrics: undefined,
       done: false,
+      exitRequested: false,
       closed: new Promise<void>((r) => {
         onExit = r;
       }),
@@ -303,7 +310,7 @@ export class StreamThreads {
             const err = deserializeError(m.error, `thread ${thread} (${this.instanceId(thread)})`);
             if (!startedOk) {
               h.done = true;
-              void worker.terminate();
+              this.stopWorker(h);
               reject(err);
             } else this.threadFailed(h, err);
             break;
@@ -323,8 +330,13 @@ export class StreamThreads {
             break;
         }
       });
-      worker.on('error', (err) => {
+      worker.on('error', (cause) => {
         // An exception the worker did not catch: the thread is dead.
+        const err = new TributaryError(
+          'UNAVAILABLE',
+          `thread ${thread} (${this.instanceId(thread)}) died: ${cause instanceof Error ? cause.message : String(cause)}`,
+          { cause },
+        );
         if (!startedOk) {
           h.done = true;
           reject(err);
@@ -352,7 +364,7 @@ export class StreamThreads {
     if (h.done) return;
     h.done = true;
     h.state = 'DEAD';
-    void h.worker.terminate();
+    this.stopWorker(h);
     if (this.stopping) return;
     const response = this.host.handle(err);
     publish(channel('streams', 'error'), () => ({
@@ -385,7 +397,22 @@ export class StreamThreads {
     this.host.setState(all && this.threads.length === this.opts.numThreads ? 'RUNNING' : 'REBALANCING');
   }
 
-  /** The worker threads (for tests that simulate a dead thread with worker.terminate()). */
+  /**
+   * Ends a worker that may still hold open state stores. The worker exits itself from its event loop, where no
+   * store transaction is open: `worker.terminate()` landing inside an LMDB write transaction deadlocks the
+   * thread's exit (lmdb-js's cleanup hook takes the write lock the interrupted transaction still holds).
+   * Only a worker that does not act on the message within EXIT_GRACE_MS is terminated.
+   */
+  private stopWorker(h: ThreadHandle): void {
+    if (h.exitRequested) return;
+    h.exitRequested = true;
+    h.worker.postMessage({ type: 'exit' } satisfies ToWorker);
+    const timer = setTimeout(() => void h.worker.terminate(), EXIT_GRACE_MS);
+    timer.unref();
+    void h.closed.then(() => clearTimeout(timer));
+  }
+
+  /** The live worker threads. */
   workers(): Worker[] {
     return this.threads.filter((t) => !t.done).map((t) => t.worker);
   }
@@ -460,11 +487,11 @@ export class StreamThreads {
         if (!t.done) {
           t.done = true;
           t.worker.postMessage({ type: 'close' } satisfies ToWorker);
-          const timer = setTimeout(() => void t.worker.terminate(), timeout);
+          const timer = setTimeout(() => this.stopWorker(t), timeout);
           await t.closed;
           clearTimeout(timer);
         } else {
-          await t.worker.terminate();
+          this.stopWorker(t);
           await t.closed;
         }
       }),

@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
+import { BroadcastChannel } from 'node:worker_threads';
 import { TributaryError } from '../../src/core/index.ts';
 import { embeddedClient, type LogClient, type LogService, openLog } from '../../src/log/index.ts';
 import {
@@ -13,11 +14,19 @@ import {
   type StreamsState,
   TopologyTestDriver,
 } from '../../src/streams/index.ts';
-import { eosTopology, fmtW, L, perKey, S } from './fixtures/eos-topology.ts';
+import { CRASH_CHANNEL, eosTopology, fmtW, L, perKey, S } from './fixtures/eos-topology.ts';
 
 const PARTITIONS = 4;
 const EVENTS = 3000;
 const MODULE = { module: new URL('./fixtures/eos-topology.ts', import.meta.url), export: 'eosTopology' };
+const CRASHABLE = { ...MODULE, export: 'eosTopologyCrashable' };
+
+/** Makes a worker thread fail (see eosTopologyCrashable). */
+function crash(threadId: number, how: 'crash' | 'processor'): void {
+  const ch = new BroadcastChannel(CRASH_CHANNEL);
+  ch.postMessage({ threadId, how });
+  ch.close();
+}
 
 const input: [string, string, number][] = [];
 for (let i = 0; i < EVENTS; i++) input.push([`u${(i * 7) % 40}`, `e${i}`, i * 10]);
@@ -221,64 +230,72 @@ test('numThreads: 2 over 4 partitions spreads the tasks over 2 threads and write
   assert.deepEqual(two.windows, one.windows);
 });
 
-test('a terminated worker thread is replaced (REPLACE_THREAD); its tasks restore from the changelog and the results are complete', async () => {
-  const want = expected();
-  await withLog(async (log, client, dir) => {
-    const third = EVENTS / 3;
-    await produce(client, 0, third);
-    const streams = await KafkaStreams.fromModule(MODULE, { ...config(log, client, dir, 2), maxPollRecords: 50 });
-    const errors: unknown[] = [];
-    streams.setUncaughtExceptionHandler((err) => {
-      errors.push(err);
-      return 'REPLACE_THREAD';
-    });
-    try {
-      await streams.start();
-      await until('two threads sharing the partitions', () =>
-        (streams.metrics().threads ?? []).every((x) => x.partitions.length > 0),
-      );
-      // The thread to kill works on its share of the input when it dies; the last third comes after its death.
-      await produce(client, third, 2 * third);
-      await until('thread 0 to process records of its own partitions', () => {
-        const m = streams.metrics();
-        const own = new Set(m.threads?.[0]?.partitions ?? []);
-        return m.tasks.some((t) => own.has(Number(t.taskId.slice(2))) && t.metrics.recordsIn > 0);
+const failures = {
+  crash: /thread 0 \(0-t0\) died: simulated crash/,
+  processor: /thread 0 \(0-t0\).*simulated processor failure/,
+} as const;
+for (const [how, message] of Object.entries(failures) as ['crash' | 'processor', RegExp][]) {
+  test(`a worker thread that fails (${how === 'crash' ? 'uncaught exception' : 'processor exception'}) is replaced (REPLACE_THREAD); its tasks restore from the changelog and the results are complete`, async () => {
+    const want = expected();
+    await withLog(async (log, client, dir) => {
+      const third = EVENTS / 3;
+      await produce(client, 0, third);
+      const streams = await KafkaStreams.fromModule(CRASHABLE, { ...config(log, client, dir, 2), maxPollRecords: 50 });
+      const errors: unknown[] = [];
+      streams.setUncaughtExceptionHandler((err) => {
+        errors.push(err);
+        return 'REPLACE_THREAD';
       });
-      const [victim] = streams.workerThreads();
-      assert.ok(victim !== undefined);
-      await victim.terminate();
-      await until('the thread to be replaced', () => streams.metrics().threads?.[0]?.replacements === 1);
-      await produce(client, 2 * third, EVENTS);
-      await streams.waitUntilProcessed(30_000);
-      const m = streams.metrics();
-      assert.equal(errors.length, 1);
-      assert.match(String((errors[0] as Error).message), /thread 0 \(0-t0\) exited/);
-      assert.equal(streams.state, 'RUNNING');
-      // Whichever threads took the dead one's tasks over rebuilt their stores from the changelogs.
-      assert.ok(m.restoredRecords > 0);
-      assert.deepEqual((m.threads ?? []).flatMap((t) => t.partitions).sort(), [0, 1, 2, 3]);
-    } finally {
-      await streams.close();
-    }
-    assert.equal(streams.state, 'NOT_RUNNING');
-    const got = await outputs(client);
-    assert.deepEqual(got.counts, want.counts);
-    assert.deepEqual(got.windows, want.windows);
+      try {
+        await streams.start();
+        await until('two threads sharing the partitions', () =>
+          (streams.metrics().threads ?? []).every((x) => x.partitions.length > 0),
+        );
+        // The thread to fail works on its share of the input when it fails.
+        await produce(client, third, 2 * third);
+        await until('thread 0 to process records of its own partitions', () => {
+          const m = streams.metrics();
+          const own = new Set(m.threads?.[0]?.partitions ?? []);
+          return m.tasks.some((t) => own.has(Number(t.taskId.slice(2))) && t.metrics.recordsIn > 0);
+        });
+        const [victim] = streams.workerThreads();
+        assert.ok(victim !== undefined);
+        crash(victim.threadId, how);
+        // A processor fails on the next record it gets: the last third comes before the failure, else after it.
+        if (how === 'processor') await produce(client, 2 * third, EVENTS);
+        await until('the thread to be replaced', () => streams.metrics().threads?.[0]?.replacements === 1);
+        if (how === 'crash') await produce(client, 2 * third, EVENTS);
+        await streams.waitUntilProcessed(30_000);
+        const m = streams.metrics();
+        assert.equal(errors.length, 1);
+        assert.match(String((errors[0] as Error).message), message);
+        assert.equal(streams.state, 'RUNNING');
+        // Whichever threads took the failed one's tasks over rebuilt their stores from the changelogs.
+        assert.ok(m.restoredRecords > 0);
+        assert.deepEqual((m.threads ?? []).flatMap((t) => t.partitions).sort(), [0, 1, 2, 3]);
+      } finally {
+        await streams.close();
+      }
+      assert.equal(streams.state, 'NOT_RUNNING');
+      const got = await outputs(client);
+      assert.deepEqual(got.counts, want.counts);
+      assert.deepEqual(got.windows, want.windows);
+    });
   });
-});
+}
 
 test('a dead thread under SHUTDOWN_CLIENT (the default) stops the other threads and the instance goes to ERROR', async () => {
   await withLog(async (log, client, dir) => {
     await produce(client, 0, 200);
-    const streams = await KafkaStreams.fromModule(MODULE, config(log, client, dir, 2));
+    const streams = await KafkaStreams.fromModule(CRASHABLE, config(log, client, dir, 2));
     try {
       await streams.start();
       await until('two threads sharing the partitions', () =>
         (streams.metrics().threads ?? []).every((x) => x.partitions.length > 0),
       );
-      await streams.workerThreads()[1]?.terminate();
+      crash(streams.workerThreads()[1]?.threadId ?? -1, 'crash');
       await until('the instance to stop', () => streams.state === 'ERROR' && streams.workerThreads().length === 0);
-      assert.match(String((streams.error as Error).message), /thread 1 \(0-t1\) exited/);
+      assert.match(String((streams.error as Error).message), /thread 1 \(0-t1\) died: simulated crash/);
       await assert.rejects(streams.waitUntilProcessed(1000), /stopped with an error/);
     } finally {
       await streams.close();
