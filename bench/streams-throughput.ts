@@ -23,7 +23,7 @@ const WINDOW = 60_000;
 const keys = Array.from({ length: K }, (_, i) => `user-${i}`);
 const keyBytes = keys.map((k) => Buffer.from(k));
 const valueBytes = Buffer.from('click');
-const ts = (i: number) => i * 7; // ~8.5 windows per 1M records
+const ts = (i: number) => i * 7; // 7 ms apart: 500,000 records span 59 one-minute windows
 
 function topology() {
   const b = new StreamsBuilder();
