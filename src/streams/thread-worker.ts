@@ -5,6 +5,7 @@ import { remoteClient } from '../kafka/index.ts';
 import { KafkaStreams } from './runtime.ts';
 import type { EventTimeConfig } from './task.ts';
 import {
+  EXIT_CODE_ASKED,
   type FromWorker,
   loadTopology,
   type StoreQuery,
@@ -67,7 +68,7 @@ port.on('message', (m: ToWorker) => {
       break;
     case 'exit':
       // Asked by the parent to end without closing (the thread failed): from here no store transaction is open.
-      process.exit(1);
+      process.exit(EXIT_CODE_ASKED);
       break;
     case 'close':
       if (!closing) {

@@ -194,6 +194,8 @@ export interface ThreadsOptions {
 
 /** How long a worker asked to exit may take before it is terminated. */
 const EXIT_GRACE_MS = 5000;
+/** The exit code of a worker that left when asked to (terminate() and uncaught exceptions give 1). */
+export const EXIT_CODE_ASKED = 3;
 // thread-worker.ts next to this file from source, thread-worker.js from the build (dist/).
 const WORKER_URL = new URL(`./thread-worker${path.extname(new URL(import.meta.url).pathname)}`, import.meta.url);
 const chThread = channel('streams', 'thread');

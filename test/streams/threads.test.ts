@@ -14,6 +14,7 @@ import {
   type StreamsState,
   TopologyTestDriver,
 } from '../../src/streams/index.ts';
+import { EXIT_CODE_ASKED } from '../../src/streams/threads.ts';
 import { CRASH_CHANNEL, eosTopology, fmtW, L, perKey, S } from './fixtures/eos-topology.ts';
 
 const PARTITIONS = 4;
@@ -260,6 +261,7 @@ for (const [how, message] of Object.entries(failures) as ['crash' | 'processor',
         });
         const [victim] = streams.workerThreads();
         assert.ok(victim !== undefined);
+        const exitCode = new Promise<number>((r) => victim.once('exit', r));
         crash(victim.threadId, how);
         // A processor fails on the next record it gets: the last third comes before the failure, else after it.
         if (how === 'processor') await produce(client, 2 * third, EVENTS);
@@ -269,6 +271,8 @@ for (const [how, message] of Object.entries(failures) as ['crash' | 'processor',
         const m = streams.metrics();
         assert.equal(errors.length, 1);
         assert.match(String((errors[0] as Error).message), message);
+        // A thread whose processor failed is asked to exit, never terminated (see StreamThreads.stopWorker).
+        assert.equal(await exitCode, how === 'crash' ? 1 : EXIT_CODE_ASKED);
         assert.equal(streams.state, 'RUNNING');
         // Whichever threads took the failed one's tasks over rebuilt their stores from the changelogs.
         assert.ok(m.restoredRecords > 0);
