@@ -516,6 +516,8 @@ export class KafkaStreams {
     }
     // Restoring read changelog records, not new output.
     this.out = [];
+    // restore() checkpointed every store: the next checkpoint is due an interval from now.
+    this.lastStateFlush = this.wallClock();
   }
 
   private async closeTasks(): Promise<void> {
