@@ -1,3 +1,4 @@
+export * from './avro-long.ts';
 export * from './diagnostics.ts';
 export * from './duration.ts';
 export * from './errors.ts';

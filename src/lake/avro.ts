@@ -1,31 +1,9 @@
 import { deflateRawSync, inflateRawSync, zstdCompressSync, zstdDecompressSync } from 'node:zlib';
 import avro from 'avsc';
-import { TributaryError } from '../core/index.ts';
-
-/** avsc's default long loses precision above 2^53: this one reads and writes BigInt. */
-const bigLong = avro.types.LongType.__with({
-  fromBuffer: (buf: Buffer) => buf.readBigInt64LE(),
-  toBuffer: (n: bigint | number) => {
-    const buf = Buffer.alloc(8);
-    buf.writeBigInt64LE(BigInt(n));
-    return buf;
-  },
-  fromJSON: (v: unknown) => BigInt(v as number),
-  toJSON: (n: bigint) => Number(n),
-  isValid: (n: unknown) => typeof n === 'bigint' || (typeof n === 'number' && Number.isSafeInteger(n)),
-  compare: (a: bigint, b: bigint) => (a === b ? 0 : a < b ? -1 : 1),
-});
-
-function typeHook(schema: unknown): avro.Type | undefined {
-  if (schema === 'long') return bigLong as unknown as avro.Type;
-  if (schema !== null && typeof schema === 'object' && (schema as { type?: unknown }).type === 'long') {
-    return bigLong as unknown as avro.Type;
-  }
-  return undefined;
-}
+import { bigIntLongTypeHook, TributaryError } from '../core/index.ts';
 
 export function avroType(schema: unknown): avro.Type {
-  return avro.Type.forSchema(schema as avro.Schema, { typeHook: typeHook as never, wrapUnions: 'auto' });
+  return avro.Type.forSchema(schema as avro.Schema, { typeHook: bigIntLongTypeHook as never, wrapUnions: 'auto' });
 }
 
 const MAGIC = Buffer.from([0x4f, 0x62, 0x6a, 0x01]);

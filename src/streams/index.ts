@@ -20,7 +20,7 @@ export {
   type StreamsState,
   type UncaughtExceptionResponse,
 } from './runtime.ts';
-export { type Serde, Serdes } from './serdes.ts';
+export { type AvroSerdeOptions, type Serde, Serdes } from './serdes.ts';
 export { compileFilter, compileJobSpec, type FilterSpec, type JobSpec, jobSpecSchema, parseJobSpec } from './spec.ts';
 export {
   type KeyValueStore,

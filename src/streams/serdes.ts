@@ -1,5 +1,5 @@
 import avro from 'avsc';
-import { invalidArgument, TributaryError } from '../core/index.ts';
+import { bigIntLongTypeHook, invalidArgument, TributaryError } from '../core/index.ts';
 import { compileRecordWriter } from './avro-writer.ts';
 import type { Windowed } from './types.ts';
 
@@ -19,10 +19,8 @@ function nullSafe<T>(ser: (value: T) => Buffer, de: (data: Buffer) => T, name: s
       } catch (cause) {
         throw new TributaryError(
           'CORRUPT_DATA',
-          `${name} serde: cannot deserialize ${data.length} bytes from topic ${topic}`,
-          {
-            cause,
-          },
+          `${name} serde: cannot deserialize ${data.length} bytes from topic ${topic}: ${(cause as Error).message}`,
+          { cause },
         );
       }
     },
@@ -118,14 +116,30 @@ function windowedSerde<K>(inner: Serde<K>): Serde<Windowed<K>> {
   };
 }
 
+export interface AvroSerdeOptions {
+  /** Write and expect the Confluent wire format with this schema id. */
+  schemaId?: number;
+  /**
+   * How `long` fields read: 'number' (the default) as JavaScript numbers, refusing values beyond ±2^53 with an
+   * error; 'bigint' as BigInt, all 64 bits (Java producers' ids and nanosecond times need it). Either way, writing
+   * takes safe-integer numbers; 'bigint' takes BigInt too.
+   */
+  longs?: 'number' | 'bigint';
+}
+
 /**
  * Avro binary encoding of one schema. With `schemaId`, the Confluent wire format (magic byte 0, 4-byte schema
  * id, then the Avro body) that Schema Registry clients read and write; without, the bare Avro body.
  */
-function avroSerde<T>(schema: object | string, opts: { schemaId?: number } = {}): Serde<T> {
+function avroSerde<T>(schema: object | string, opts: AvroSerdeOptions = {}): Serde<T> {
+  const longs = opts.longs ?? 'number';
+  if (longs !== 'number' && longs !== 'bigint') throw invalidArgument('longs', "'number' or 'bigint'", longs);
   let type: avro.Type;
   try {
-    type = avro.Type.forSchema(schema as avro.Schema);
+    type = avro.Type.forSchema(
+      schema as avro.Schema,
+      longs === 'bigint' ? { typeHook: bigIntLongTypeHook as never } : undefined,
+    );
   } catch (cause) {
     throw new TributaryError('INVALID_ARGUMENT', `Avro serde: invalid schema (${(cause as Error).message})`, {
       field: 'schema',
@@ -159,11 +173,20 @@ function avroSerde<T>(schema: object | string, opts: { schemaId?: number } = {})
       return head === null ? body : Buffer.concat([head, body]);
     },
     (b) => {
-      if (id === undefined) return type.fromBuffer(b) as T;
-      if (b.length < 5 || b[0] !== 0) throw new Error('not in the Confluent wire format (magic byte 0)');
-      const got = b.readInt32BE(1);
-      if (got !== id) throw new Error(`schema id ${got}, expected ${id}`);
-      return type.fromBuffer(b.subarray(5)) as T;
+      let body = b;
+      if (id !== undefined) {
+        if (b.length < 5 || b[0] !== 0) throw new Error('not in the Confluent wire format (magic byte 0)');
+        const got = b.readInt32BE(1);
+        if (got !== id) throw new Error(`schema id ${got}, expected ${id}`);
+        body = b.subarray(5);
+      }
+      try {
+        return type.fromBuffer(body) as T;
+      } catch (err) {
+        if (longs === 'number' && /precision loss/.test((err as Error).message))
+          throw new Error("a long beyond ±2^53 does not fit a number: use Serdes.Avro(schema, { longs: 'bigint' })");
+        throw err;
+      }
     },
     'Avro',
   );

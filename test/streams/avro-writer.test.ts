@@ -97,6 +97,50 @@ test("Avro serde: longs up to avsc's limit ±(2^53 - 2) are exact zig-zag varint
   }
 });
 
+test("Avro serde with longs: 'bigint' reads and writes all 64 bits; the default refuses them with the way out", () => {
+  const L = {
+    type: 'record',
+    name: 'L',
+    fields: [
+      { name: 'v', type: 'long' },
+      { name: 'o', type: ['null', 'long'] },
+    ],
+  };
+  const big = Serdes.Avro<{ v: bigint | number; o: bigint | null }>(L, { longs: 'bigint' });
+  // The zig-zag varint of a long, written independently of avsc and of our writer.
+  const varint = (n: bigint): number[] => {
+    let z = BigInt.asUintN(64, (n << 1n) ^ (n >> 63n));
+    const out: number[] = [];
+    while (z >= 0x80n) {
+      out.push(Number(z & 0x7fn) | 0x80);
+      z >>= 7n;
+    }
+    return [...out, Number(z)];
+  };
+  for (const v of [2n ** 60n + 1n, -(2n ** 63n), 2n ** 63n - 1n, 0n, -1n, 12345n]) {
+    const b = big.serialize('t', { v, o: v }) as Buffer;
+    assert.deepEqual([...b], [...varint(v), 2, ...varint(v)], `bytes of ${v}`);
+    const back = big.deserialize('t', b) as { v: bigint; o: bigint };
+    assert.deepEqual([back.v, back.o], [v, v]);
+  }
+  // Safe-integer numbers are still accepted and written as the same long.
+  assert.deepEqual(big.serialize('t', { v: 42, o: null }), big.serialize('t', { v: 42n, o: null }));
+  assert.throws(() => big.serialize('t', { v: 2n ** 63n, o: null }), /value\.v/);
+  assert.throws(() => Serdes.Avro(L, { longs: 'strings' as never }), /longs/);
+  const plain = Serdes.Avro<{ v: number; o: null }>(L);
+  assert.throws(
+    () => plain.deserialize('t', big.serialize('t', { v: 2n ** 60n, o: null })),
+    (e: Error) => e.name === 'TributaryError' && /longs: 'bigint'/.test(e.message),
+  );
+  assert.deepEqual(
+    { ...(plain.deserialize('t', big.serialize('t', { v: 2n ** 52n, o: null })) as object) },
+    {
+      v: 2 ** 52,
+      o: null,
+    },
+  );
+});
+
 test('Avro serde: buffers already returned stay intact while later rows are written', () => {
   const serde = Serdes.Avro<ReturnType<typeof row>>(schema);
   const kept: [ReturnType<typeof row>, Buffer][] = [];
