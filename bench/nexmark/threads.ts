@@ -1,9 +1,11 @@
 // Nexmark queries as KafkaStreams jobs over an events topic with 2 partitions: numThreads: 1 versus numThreads: 2
-// in the same run (and, to separate the cost of the Kafka protocol the worker threads speak from the gain of the
-// second thread, numThreads: 1 over the same protocol). Each job starts and takes its partitions first; then the
+// in the same run. The worker threads reach the embedded log over MessagePorts; for comparison, the same jobs
+// also run with their clients speaking the Kafka protocol to a broker on loopback (numThreads 1 and 2), as they
+// would against a cluster. Each job starts and takes its partitions first; then the
 // events are produced while it consumes, and events/s is events / (first produce .. all input processed). Every
 // run's results are checked against the reference evaluator.
-// Usage: node bench/nexmark/threads.ts [--events N] [--queries q0,q1,...] [--guarantee exactly_once|at_least_once]
+// Usage: node bench/nexmark/threads.ts [--events N] [--queries q0,q1,...] [--modes 1,2,3,4]
+//        [--guarantee exactly_once|at_least_once]
 //        [--max-out-of-orderness 60s]
 import fs from 'node:fs';
 import os from 'node:os';
@@ -35,6 +37,8 @@ const { values } = parseArgs({
     seed: { type: 'string', default: '1' },
     rate: { type: 'string', default: '10000' },
     guarantee: { type: 'string', default: 'exactly_once' },
+    // which modes to run, by number in MODES (1-based), e.g. 1,2
+    modes: { type: 'string' },
     // The queries' watermark bound (4s). With 2 partitions a task's repartition input interleaves the records of two
     // upstream tasks, and its per-partition watermark follows the faster one: records of the slower one more than
     // the bound behind are late (counted, dropped), so results depend on timing in every mode. A bound longer than
@@ -51,9 +55,14 @@ const guarantee = values.guarantee as 'exactly_once' | 'at_least_once';
 type Mode = { name: string; numThreads: number; protocol: boolean };
 const MODES: Mode[] = [
   { name: 'numThreads 1 (embedded client)', numThreads: 1, protocol: false },
+  { name: 'numThreads 2 (MessagePort)', numThreads: 2, protocol: false },
   { name: 'numThreads 1 (Kafka protocol)', numThreads: 1, protocol: true },
   { name: 'numThreads 2 (Kafka protocol)', numThreads: 2, protocol: true },
 ];
+
+const selectedModes =
+  values.modes === undefined ? MODES : (values.modes as string).split(',').map((n) => MODES[Number(n) - 1] as Mode);
+if (selectedModes.some((m) => m === undefined)) throw new Error(`--modes: numbers from 1 to ${MODES.length}`);
 
 const cpuMs = () => {
   const u = process.cpuUsage();
@@ -95,9 +104,9 @@ async function run(
     defaults: { 'max.message.bytes': 64 * 1024 * 1024 },
   });
   const local = embeddedClient(log);
-  const broker =
-    mode.protocol && mode.numThreads === 1 ? await startKafkaBroker({ log, port: 0, logger: quietLogger }) : undefined;
-  const client = broker === undefined ? local : remoteClient({ bootstrapBrokers: [`127.0.0.1:${broker.port}`] });
+  const broker = mode.protocol ? await startKafkaBroker({ log, port: 0, logger: quietLogger }) : undefined;
+  const remote = broker === undefined ? undefined : { bootstrapBrokers: [`127.0.0.1:${broker.port}`] };
+  const client = remote === undefined || mode.numThreads > 1 ? local : remoteClient(remote);
   try {
     const admin = local.admin();
     await admin.createTopic(EVENTS_TOPIC, { partitions: PARTITIONS });
@@ -115,7 +124,7 @@ async function run(
         applicationId: `nexmark-${q}`,
         client,
         numThreads: mode.numThreads,
-        ...(mode.numThreads > 1 ? { workerLog: { log } } : {}),
+        ...(mode.numThreads > 1 ? { workerLog: remote ?? { log } } : {}),
         processingGuarantee: guarantee,
         commitIntervalMs: 100,
         maxPollRecords: 10_000,
@@ -185,7 +194,7 @@ for (const q of queries) {
   const ref = canonicalRows(referenceResults(q, events));
   const figures: string[] = [];
   let first: string[] | undefined;
-  for (const mode of MODES) {
+  for (const mode of selectedModes) {
     const r = await run(q, mode, events);
     const same = (a: string[], b: string[]) => a.length === b.length && a.every((x, i) => x === b[i]);
     const equal = same(r.rows, ref);

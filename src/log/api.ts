@@ -180,6 +180,8 @@ export interface AppendOptions {
 
 export interface LogService {
   readonly dataDir: string;
+  /** Grows whenever a topic is created or deleted or gains partitions: clients that cache metadata compare it. */
+  readonly metadataVersion: number;
 
   // topics
   createTopic(name: string, options: { partitions: number; config?: TopicConfig }): Promise<TopicDescription>;

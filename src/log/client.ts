@@ -18,10 +18,23 @@ export interface EmbeddedClientOptions {
   clientId?: string;
 }
 
+type MaybePromise<T> = T | Promise<T>;
+
+/**
+ * What the admin needs of a log. The metadata reads may answer later: over a port (port-log.ts) they are
+ * calls to the thread that owns the log.
+ */
+export interface AdminLog
+  extends Pick<LogService, 'createTopic' | 'deleteTopic' | 'createPartitions' | 'fetchOffsets'> {
+  listTopics(): MaybePromise<ReturnType<LogService['listTopics']>>;
+  describeTopic(name: string): MaybePromise<ReturnType<LogService['describeTopic']>>;
+  listGroups(): MaybePromise<ReturnType<LogService['listGroups']>>;
+}
+
 /** The admin operations over a LogService. */
 class EmbeddedAdmin implements Admin {
-  readonly #log: LogService;
-  constructor(log: LogService) {
+  readonly #log: AdminLog;
+  constructor(log: AdminLog) {
     this.#log = log;
   }
   async createTopic(name: string, options: { partitions: number; config?: TopicConfig }): Promise<void> {
@@ -31,12 +44,12 @@ class EmbeddedAdmin implements Admin {
     return this.#log.deleteTopic(name);
   }
   async listTopics(): Promise<string[]> {
-    return this.#log.listTopics().map((t) => t.name);
+    return (await this.#log.listTopics()).map((t) => t.name);
   }
   async describeTopic(
     name: string,
   ): Promise<{ name: string; partitions: { partition: number; highWatermark: bigint; logStartOffset: bigint }[] }> {
-    const d = this.#log.describeTopic(name);
+    const d = await this.#log.describeTopic(name);
     if (!d) {
       throw new TributaryError('NOT_FOUND', `topic ${JSON.stringify(name)} does not exist`, {
         field: 'name',
@@ -56,7 +69,7 @@ class EmbeddedAdmin implements Admin {
     return this.#log.createPartitions(name, totalCount);
   }
   async listGroups(): Promise<string[]> {
-    return this.#log.listGroups().map((g) => g.groupId);
+    return (await this.#log.listGroups()).map((g) => g.groupId);
   }
   async fetchOffsets(groupId: string): Promise<(TopicPartition & { offset: bigint })[]> {
     const got = await this.#log.fetchOffsets(groupId);
@@ -70,6 +83,11 @@ class EmbeddedAdmin implements Admin {
  * created, not the log.
  */
 export function embeddedClient(log: LogService, options: EmbeddedClientOptions = {}): LogClient {
+  return clientOver(log, log, options);
+}
+
+/** Producers and consumers over `log`, admins over `adminLog`; closing the client closes what it created. */
+export function clientOver(log: LogService, adminLog: AdminLog, options: EmbeddedClientOptions = {}): LogClient {
   const open = new Set<{ close(): Promise<void> }>();
   const track = <T extends { close(): Promise<void> }>(c: T): T => {
     open.add(c);
@@ -88,7 +106,7 @@ export function embeddedClient(log: LogService, options: EmbeddedClientOptions =
       return track(new EmbeddedConsumer(log, { clientId: options.clientId, ...consumerOptions }));
     },
     admin(): Admin {
-      return track(new EmbeddedAdmin(log));
+      return track(new EmbeddedAdmin(adminLog));
     },
     async close(): Promise<void> {
       await Promise.allSettled([...open].map((c) => c.close()));

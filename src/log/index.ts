@@ -5,6 +5,7 @@ export * from './compression.ts';
 export * from './crc32c.ts';
 export { GroupCoordinator, type GroupCoordinatorOptions } from './groups.ts';
 export { type CleanerReport, Log, type OpenLogOptions, openLog } from './log.ts';
+export { connectLogPort, serveLogOnPort } from './port-log.ts';
 export * from './record-batch.ts';
 export {
   KAFKA_TOPIC_DEFAULTS,

@@ -110,6 +110,7 @@ export class Log implements LogService {
   #lastTxnExpiry = Date.now();
   #txnExpiry: Promise<unknown> | null = null;
   #closed = false;
+  #metadataVersion = 0;
 
   private constructor(options: OpenLogOptions, clean: boolean) {
     this.#options = options;
@@ -244,12 +245,14 @@ export class Log implements LogService {
     };
     this.#writeTopicFile(t);
     this.#topics.set(name, t);
+    this.#metadataVersion++;
     return this.#describe(t);
   }
 
   async deleteTopic(name: string): Promise<void> {
     const t = this.#topic(name);
     this.#topics.delete(name);
+    this.#metadataVersion++;
     unlinkIfExists(this.#topicFile(name));
     fsyncDir(path.dirname(this.#topicFile(name)));
     for (const p of t.partitions) p.destroy();
@@ -269,6 +272,11 @@ export class Log implements LogService {
       t.partitions.push(PartitionLog.create(name, i, this.#partitionDir(name, i), t.config));
     }
     this.#writeTopicFile(t);
+    this.#metadataVersion++;
+  }
+
+  get metadataVersion(): number {
+    return this.#metadataVersion;
   }
 
   listTopics(options: { includeInternal?: boolean } = {}): TopicDescription[] {

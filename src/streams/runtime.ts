@@ -76,8 +76,8 @@ export interface StreamsConfig {
   numThreads?: number;
   /**
    * With numThreads > 1: how the worker threads reach the log. `{ log }` (the LogService behind an embedded
-   * client): this instance serves it to them over the Kafka protocol on 127.0.0.1 (an ephemeral port) while it
-   * runs. Or the remote cluster's options (`bootstrapBrokers`, `sasl`): each worker connects to it.
+   * client): this instance serves its calls to each worker on a MessagePort (no Kafka protocol, no socket). Or
+   * the remote cluster's options (`bootstrapBrokers`, `sasl`): each worker connects to it.
    */
   workerLog?: WorkerLog;
   /**
@@ -240,7 +240,7 @@ export class KafkaStreams {
         throw invalidArgument(
           'workerLog',
           `how the ${n} worker threads reach the log: { log } (the LogService of the embedded client, served to them ` +
-            'over the Kafka protocol) or { bootstrapBrokers } of the remote cluster',
+            'on MessagePorts) or { bootstrapBrokers } of the remote cluster',
         );
       for (const f of ['defaultKeySerde', 'defaultValueSerde'] as const)
         if (config[f] !== undefined)

@@ -1,7 +1,9 @@
 // One worker thread of a KafkaStreams with numThreads > 1 (see threads.ts): rebuilds the topology, runs one
-// KafkaStreams instance in group mode over the Kafka protocol, and reports state, metrics and progress.
+// KafkaStreams instance in group mode (over the parent's log on a MessagePort, or a Kafka cluster), and reports
+// state, metrics and progress.
 import { type MessagePort, parentPort, workerData } from 'node:worker_threads';
 import { remoteClient } from '../kafka/index.ts';
+import { connectLogPort, type LogClient } from '../log/index.ts';
 import { KafkaStreams } from './runtime.ts';
 import type { EventTimeConfig } from './task.ts';
 import {
@@ -21,7 +23,7 @@ const post = (m: FromWorker): void => port.postMessage(m);
 
 let clockOffset = init.wallClockOffset;
 let streams: KafkaStreams | undefined;
-const client = remoteClient({ ...init.remote, clientId: `${init.config.applicationId}-${init.config.instanceId}` });
+let client: LogClient | undefined;
 let closing = false;
 
 async function close(): Promise<void> {
@@ -33,7 +35,7 @@ async function close(): Promise<void> {
     error = err;
   }
   clearInterval(metricsTimer);
-  await client.close().catch(() => {});
+  await client?.close().catch(() => {});
   post({ type: 'closed', ...(error === undefined ? {} : { error: serializeError(error) }) });
   port.close();
 }
@@ -85,6 +87,11 @@ const metricsTimer = setInterval(() => {
 metricsTimer.unref();
 
 try {
+  const clientId = `${init.config.applicationId}-${init.config.instanceId}`;
+  client =
+    init.logPort !== undefined
+      ? await connectLogPort(init.logPort, { clientId })
+      : remoteClient({ ...(init.remote as NonNullable<WorkerInit['remote']>), clientId });
   const topology = await loadTopology(init.source);
   const { eventTime, ...config } = init.config;
   streams = new KafkaStreams(topology, {
@@ -107,7 +114,7 @@ try {
   post({ type: 'state', state: s.state, metrics: s.metrics() });
 } catch (err) {
   post({ type: 'error', error: serializeError(err) });
-  await client.close().catch(() => {});
+  await client?.close().catch(() => {});
   clearInterval(metricsTimer);
   port.close();
 }

@@ -1,13 +1,14 @@
 // numThreads > 1: the parent side of a KafkaStreams whose tasks run in worker threads. Each worker rebuilds the
 // topology from a module reference or a JSON job spec (a Topology holds closures of this thread and cannot be
-// sent), runs one KafkaStreams instance in group mode over the Kafka protocol, and so shares the partitions with
-// its sibling threads exactly as instances of one application id share them across processes.
+// sent), runs one KafkaStreams instance in group mode (over the embedded log served on a MessagePort, or over
+// a Kafka cluster), and so shares the partitions with its sibling threads exactly as instances of one
+// application id share them across processes.
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import { MessageChannel, type MessagePort, Worker } from 'node:worker_threads';
 import { channel, type ErrorCode, invalidArgument, publish, TributaryError } from '../core/index.ts';
 import type { RemoteClientOptions } from '../kafka/index.ts';
-import type { LogService } from '../log/index.ts';
+import { type LogService, serveLogOnPort } from '../log/index.ts';
 import { emptyTaskMetrics, type TaskMetrics } from './node.ts';
 import type { StreamsMetrics, StreamsState, UncaughtExceptionResponse } from './runtime.ts';
 import { compileJobSpec } from './spec.ts';
@@ -28,7 +29,10 @@ export type TopologySource =
     }
   | { jobSpec: unknown };
 
-/** How worker threads reach the log: the embedded log (served to them over the Kafka protocol) or a cluster. */
+/**
+ * How worker threads reach the log: the embedded log (its LogService calls served to each thread over a
+ * MessagePort) or a Kafka cluster.
+ */
 export type WorkerLog = { log: LogService } | RemoteClientOptions;
 
 /** Per worker thread, in StreamsMetrics.threads. */
@@ -65,7 +69,9 @@ export interface WorkerInit {
   thread: number;
   source: NormalizedSource;
   config: WorkerConfig;
-  remote: RemoteClientOptions;
+  /** Exactly one of these: the embedded log's port, or the cluster. */
+  logPort?: MessagePort;
+  remote?: RemoteClientOptions;
   wallClockOffset: number | undefined;
   metricsIntervalMs: number;
 }
@@ -206,7 +212,7 @@ export class StreamThreads {
   private readonly host: ThreadsHost;
   private readonly threads: ThreadHandle[] = [];
   private readonly replacements: number[] = [];
-  private broker: { port: number; close(): Promise<void> } | undefined;
+  private servedLog: LogService | undefined;
   private remote: RemoteClientOptions | undefined;
   private clockTimer: ReturnType<typeof setInterval> | undefined;
   private clockOffset: number | undefined;
@@ -220,21 +226,11 @@ export class StreamThreads {
     for (let i = 0; i < opts.numThreads; i++) this.replacements.push(0);
   }
 
-  /** Serves the log to the workers if it is embedded, starts every worker, and resolves once all started. */
+  /** Starts every worker and resolves once all started. */
   async start(): Promise<void> {
     const wl = this.opts.workerLog;
-    if ('log' in wl) {
-      const kafka = await import('../kafka/index.ts');
-      const broker = await kafka.startKafkaBroker({
-        log: wl.log,
-        host: '127.0.0.1',
-        port: 0,
-        autoCreateTopics: false,
-        logger: kafka.quietLogger,
-      });
-      this.broker = broker;
-      this.remote = { bootstrapBrokers: [`127.0.0.1:${broker.port}`] };
-    } else this.remote = wl;
+    if ('log' in wl) this.servedLog = wl.log;
+    else this.remote = wl;
     const clock = this.opts.wallClock;
     if (clock !== undefined) {
       this.clockOffset = clock() - Date.now();
@@ -268,11 +264,22 @@ export class StreamThreads {
         instanceId: this.instanceId(thread),
         ...(c.stateDir === undefined ? {} : { stateDir: path.join(c.stateDir, `t${thread}`) }),
       },
-      remote: this.remote as RemoteClientOptions,
       wallClockOffset: this.clockOffset,
       metricsIntervalMs: this.opts.metricsIntervalMs ?? 200,
     };
-    const worker = new Worker(WORKER_URL, { workerData: init, name: `${c.applicationId}-t${thread}` });
+    const transferList: MessagePort[] = [];
+    if (this.servedLog !== undefined) {
+      // The port closes when the thread exits; the log's side then aborts what the thread was waiting for.
+      const { port1, port2 } = new MessageChannel();
+      serveLogOnPort(this.servedLog, port1);
+      init.logPort = port2;
+      transferList.push(port2);
+    } else init.remote = this.remote as RemoteClientOptions;
+    const worker = new Worker(WORKER_URL, {
+      workerData: init,
+      transferList,
+      name: `${c.applicationId}-t${thread}`,
+    });
     let onExit: () => void = () => {};
     const h: ThreadHandle = {
       thread,
@@ -500,11 +507,9 @@ export class StreamThreads {
     );
   }
 
-  /** Closes every worker (each commits what it processed), then the broker this started. */
+  /** Closes every worker (each commits what it processed). */
   async close(): Promise<void> {
     await this.stopAll();
-    await this.broker?.close();
-    this.broker = undefined;
   }
 }
 

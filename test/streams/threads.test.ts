@@ -1,4 +1,4 @@
-// numThreads > 1: real worker threads over a real log (served to them over the Kafka protocol).
+// numThreads > 1: real worker threads over a real log (served to them on MessagePorts, or over the Kafka protocol).
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -6,6 +6,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { BroadcastChannel } from 'node:worker_threads';
 import { TributaryError } from '../../src/core/index.ts';
+import { quietLogger, startKafkaBroker } from '../../src/kafka/index.ts';
 import { embeddedClient, type LogClient, type LogService, openLog } from '../../src/log/index.ts';
 import {
   KafkaStreams,
@@ -229,6 +230,32 @@ test('numThreads: 2 over 4 partitions spreads the tasks over 2 threads and write
   assert.deepEqual(one.windows, want.windows);
   assert.deepEqual(two.counts, one.counts);
   assert.deepEqual(two.windows, one.windows);
+});
+
+test('numThreads: 2 over a Kafka cluster (workerLog: bootstrap brokers) writes the same results (exactly-once)', async () => {
+  const want = expected();
+  await withLog(async (log, client, dir) => {
+    const broker = await startKafkaBroker({ log, host: '127.0.0.1', port: 0, logger: quietLogger });
+    try {
+      await produce(client, 0, input.length);
+      const streams = await KafkaStreams.fromModule(MODULE, {
+        ...config(log, client, dir, 2),
+        workerLog: { bootstrapBrokers: [`127.0.0.1:${broker.port}`] },
+      });
+      try {
+        await streams.start();
+        await streams.waitUntilProcessed(30_000);
+        assert.equal(streams.workerThreads().length, 2);
+      } finally {
+        await streams.close();
+      }
+      const got = await outputs(client);
+      assert.deepEqual(got.counts, want.counts);
+      assert.deepEqual(got.windows, want.windows);
+    } finally {
+      await broker.close();
+    }
+  });
 });
 
 const failures = {
