@@ -212,8 +212,6 @@ export class StreamThreads {
   private readonly host: ThreadsHost;
   private readonly threads: ThreadHandle[] = [];
   private readonly replacements: number[] = [];
-  private servedLog: LogService | undefined;
-  private remote: RemoteClientOptions | undefined;
   private clockTimer: ReturnType<typeof setInterval> | undefined;
   private clockOffset: number | undefined;
   private nextId = 0;
@@ -228,9 +226,6 @@ export class StreamThreads {
 
   /** Starts every worker and resolves once all started. */
   async start(): Promise<void> {
-    const wl = this.opts.workerLog;
-    if ('log' in wl) this.servedLog = wl.log;
-    else this.remote = wl;
     const clock = this.opts.wallClock;
     if (clock !== undefined) {
       this.clockOffset = clock() - Date.now();
@@ -268,13 +263,14 @@ export class StreamThreads {
       metricsIntervalMs: this.opts.metricsIntervalMs ?? 200,
     };
     const transferList: MessagePort[] = [];
-    if (this.servedLog !== undefined) {
+    const wl = this.opts.workerLog;
+    if ('log' in wl) {
       // The port closes when the thread exits; the log's side then aborts what the thread was waiting for.
       const { port1, port2 } = new MessageChannel();
-      serveLogOnPort(this.servedLog, port1);
+      serveLogOnPort(wl.log, port1);
       init.logPort = port2;
       transferList.push(port2);
-    } else init.remote = this.remote as RemoteClientOptions;
+    } else init.remote = wl;
     const worker = new Worker(WORKER_URL, {
       workerData: init,
       transferList,

@@ -3,22 +3,20 @@
  * same against a Kafka cluster. Adding an implementation is one entry in `implementations`.
  */
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { MessageChannel, Worker } from 'node:worker_threads';
 import { quietLogger, remoteClient, startKafkaBroker } from '../../src/kafka/index.ts';
 import {
   type ConsumedRecord,
   type Consumer,
-  connectLogPort,
   embeddedClient,
   type LogClient,
   openLog,
   partitionForKey,
 } from '../../src/log/index.ts';
+import { startLogThread } from '../log/helpers.ts';
 
 interface Harness {
   client: LogClient;
@@ -53,19 +51,11 @@ const implementations: Implementation[] = [
     name: 'embedded in another thread (MessagePort)',
     async setup() {
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tributary-conformance-port-'));
-      const { port1, port2 } = new MessageChannel();
-      const server = new Worker(new URL('../log/fixtures/log-port-server.ts', import.meta.url), {
-        workerData: { dataDir: dir, port: port2 },
-        transferList: [port2],
-      });
-      await once(server, 'message');
-      const client = await connectLogPort(port1);
+      const thread = await startLogThread(dir);
       return {
-        client,
+        client: thread.client,
         async teardown() {
-          await client.close();
-          server.postMessage({ type: 'close' });
-          await once(server, 'exit');
+          await thread.close();
           fs.rmSync(dir, { recursive: true, force: true });
         },
       };

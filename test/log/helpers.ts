@@ -1,12 +1,16 @@
+import { once } from 'node:events';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after } from 'node:test';
+import { MessageChannel, Worker } from 'node:worker_threads';
 import {
+  connectLogPort,
   decodeRecordBatches,
   type EncodeBatchOptions,
   encodeRecordBatch,
   type Log,
+  type LogClient,
   type OpenLogOptions,
   openLog,
 } from '../../src/log/index.ts';
@@ -83,4 +87,27 @@ export async function readAll(
       offset = b.baseOffset + BigInt(b.lastOffsetDelta) + 1n;
     }
   }
+}
+
+/** An embedded log opened in a worker thread (fixtures/log-port-server.ts) and a client to it over a MessagePort. */
+export async function startLogThread(
+  dataDir: string,
+): Promise<{ worker: Worker; client: LogClient; close(): Promise<void> }> {
+  const { port1, port2 } = new MessageChannel();
+  const worker = new Worker(new URL('./fixtures/log-port-server.ts', import.meta.url), {
+    workerData: { dataDir, port: port2 },
+    transferList: [port2],
+  });
+  await once(worker, 'message');
+  const client = await connectLogPort(port1);
+  return {
+    worker,
+    client,
+    async close() {
+      await client.close();
+      if (worker.threadId === -1) return; // already gone
+      worker.postMessage({ type: 'close' });
+      await once(worker, 'exit');
+    },
+  };
 }

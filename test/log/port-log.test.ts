@@ -8,46 +8,35 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, it } from 'node:test';
-import { MessageChannel, Worker } from 'node:worker_threads';
-import { type ConsumedRecord, connectLogPort, type LogClient } from '../../src/log/index.ts';
+import type { ConsumedRecord } from '../../src/log/index.ts';
 import type { ServerCommand } from './fixtures/log-port-server.ts';
+import { startLogThread } from './helpers.ts';
 
 let dir: string;
-let server: Worker;
-let client: LogClient;
+let thread: Awaited<ReturnType<typeof startLogThread>>;
 
 /** Runs `command` in the log's thread, not through the port. */
 async function inLogThread(command: ServerCommand): Promise<void> {
-  server.postMessage(command);
-  await once(server, 'message');
+  thread.worker.postMessage(command);
+  await once(thread.worker, 'message');
 }
 
 beforeEach(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tributary-port-log-'));
-  const { port1, port2 } = new MessageChannel();
-  server = new Worker(new URL('./fixtures/log-port-server.ts', import.meta.url), {
-    workerData: { dataDir: dir, port: port2 },
-    transferList: [port2],
-  });
-  await once(server, 'message');
-  client = await connectLogPort(port1);
+  thread = await startLogThread(dir);
 });
 
 afterEach(async () => {
-  await client.close();
-  if (server.threadId !== -1) {
-    server.postMessage({ type: 'close' } satisfies ServerCommand);
-    await once(server, 'exit');
-  }
+  await thread.close();
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
 it('a topic created in the log thread is usable at once; its new partitions reach a group member', async () => {
-  const producer = client.producer();
+  const producer = thread.client.producer();
   await inLogThread({ type: 'createTopic', name: 'grows', partitions: 1 });
   // The client has not heard of the topic: the producer's lookup goes to the log's thread.
   await producer.send([{ topic: 'grows', value: 'p0' }]);
-  const consumer = client.consumer({ groupId: 'g', heartbeatIntervalMs: 50, autoOffsetReset: 'earliest' });
+  const consumer = thread.client.consumer({ groupId: 'g', heartbeatIntervalMs: 50, autoOffsetReset: 'earliest' });
   await consumer.subscribe(['grows']);
   const got: ConsumedRecord[] = [];
   while (got.length < 1) got.push(...(await consumer.poll(100)));
@@ -74,7 +63,7 @@ it('a topic created in the log thread is usable at once; its new partitions reac
 });
 
 it('an unknown topic is NOT_FOUND with the field, as on the embedded log', async () => {
-  const producer = client.producer();
+  const producer = thread.client.producer();
   await assert.rejects(producer.send([{ topic: 'nowhere', value: 'x' }]), {
     code: 'NOT_FOUND',
     field: 'records[0].topic',
@@ -83,15 +72,15 @@ it('an unknown topic is NOT_FOUND with the field, as on the embedded log', async
 });
 
 it("when the log's thread goes away, waiting and later calls fail with UNAVAILABLE and say why", async () => {
-  const admin = client.admin();
+  const admin = thread.client.admin();
   await admin.createTopic('t', { partitions: 1 });
-  const consumer = client.consumer({ autoOffsetReset: 'earliest' });
+  const consumer = thread.client.consumer({ autoOffsetReset: 'earliest' });
   consumer.assign([{ topic: 't', partition: 0 }]);
   const waiting = assert.rejects(consumer.poll(30_000), { code: 'UNAVAILABLE', message: /log port closed/ });
   await new Promise((r) => setTimeout(r, 50));
-  await server.terminate();
+  await thread.worker.terminate();
   await waiting;
   await assert.rejects(admin.listTopics(), { code: 'UNAVAILABLE', message: /log port closed/ });
-  const producer = client.producer();
+  const producer = thread.client.producer();
   await assert.rejects(producer.send([{ topic: 'elsewhere', value: 'x' }]), { code: 'UNAVAILABLE' });
 });
